@@ -1,0 +1,39 @@
+"""Environment settings for model resolution: where materialised models are cached, the hub token.
+
+Kept apart so that ``os.environ`` is read in exactly one place (STYLE.md §7); both the inference
+and the tuning runtimes resolve models through :mod:`kaito.runtime.models` and share this cache.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE_DIR_ENV = "KAITO_CACHE_DIR"
+HF_TOKEN_ENV = "HF_TOKEN"
+HF_OFFLINE_ENV = "HF_HUB_OFFLINE"
+DEFAULT_CACHE_DIR = Path("~/.cache/kaito")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Settings read from the environment once per call of :func:`load_model_settings`."""
+
+    cache_dir: Path
+    """Root of the model cache (``$KAITO_CACHE_DIR``, default ``~/.cache/kaito``)."""
+    hf_token: str | None
+    """Token for gated or private Hugging Face repositories (``$HF_TOKEN``)."""
+    hf_offline: bool
+    """Whether ``$HF_HUB_OFFLINE`` forbids any hub access."""
+
+
+def load_model_settings() -> ModelSettings:
+    """Read the model settings from the environment."""
+    raw_cache = os.environ.get(CACHE_DIR_ENV) or str(DEFAULT_CACHE_DIR)
+    offline = os.environ.get(HF_OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return ModelSettings(
+        cache_dir=Path(raw_cache).expanduser(),
+        hf_token=os.environ.get(HF_TOKEN_ENV) or None,
+        hf_offline=offline,
+    )
