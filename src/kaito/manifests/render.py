@@ -1,0 +1,135 @@
+"""Every object the operator creates for one Workspace, from the Workspace alone.
+
+``kaito render`` prints this list so a user can review what a Workspace will do to a cluster before
+applying it, and the tests pin it as golden YAML. :func:`plan_workload` makes the decisions the
+controller would make without a cluster (SKU table instead of live nodes, the estimator for the node
+count), and :func:`build_all` renders them with the same builders the reconcile loop uses.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from kaito.api import constants
+from kaito.api.workspace import AnyWorkspace
+from kaito.manifests import inference, nodes, podspec, revisions, services, tuning
+from kaito.manifests.plan import ManifestSettings, WorkloadPlan
+from kaito.presets import catalog, estimator, skus
+
+JSON = podspec.JSON
+
+
+def plan_workload(
+    ws: AnyWorkspace,
+    settings: ManifestSettings,
+    *,
+    node_count: int | None = None,
+    gpu: skus.GPUConfig | None = None,
+    max_model_len: int | None = None,
+    revision: int = 1,
+) -> WorkloadPlan:
+    """Decide node count, GPUs and disk for ``ws`` the way the controller does (§2.2 step 5, §3.3).
+
+    Args:
+        ws: The Workspace.
+        settings: Operator settings; ``settings.cloud`` selects the SKU table.
+        node_count: A fixed node count (``kaito render --nodes``); otherwise tuning uses 1, the
+            transformers runtime and templates ``resource.count``, and vLLM presets the estimator.
+        gpu: GPU facts of the nodes (BYO nodes' labels); otherwise looked up by ``instanceType``.
+        max_model_len: Context length to size for; default 2048.
+        revision: Workspace revision number to stamp on the workload.
+
+    Raises:
+        kaito.presets.errors.PresetError: unknown or deprecated preset.
+        kaito.presets.estimator.EstimateError: the model does not fit the GPUs.
+    """
+    if gpu is None and ws.resource.instance_type:
+        gpu = skus.get_sku(ws.resource.instance_type, settings.cloud)
+    context = max_model_len or constants.DEFAULT_MAX_MODEL_LEN
+    count = ws.resource.count or constants.DEFAULT_RESOURCE_COUNT
+    disk: int | None = None
+    if ws.tuning is not None:
+        nodes_needed = 1
+        if ws.tuning.preset is not None:
+            model = catalog.get_model(ws.tuning.preset.name)
+            disk = model.tuning_disk_gib or model.disk_gib
+    elif ws.inference is not None and ws.inference.preset is not None:
+        model = catalog.get_model(ws.inference.preset.name)
+        disk = model.disk_gib
+        runtime = ws.metadata.annotations.get(constants.ANNOTATION_RUNTIME, constants.RUNTIME_VLLM)
+        if runtime.strip().lower() == constants.RUNTIME_TRANSFORMERS or gpu is None:
+            nodes_needed = count
+        else:
+            nodes_needed = estimator.estimate_nodes(model, gpu, context, default_nodes=count).nodes
+    else:
+        nodes_needed = count
+    return WorkloadPlan(
+        node_count=node_count if node_count is not None else nodes_needed,
+        gpu=gpu,
+        disk_gib=disk,
+        revision=revision,
+        max_model_len=context,
+    )
+
+
+def build_node_objects(
+    ws: AnyWorkspace, settings: ManifestSettings, plan: WorkloadPlan
+) -> list[JSON]:
+    """NodeClaims (gpu-provisioner), one NodePool (karpenter) or nothing (bring-your-own nodes)."""
+    provisioner = settings.provisioner
+    if provisioner == constants.NODE_PROVISIONER_BYO:
+        return []
+    if provisioner == constants.NODE_PROVISIONER_KARPENTER:
+        return [nodes.build_nodepool(ws, settings, plan)]
+    return nodes.build_nodeclaims(ws, settings, plan)
+
+
+def build_all(ws: AnyWorkspace, settings: ManifestSettings, plan: WorkloadPlan) -> list[JSON]:
+    """Every object the operator would create for ``ws``, in the order it creates them.
+
+    ControllerRevision, ConfigMaps (the copied default training config), node objects, then Services
+    and the StatefulSet for inference or the Job for tuning.
+    """
+    objects: list[JSON] = [revisions.build_controller_revision(ws, plan.revision)]
+    if ws.tuning is not None:
+        objects += tuning.build_tuning_configmaps(ws)
+    objects += build_node_objects(ws, settings, plan)
+    if ws.inference is not None:
+        objects.append(services.build_service(ws))
+        objects.append(services.build_headless_service(ws))
+        objects.append(inference.build_statefulset(ws, settings, plan))
+    elif ws.tuning is not None:
+        objects.append(tuning.build_tuning_job(ws, settings, plan))
+    return objects
+
+
+class _ManifestDumper(yaml.SafeDumper):
+    """YAML for people: no anchors/aliases, block style, multi-line strings as literal blocks."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ManifestDumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(objects: list[JSON]) -> str:
+    """``objects`` as one multi-document YAML stream, byte-stable for equal input.
+
+    Keys keep the builders' order (``apiVersion``, ``kind``, ``metadata`` first, as kubectl users
+    read them); that order is fixed by the code, never by hashing, so the output is deterministic.
+    """
+    return yaml.dump_all(
+        objects,
+        Dumper=_ManifestDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        explicit_start=True,
+        width=100,
+        allow_unicode=True,
+    )

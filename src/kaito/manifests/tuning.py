@@ -1,0 +1,329 @@
+"""The tuning Job of a Workspace (§2.10) and the default training ConfigMaps (§2.9).
+
+A tuning Workspace becomes a Job ``<ws>`` whose pod runs three of our commands from the runtime
+image:
+
+* an init container fetching the training data into ``/mnt/data`` -- ``kaito fetch-data URL...
+  --dest /mnt/data`` for URLs, ``kaito pull IMAGE /mnt/data`` for an image (an OCI artifact in
+  Kaito's layout: the files land under ``/mnt/data``, where the trainer searches recursively); a
+  volume input is simply mounted there;
+* the main container ``kaito-tune``, configured the upstream way through ``YAML_FILE_PATH`` and
+  ``DATASET_FOLDER_PATH`` with the training ConfigMap at ``/mnt/config``;
+* for an image output, a ``pusher`` container that waits for the sentinel
+  ``<output_dir>/fine_tuning_completed.txt`` and runs ``kaito push``. The trainer's container writes
+  a ``fine_tuning_failed.txt`` marker if it fails, so the pusher exits instead of waiting forever
+  and the Job fails rather than hanging.
+
+The training ConfigMap is the user's ``tuning.config`` or, when none is given, a copy of the default
+``lora-params-template`` / ``qlora-params-template`` in the Workspace namespace
+(:func:`build_default_tuning_configmap`), whose content ships with this package.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.resources
+import shlex
+
+from kaito.api import constants
+from kaito.api.v1beta1 import TuningSpec
+from kaito.api.workspace import AnyWorkspace
+from kaito.manifests import naming, nodes, podspec
+from kaito.manifests.plan import ManifestSettings, WorkloadPlan, WorkspaceRef
+from kaito.presets import catalog
+
+JSON = podspec.JSON
+
+TUNE_COMMAND = "kaito-tune"
+FETCH_COMMAND = ("kaito", "fetch-data")
+PULL_COMMAND = ("kaito", "pull")
+PUSH_COMMAND = ("kaito", "push")
+INIT_CONTAINER_DATA_PULLER = "data-puller"
+VOLUME_CONFIG = "training-config"
+VOLUME_DATA = "data-volume"
+VOLUME_RESULTS = "results-volume"
+FAILED_SENTINEL_FILE = "fine_tuning_failed.txt"
+PYTORCH_CUDA_ALLOC_CONF = "expandable_segments:True"
+DEFAULT_BACKOFF_LIMIT = 6
+_DATA_DIR = "kaito.manifests"
+_TEMPLATE_FILES = {
+    constants.TUNING_METHOD_LORA: "data/lora-params-training_config.yaml",
+    constants.TUNING_METHOD_QLORA: "data/qlora-params-training_config.yaml",
+}
+
+
+@functools.cache
+def load_default_tuning_config(method: str) -> str:
+    """The default ``training_config.yaml`` text for ``lora`` or ``qlora`` (upstream's templates).
+
+    Raises:
+        ValueError: ``method`` is neither ``lora`` nor ``qlora``.
+    """
+    key = method.strip().lower()
+    if key not in _TEMPLATE_FILES:
+        raise ValueError(f"unknown tuning method {method!r}; expected one of: lora, qlora")
+    return importlib.resources.files(_DATA_DIR).joinpath(_TEMPLATE_FILES[key]).read_text("utf-8")
+
+
+def default_tuning_configmap_name(method: str) -> str:
+    """``lora-params-template`` or ``qlora-params-template`` (§2.9)."""
+    key = method.strip().lower()
+    if key not in constants.DEFAULT_TUNING_TEMPLATES:
+        raise ValueError(f"unknown tuning method {method!r}; expected one of: lora, qlora")
+    return constants.DEFAULT_TUNING_TEMPLATES[key]
+
+
+def build_default_tuning_configmap(method: str, namespace: str | None) -> JSON:
+    """The default training ConfigMap for ``method`` in ``namespace``.
+
+    The operator ships it in its own namespace (``config/tuning``) and copies it into a Workspace's
+    namespace when the Workspace names no ``tuning.config``; both copies come from this function.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": podspec.object_meta(default_tuning_configmap_name(method), namespace),
+        "data": {constants.CONFIGMAP_KEY_TRAINING: load_default_tuning_config(method)},
+    }
+
+
+def _tuning(ws: AnyWorkspace) -> TuningSpec:
+    spec = ws.tuning
+    if spec is None:
+        raise ValueError("the Workspace has no tuning section")
+    return spec  # type: ignore[return-value]
+
+
+def training_configmap_name(ws: AnyWorkspace) -> str:
+    """The ConfigMap the Job mounts: the user's ``tuning.config`` or the default for the method."""
+    spec = _tuning(ws)
+    return spec.config or default_tuning_configmap_name(spec.method or constants.TUNING_METHOD_LORA)
+
+
+def build_tuning_configmaps(ws: AnyWorkspace) -> list[JSON]:
+    """ConfigMaps the operator creates for a tuning Workspace: the default template's copy."""
+    spec = _tuning(ws)
+    if spec.config:
+        return []
+    ref = WorkspaceRef.of(ws)
+    return [
+        build_default_tuning_configmap(spec.method or constants.TUNING_METHOD_LORA, ref.namespace)
+    ]
+
+
+def build_tuning_job(ws: AnyWorkspace, settings: ManifestSettings, plan: WorkloadPlan) -> JSON:
+    """The tuning Job of ``ws`` (§2.10), built from our runtime commands.
+
+    Args:
+        ws: A tuning Workspace.
+        settings: Operator settings (runtime image, node provisioner).
+        plan: GPUs per node, revision, and ``tuning_output_dir`` (the config's ``output_dir``).
+
+    Raises:
+        ValueError: ``ws`` has no tuning section, no preset, or input/output names no source.
+        kaito.presets.errors.PresetError: the preset name is unknown or deprecated.
+    """
+    ref = WorkspaceRef.of(ws)
+    spec = _tuning(ws)
+    if spec.preset is None:
+        raise ValueError("tuning.preset is required")
+    model = catalog.get_model(spec.preset.name)
+    output_dir = plan.tuning_output_dir.rstrip("/") or constants.PATH_RESULTS_DIR
+
+    volumes: list[JSON] = [
+        podspec.dshm_volume(),
+        podspec.model_weights_volume(),
+        {"name": VOLUME_CONFIG, "configMap": {"name": training_configmap_name(ws)}},
+    ]
+    data_mount = {"name": VOLUME_DATA, "mountPath": constants.PATH_DATA_DIR}
+    results_mount = {"name": VOLUME_RESULTS, "mountPath": output_dir}
+    main_mounts: list[JSON] = [
+        podspec.dshm_mount(),
+        podspec.model_weights_mount(),
+        {"name": VOLUME_CONFIG, "mountPath": constants.PATH_CONFIG_DIR},
+        dict(data_mount),
+        dict(results_mount),
+    ]
+    init_containers = _data_init_containers(spec, settings, data_mount)
+    source = spec.input
+    if source.volume_source is not None and not source.urls and not source.image:
+        volumes.append({"name": VOLUME_DATA, **copy.deepcopy(source.volume_source)})
+    else:
+        volumes.append({"name": VOLUME_DATA, "emptyDir": {}})
+        volumes += podspec.registry_auth_volumes(source.image_pull_secrets if source.image else [])
+
+    destination = spec.output
+    containers: list[JSON] = []
+    env: list[JSON] = [
+        {"name": constants.ENV_YAML_FILE_PATH, "value": _training_config_path()},
+        {"name": constants.ENV_DATASET_FOLDER_PATH, "value": constants.PATH_DATA_DIR},
+        {"name": constants.ENV_PYTORCH_CUDA_ALLOC_CONF, "value": PYTORCH_CUDA_ALLOC_CONF},
+        {"name": "HF_HOME", "value": constants.PATH_WEIGHTS_DIR},
+    ]
+    if model.tuning_target_modules:
+        env.append(
+            {
+                "name": constants.ENV_DEFAULT_TARGET_MODULES,
+                "value": ",".join(model.tuning_target_modules),
+            }
+        )
+    options = spec.preset.preset_options
+    if options is not None and options.model_access_secret:
+        env.append(
+            {
+                "name": constants.ENV_HF_TOKEN,
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": options.model_access_secret,
+                        "key": constants.SECRET_KEY_HF_TOKEN,
+                        "optional": True,
+                    }
+                },
+            }
+        )
+    tune = [TUNE_COMMAND, "--model", model.hf_repo if not model.is_local else model.name]
+    # With an image output, a failure marker lets the pusher stop waiting (see module docstring).
+    failed = f"{output_dir}/{FAILED_SENTINEL_FILE}"
+    main_command = (
+        [
+            "/bin/sh",
+            "-c",
+            f"{shlex.join(tune)} || {{ rc=$?; touch {shlex.quote(failed)}; exit $rc; }}",
+        ]
+        if destination.image
+        else tune
+    )
+    main: JSON = {
+        "name": ref.name,
+        "image": settings.runtime_image,
+        "command": main_command,
+        "ports": [
+            {"name": "metrics", "containerPort": constants.PORT_INFERENCE, "protocol": "TCP"}
+        ],
+        "env": env,
+        "volumeMounts": main_mounts,
+    }
+    resources = podspec.gpu_resources(plan.gpus_per_node)
+    if resources:
+        main["resources"] = resources
+
+    if destination.image:
+        volumes.append({"name": VOLUME_RESULTS, "emptyDir": {}})
+        push_secrets = [destination.image_push_secret] if destination.image_push_secret else []
+        volumes += podspec.registry_auth_volumes(push_secrets)
+        containers.append(main)
+        containers.append(
+            _pusher(settings, output_dir, destination.image, push_secrets, results_mount)
+        )
+    elif destination.volume_source is not None:
+        volumes.append({"name": VOLUME_RESULTS, **copy.deepcopy(destination.volume_source)})
+        containers.append(main)
+    else:
+        raise ValueError("tuning.output needs an image or a volumeSource")
+
+    pod_spec: JSON = {"restartPolicy": "Never"}
+    if len(containers) > 1:
+        pod_spec["shareProcessNamespace"] = True
+    affinity = podspec.node_affinity(
+        naming.selector_labels(ws.resource.label_selector),
+        nodes.provisioner_labels(ref.name, ref.namespace, settings.provisioner),
+    )
+    if affinity is not None:
+        pod_spec["affinity"] = affinity
+    pod_spec["tolerations"] = podspec.gpu_tolerations()
+    if init_containers:
+        pod_spec["initContainers"] = init_containers
+    pod_spec["containers"] = containers
+    pod_spec["volumes"] = volumes
+
+    labels = {constants.LABEL_WORKSPACE: ref.name}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": podspec.object_meta(
+            ref.name,
+            ref.namespace,
+            labels=labels,
+            annotations={constants.ANNOTATION_WORKSPACE_REVISION: str(plan.revision)},
+            owner=ref.owner_reference(),
+        ),
+        "spec": {
+            "backoffLimit": DEFAULT_BACKOFF_LIMIT,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def _training_config_path() -> str:
+    return f"{constants.PATH_CONFIG_DIR}/{constants.CONFIGMAP_KEY_TRAINING}"
+
+
+def _data_init_containers(
+    spec: TuningSpec, settings: ManifestSettings, data_mount: JSON
+) -> list[JSON]:
+    source = spec.input
+    if source.urls:
+        return [
+            {
+                "name": constants.INIT_CONTAINER_DATA_DOWNLOADER,
+                "image": settings.runtime_image,
+                "command": [*FETCH_COMMAND, *source.urls, "--dest", constants.PATH_DATA_DIR],
+                "volumeMounts": [dict(data_mount)],
+            }
+        ]
+    if source.image:
+        return [
+            {
+                "name": INIT_CONTAINER_DATA_PULLER,
+                "image": settings.runtime_image,
+                "command": [
+                    *PULL_COMMAND,
+                    source.image,
+                    constants.PATH_DATA_DIR,
+                    *podspec.docker_config_args(source.image_pull_secrets),
+                ],
+                "volumeMounts": [
+                    dict(data_mount),
+                    *podspec.registry_auth_mounts(source.image_pull_secrets),
+                ],
+            }
+        ]
+    if source.volume_source is not None:
+        return []
+    raise ValueError("tuning.input needs urls, an image or a volumeSource")
+
+
+def _pusher(
+    settings: ManifestSettings,
+    output_dir: str,
+    image: str,
+    push_secrets: list[str],
+    results_mount: JSON,
+) -> JSON:
+    done = f"{output_dir}/{constants.TUNING_SENTINEL_FILE}"
+    failed = f"{output_dir}/{FAILED_SENTINEL_FILE}"
+    push = shlex.join(
+        [
+            *PUSH_COMMAND,
+            output_dir,
+            image,
+            "--wait-for",
+            done,
+            *podspec.docker_config_args(push_secrets),
+        ]
+    )
+    script = "\n".join(
+        [
+            f"until [ -f {shlex.quote(done)} ] || [ -f {shlex.quote(failed)} ]; do sleep 5; done",
+            f"if [ -f {shlex.quote(done)} ]; then exec {push}; fi",
+            'echo "tuning failed; nothing to push" >&2',
+            "exit 1",
+        ]
+    )
+    return {
+        "name": constants.CONTAINER_PUSHER,
+        "image": settings.runtime_image,
+        "command": ["/bin/sh", "-c", script],
+        "volumeMounts": [dict(results_mount), *podspec.registry_auth_mounts(push_secrets)],
+    }
