@@ -24,6 +24,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "kaito.cli.serve",
     "kaito.cli.tune",
+    "kaito.cli.render",
 )
 
 
