@@ -24,6 +24,8 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "kaito.cli.serve",
     "kaito.cli.tune",
+    "kaito.cli.data",
+    "kaito.cli.oci",
     "kaito.cli.render",
 )
 

@@ -167,6 +167,8 @@ def _train(
     from trl import SFTTrainer  # type: ignore[attr-defined]
 
     cuda = torch.cuda.is_available()
+    if _progress_mode(opts) != PROGRESS_BAR:
+        _quiet_library_progress_bars()
     tokenizer, template_changed = _load_tokenizer(config, model_dir)
     if prepared.kind == dataset.KIND_MESSAGES and not getattr(tokenizer, "chat_template", None):
         raise DatasetError(
@@ -226,6 +228,15 @@ def _train(
         train_seconds=train_seconds,
         losses=losses,
     )
+
+
+def _quiet_library_progress_bars() -> None:
+    """Keep non-terminal logs to our JSON lines: no tqdm bars from datasets or transformers."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
 
 
 def _resolve_model(source: str | None) -> Path:
