@@ -1,0 +1,431 @@
+"""Node provisioning behind one protocol with three implementations (§2.3, §2.4).
+
+``gpu-provisioner`` creates one NodeClaim per node, named deterministically per Workspace and slot
+so that a restart at any moment re-finds the claims it made instead of adding more; ``karpenter``
+keeps one NodePool per Workspace with static ``replicas``; ``byo`` only counts existing nodes that
+carry the Workspace's labels. All of them are non-blocking: ``provision`` issues what is missing
+and returns, ``check`` reports readiness as conditions, and the caller requeues while not ready.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+from kaito.api import constants
+from kaito.api.workspace import AnyWorkspace
+from kaito.controller.context import ControllerContext
+from kaito.controller.status import ConditionValue, true_condition
+from kaito.k8s import apply, events, resources
+from kaito.manifests import naming, nodes
+from kaito.manifests.plan import WorkloadPlan
+from kaito.presets import skus
+
+Obj = dict[str, Any]
+
+
+@dataclasses.dataclass
+class NodeReadiness:
+    """A provisioner's verdict on one Workspace's nodes."""
+
+    ready: bool
+    conditions: list[ConditionValue]
+    worker_nodes: list[str]
+
+
+class NodeProvisioner(Protocol):
+    """What the reconcile loop needs from a node provisioner."""
+
+    name: str
+
+    def ownership_labels(self, ws: AnyWorkspace) -> dict[str, str]:
+        """Labels the provisioner puts on the Workspace's nodes (besides the user's)."""
+        ...
+
+    async def provision(self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan) -> None:
+        """Request whatever nodes are missing; never waits for them."""
+        ...
+
+    async def check(
+        self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan
+    ) -> NodeReadiness:
+        """Whether enough ready GPU nodes serve the Workspace, as conditions."""
+        ...
+
+    async def delete_nodes(self, ctx: ControllerContext, ws: AnyWorkspace) -> bool:
+        """Delete the Workspace's node requests; ``True`` once they are all gone."""
+        ...
+
+
+def _ident(ws: AnyWorkspace) -> tuple[str, str]:
+    return str(ws.metadata.name), str(ws.metadata.namespace or "default")
+
+
+def _is_ready(obj: Obj) -> bool:
+    if obj["metadata"].get("deletionTimestamp"):
+        return False
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == constants.CONDITION_TRUE)
+    return False
+
+
+def _gpu_capacity(node: Obj) -> int:
+    capacity = (node.get("status") or {}).get("capacity") or {}
+    try:
+        return int(str(capacity.get(constants.RESOURCE_NVIDIA_GPU, "0")))
+    except ValueError:
+        return 0
+
+
+async def _ready_nodes(ctx: ControllerContext, labels: dict[str, str]) -> list[Obj]:
+    found = await ctx.cluster.list(resources.NODE, labels=labels)
+    return sorted((n for n in found if _is_ready(n)), key=lambda n: n["metadata"]["name"])
+
+
+def _resource(ready: bool, reason: str, message: str) -> ConditionValue:
+    return true_condition(
+        constants.CONDITION_RESOURCE_READY,
+        ready,
+        constants.REASON_RESOURCE_STATUS_SUCCESS if ready else reason,
+        "Resource is ready" if ready else message,
+    )
+
+
+def _claim_problem(claims: list[Obj]) -> tuple[str, str]:
+    """The most telling non-ready reason among NodeClaims (e.g. InsufficientCapacity)."""
+    for claim in sorted(claims, key=lambda c: c["metadata"]["name"]):
+        for cond in (claim.get("status") or {}).get("conditions") or []:
+            if cond.get("status") == constants.CONDITION_FALSE and cond.get("type") != "Ready":
+                name = claim["metadata"]["name"]
+                return (
+                    str(cond.get("reason") or constants.REASON_NODE_CLAIM_NOT_READY),
+                    f"NodeClaim {name}: {cond.get('type')} is False: {cond.get('message', '')}",
+                )
+    return constants.REASON_NODE_CLAIM_NOT_READY, "waiting for NodeClaims to become ready"
+
+
+class GPUProvisioner:
+    """Azure gpu-provisioner: one NodeClaim per node (§2.4)."""
+
+    name = constants.NODE_PROVISIONER_GPU_PROVISIONER
+
+    def ownership_labels(self, ws: AnyWorkspace) -> dict[str, str]:
+        """``kaito.sh/workspace`` and ``kaito.sh/workspacenamespace``."""
+        name, namespace = _ident(ws)
+        return nodes.provisioner_labels(name, namespace, self.name)
+
+    def _node_labels(self, ws: AnyWorkspace) -> dict[str, str]:
+        return {**naming.selector_labels(ws.resource.label_selector), **self.ownership_labels(ws)}
+
+    async def _claims(self, ctx: ControllerContext, ws: AnyWorkspace) -> list[Obj]:
+        return await ctx.cluster.list(resources.NODECLAIM, labels=self.ownership_labels(ws))
+
+    async def _needed(self, ctx: ControllerContext, ws: AnyWorkspace, target: int) -> int:
+        # Ready nodes with the Workspace's labels that no provisioner made count as covered (§2.3).
+        ready = await _ready_nodes(ctx, self._node_labels(ws))
+        byo = [
+            n for n in ready if constants.LABEL_KARPENTER_NODEPOOL not in n["metadata"]["labels"]
+        ]
+        return max(0, target - len(byo))
+
+    async def provision(self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan) -> None:
+        """Create the missing NodeClaims, slot by slot, with deterministic names."""
+        name, namespace = _ident(ws)
+        needed = await self._needed(ctx, ws, plan.node_count)
+        claims = await self._claims(ctx, ws)
+        existing = {c["metadata"]["name"] for c in claims}
+        missing = needed - len(claims)
+        index = 0
+        while missing > 0:
+            claim_name = naming.nodeclaim_name(namespace, name, index)
+            index += 1
+            if claim_name in existing:
+                continue
+            body = nodes.build_nodeclaim(ws, index - 1, ctx.settings, plan)
+            try:
+                _, created = await apply.create_or_get(ctx.cluster, body)
+            except Exception as exc:
+                await events.post_event(
+                    ctx.cluster,
+                    _ws_ref(ws),
+                    constants.EVENT_NODE_CLAIM_CREATION_FAILED,
+                    f"failed to create NodeClaim {claim_name}: {exc}",
+                    events.EVENT_WARNING,
+                )
+                raise
+            missing -= 1
+            if created:
+                ctx.on_nodeclaim_created()
+                await events.post_event(
+                    ctx.cluster,
+                    _ws_ref(ws),
+                    constants.EVENT_NODE_CLAIM_CREATED,
+                    f"created NodeClaim {claim_name} for instance type {ws.resource.instance_type}",
+                )
+
+    async def check(
+        self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan
+    ) -> NodeReadiness:
+        """NodeClaims ready, then nodes of the right instance type, then GPU plugins (§2.3)."""
+        target = plan.node_count
+        needed = await self._needed(ctx, ws, target)
+        claims = await self._claims(ctx, ws)
+        ready_claims = [c for c in claims if _is_ready(c)]
+        if len(ready_claims) < needed:
+            reason, message = _claim_problem(claims)
+            message = f"{len(ready_claims)}/{needed} NodeClaims ready; {message}"
+            return NodeReadiness(
+                False,
+                [
+                    true_condition(constants.CONDITION_NODE_CLAIM_READY, False, reason, message),
+                    true_condition(
+                        constants.CONDITION_NODES_READY,
+                        False,
+                        constants.REASON_NODE_NOT_READY,
+                        "waiting for NodeClaims",
+                    ),
+                    _resource(False, reason, message),
+                ],
+                [],
+            )
+        claim_ok = true_condition(
+            constants.CONDITION_NODE_CLAIM_READY,
+            True,
+            constants.REASON_NODE_CLAIMS_READY,
+            "all NodeClaims are ready",
+        )
+        return await _check_nodes(ctx, ws, plan, self._node_labels(ws), [claim_ok], ready_claims)
+
+    async def delete_nodes(self, ctx: ControllerContext, ws: AnyWorkspace) -> bool:
+        """Delete every NodeClaim labelled for the Workspace; done when none is left."""
+        claims = await self._claims(ctx, ws)
+        for claim in claims:
+            if not claim["metadata"].get("deletionTimestamp"):
+                await apply.delete_if_exists(
+                    ctx.cluster, resources.NODECLAIM, claim["metadata"]["name"]
+                )
+        return not claims
+
+
+async def _check_nodes(
+    ctx: ControllerContext,
+    ws: AnyWorkspace,
+    plan: WorkloadPlan,
+    labels: dict[str, str],
+    prefix: list[ConditionValue],
+    claims: list[Obj],
+) -> NodeReadiness:
+    instance_type = ws.resource.instance_type
+    ready = await _ready_nodes(ctx, labels)
+    matching = [
+        n
+        for n in ready
+        if n["metadata"]["labels"].get(constants.LABEL_INSTANCE_TYPE) == instance_type
+    ]
+    names = [n["metadata"]["name"] for n in matching]
+    if len(matching) < plan.node_count:
+        message = f"{len(matching)}/{plan.node_count} ready nodes of instance type {instance_type}"
+        return NodeReadiness(
+            False,
+            [
+                *prefix,
+                true_condition(
+                    constants.CONDITION_NODES_READY, False, constants.REASON_NODE_NOT_READY, message
+                ),
+                _resource(False, constants.REASON_NODE_NOT_READY, message),
+            ],
+            names,
+        )
+    if instance_type and skus.get_sku(instance_type, ctx.settings.cloud) is not None:
+        claimed = {(c.get("status") or {}).get("nodeName") for c in claims}
+        for node in matching:
+            if claims and node["metadata"]["name"] not in claimed:
+                continue
+            labels_now = node["metadata"].get("labels") or {}
+            if labels_now.get(constants.LABEL_ACCELERATOR) != constants.ACCELERATOR_NVIDIA:
+                await ctx.cluster.patch(
+                    resources.NODE,
+                    node["metadata"]["name"],
+                    {
+                        "metadata": {
+                            "labels": {constants.LABEL_ACCELERATOR: constants.ACCELERATOR_NVIDIA}
+                        }
+                    },
+                )
+            if _gpu_capacity(node) <= 0:
+                message = (
+                    f"node {node['metadata']['name']} has no {constants.RESOURCE_NVIDIA_GPU} "
+                    "capacity yet (NVIDIA device plugin not ready)"
+                )
+                return NodeReadiness(
+                    False,
+                    [
+                        *prefix,
+                        true_condition(
+                            constants.CONDITION_NODES_READY,
+                            False,
+                            constants.REASON_NODE_PLUGINS_NOT_READY,
+                            message,
+                        ),
+                        _resource(False, constants.REASON_NODE_PLUGINS_NOT_READY, message),
+                    ],
+                    names,
+                )
+    return NodeReadiness(
+        True,
+        [
+            *prefix,
+            true_condition(
+                constants.CONDITION_NODES_READY,
+                True,
+                constants.REASON_NODES_READY,
+                "all nodes are ready",
+            ),
+            _resource(True, "", ""),
+        ],
+        names,
+    )
+
+
+class KarpenterProvisioner:
+    """Karpenter: one NodePool per Workspace with static ``replicas`` (§2.3)."""
+
+    name = constants.NODE_PROVISIONER_KARPENTER
+
+    def ownership_labels(self, ws: AnyWorkspace) -> dict[str, str]:
+        """``karpenter.kaito.sh/workspace-name`` and ``-namespace``."""
+        name, namespace = _ident(ws)
+        return nodes.provisioner_labels(name, namespace, self.name)
+
+    def _pool_name(self, ws: AnyWorkspace) -> str:
+        name, namespace = _ident(ws)
+        return naming.nodepool_name(namespace, name)
+
+    async def provision(self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan) -> None:
+        """Create the NodePool, or raise its replicas (they never go down)."""
+        body = nodes.build_nodepool(ws, ctx.settings, plan, replicas=plan.node_count)
+        pool, created = await apply.create_or_get(ctx.cluster, body)
+        if created:
+            ctx.on_nodeclaim_created()
+            await events.post_event(
+                ctx.cluster,
+                _ws_ref(ws),
+                constants.EVENT_NODE_CLAIM_CREATED,
+                f"created NodePool {pool['metadata']['name']} with {plan.node_count} node(s)",
+            )
+            return
+        current = int((pool.get("spec") or {}).get("replicas") or 0)
+        if current < plan.node_count:
+            await ctx.cluster.patch(
+                resources.NODEPOOL,
+                pool["metadata"]["name"],
+                {"spec": {"replicas": plan.node_count}},
+            )
+
+    async def check(
+        self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan
+    ) -> NodeReadiness:
+        """The pool's NodeClaims, then nodes of the right instance type."""
+        claims = await ctx.cluster.list(
+            resources.NODECLAIM, labels={constants.LABEL_KARPENTER_NODEPOOL: self._pool_name(ws)}
+        )
+        ready_claims = [c for c in claims if _is_ready(c)]
+        if len(ready_claims) < plan.node_count:
+            reason, message = _claim_problem(claims)
+            message = f"{len(ready_claims)}/{plan.node_count} NodeClaims ready; {message}"
+            return NodeReadiness(
+                False,
+                [
+                    true_condition(constants.CONDITION_NODE_CLAIM_READY, False, reason, message),
+                    _resource(False, reason, message),
+                ],
+                [],
+            )
+        claim_ok = true_condition(
+            constants.CONDITION_NODE_CLAIM_READY,
+            True,
+            constants.REASON_NODE_CLAIMS_READY,
+            "all NodeClaims are ready",
+        )
+        labels = {**naming.selector_labels(ws.resource.label_selector), **self.ownership_labels(ws)}
+        return await _check_nodes(ctx, ws, plan, labels, [claim_ok], ready_claims)
+
+    async def delete_nodes(self, ctx: ControllerContext, ws: AnyWorkspace) -> bool:
+        """Delete the NodePool; done once it and its NodeClaims are gone."""
+        pool_name = self._pool_name(ws)
+        pool = await ctx.cluster.get_or_none(resources.NODEPOOL, pool_name)
+        if pool is not None and not pool["metadata"].get("deletionTimestamp"):
+            await apply.delete_if_exists(ctx.cluster, resources.NODEPOOL, pool_name)
+        claims = await ctx.cluster.list(
+            resources.NODECLAIM, labels={constants.LABEL_KARPENTER_NODEPOOL: pool_name}
+        )
+        return pool is None and not claims
+
+
+class BYOProvisioner:
+    """Bring-your-own nodes: counts ready nodes carrying the user's labels; creates nothing."""
+
+    name = constants.NODE_PROVISIONER_BYO
+
+    def ownership_labels(self, ws: AnyWorkspace) -> dict[str, str]:
+        """None: BYO nodes carry only the user's labels."""
+        return {}
+
+    async def provision(self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan) -> None:
+        """Nothing to create."""
+
+    async def check(
+        self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan
+    ) -> NodeReadiness:
+        """Enough ready nodes matching the label selector (no instance-type check, §2.3)."""
+        labels = naming.selector_labels(ws.resource.label_selector)
+        ready = await _ready_nodes(ctx, labels)
+        names = [n["metadata"]["name"] for n in ready]
+        ok = len(ready) >= plan.node_count
+        message = (
+            "all nodes are ready"
+            if ok
+            else f"{len(ready)}/{plan.node_count} ready nodes match the label selector {labels}"
+        )
+        reason = constants.REASON_NODES_READY if ok else constants.REASON_NODE_NOT_READY
+        return NodeReadiness(
+            ok,
+            [
+                true_condition(constants.CONDITION_NODES_READY, ok, reason, message),
+                _resource(ok, constants.REASON_NODE_NOT_READY, message),
+            ],
+            names,
+        )
+
+    async def delete_nodes(self, ctx: ControllerContext, ws: AnyWorkspace) -> bool:
+        """The user's nodes are never deleted."""
+        return True
+
+
+def _ws_ref(ws: AnyWorkspace) -> Obj:
+    return {
+        "apiVersion": constants.API_VERSION_V1BETA1,
+        "kind": constants.KIND_WORKSPACE,
+        "metadata": {
+            "name": ws.metadata.name,
+            "namespace": ws.metadata.namespace or "default",
+            "uid": ws.metadata.uid,
+        },
+    }
+
+
+def get_provisioner(name: str) -> NodeProvisioner:
+    """The provisioner for ``--node-provisioner`` (``azure-gpu-provisioner`` = ``gpu-provisioner``)."""
+    if name in (
+        constants.NODE_PROVISIONER_GPU_PROVISIONER,
+        constants.NODE_PROVISIONER_AZURE_GPU_PROVISIONER,
+    ):
+        return GPUProvisioner()
+    if name == constants.NODE_PROVISIONER_KARPENTER:
+        return KarpenterProvisioner()
+    if name == constants.NODE_PROVISIONER_BYO:
+        return BYOProvisioner()
+    raise ValueError(
+        f"unknown node provisioner {name!r}; choose one of {', '.join(constants.NODE_PROVISIONERS)}"
+    )

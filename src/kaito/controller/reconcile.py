@@ -1,0 +1,278 @@
+"""The level-triggered Workspace reconcile (§2.2): plan, apply, observe, status.
+
+``reconcile`` is called for a Workspace whenever it or one of its children changes, and again
+after ``Outcome.requeue_after`` while it waits. Every pass recomputes the status from what exists
+(so a restarted operator needs no memory), writes it only when it changed, and appends the pass's
+error to condition messages. Deletion runs through the same entry point: node requests are deleted
+and awaited before the ``workspace.finalizer.kaito.sh`` finalizer is released (§2.8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import yaml
+
+from kaito.api import constants
+from kaito.api.workspace import AnyWorkspace, WorkspaceParseError, parse_workspace, to_v1beta1
+from kaito.controller import status as status_mod
+from kaito.controller import workloads
+from kaito.controller.context import ControllerContext
+from kaito.controller.errors import PermanentReconcileError, ReconcileError
+from kaito.controller.provisioners import NodeProvisioner, get_provisioner
+from kaito.k8s import apply, errors, resources
+from kaito.manifests import naming, render, revisions
+from kaito.presets import skus
+from kaito.presets.errors import PresetError
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What the caller should do next.
+
+    Attributes:
+        requeue_after: Seconds until the next pass (waiting on nodes, pods or a job), or ``None``
+            when only a change to the Workspace or its children needs another pass.
+        done: The Workspace is gone (its finalizer was released).
+    """
+
+    requeue_after: float | None = None
+    done: bool = False
+
+
+def _parse(body: Obj) -> AnyWorkspace:
+    clean = {k: v for k, v in body.items() if k != "status"}
+    try:
+        return to_v1beta1(parse_workspace(clean))
+    except WorkspaceParseError as exc:
+        raise PermanentReconcileError(f"the Workspace cannot be read: {exc}") from exc
+
+
+def _provisioner(ctx: ControllerContext) -> NodeProvisioner:
+    return get_provisioner(ctx.settings.node_provisioner)
+
+
+async def _ensure_finalizer(ctx: ControllerContext, body: Obj) -> None:
+    meta = body["metadata"]
+    finalizers = list(meta.get("finalizers") or [])
+    if constants.WORKSPACE_FINALIZER in finalizers:
+        return
+    finalizers.append(constants.WORKSPACE_FINALIZER)
+    patch = {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}}
+    await ctx.cluster.patch(resources.WORKSPACE, meta["name"], patch, meta["namespace"])
+
+
+async def sync_revision(ctx: ControllerContext, body: Obj, ws: AnyWorkspace) -> int:
+    """Record the Workspace's current revision; returns its number (§2.2 step 4).
+
+    One ControllerRevision per distinct hash (``<ws>-<hash[:5]>``), numbered in order, at most
+    ``MAX_CONTROLLER_REVISIONS`` kept; the hash and number are mirrored as Workspace annotations.
+    """
+    meta = body["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    digest = revisions.workspace_hash(ws)
+    history = await ctx.cluster.list(
+        resources.CONTROLLER_REVISION,
+        namespace,
+        labels={constants.LABEL_WORKSPACE_NAME_REVISION: name},
+    )
+    history.sort(key=lambda r: int(r.get("revision") or 0))
+    same = [
+        r
+        for r in history
+        if (r["metadata"].get("annotations") or {}).get(constants.ANNOTATION_WORKSPACE_HASH)
+        == digest
+    ]
+    if same:
+        revision = int(same[-1].get("revision") or 1)
+    else:
+        revision = (int(history[-1].get("revision") or 0) + 1) if history else 1
+        desired = revisions.build_controller_revision(ws, revision)
+        stored, _ = await apply.create_or_get(ctx.cluster, desired)
+        stored_hash = (stored["metadata"].get("annotations") or {}).get(
+            constants.ANNOTATION_WORKSPACE_HASH
+        )
+        if stored_hash != digest:
+            raise ReconcileError(f"revision name conflicts: {stored['metadata']['name']}")
+        revision = int(stored.get("revision") or revision)
+        history.append(stored)
+    for old in history[: max(0, len(history) - constants.MAX_CONTROLLER_REVISIONS)]:
+        await apply.delete_if_exists(
+            ctx.cluster, resources.CONTROLLER_REVISION, old["metadata"]["name"], namespace
+        )
+    annotations = meta.get("annotations") or {}
+    wanted = {
+        constants.ANNOTATION_WORKSPACE_HASH: digest,
+        constants.ANNOTATION_WORKSPACE_REVISION: str(revision),
+    }
+    if any(annotations.get(k) != v for k, v in wanted.items()):
+        await ctx.cluster.patch(
+            resources.WORKSPACE, name, {"metadata": {"annotations": wanted}}, namespace
+        )
+    return revision
+
+
+async def _max_model_len(ctx: ControllerContext, ws: AnyWorkspace) -> int | None:
+    """The user's ``vllm.max-model-len`` from the inference ConfigMap, if set."""
+    if ws.inference is None or not ws.inference.config:
+        return None
+    cm = await ctx.cluster.get_or_none(
+        resources.CONFIGMAP, ws.inference.config, ws.metadata.namespace or "default"
+    )
+    text = ((cm or {}).get("data") or {}).get(constants.CONFIGMAP_KEY_INFERENCE)
+    if not text:
+        return None
+    try:
+        doc = yaml.safe_load(text) or {}
+        value = (doc.get(constants.INFERENCE_CONFIG_VLLM_SECTION) or {}).get(
+            constants.INFERENCE_CONFIG_MAX_MODEL_LEN
+        )
+        return int(value) if value is not None else None
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError):
+        return None
+
+
+async def _gpu(ctx: ControllerContext, ws: AnyWorkspace) -> skus.GPUConfig | None:
+    """GPU facts: the SKU table for provisioned nodes, GPU Feature Discovery labels for BYO."""
+    if ws.resource.instance_type:
+        return skus.get_sku(ws.resource.instance_type, ctx.settings.cloud)
+    labels = naming.selector_labels(ws.resource.label_selector)
+    for node in await ctx.cluster.list(resources.NODE, labels=labels):
+        config = skus.gpu_config_from_node_labels(node["metadata"].get("labels") or {})
+        if config is not None:
+            return config
+    return None
+
+
+async def _observe_workload(ctx: ControllerContext, ws: AnyWorkspace, obs: Any) -> None:
+    name, namespace = str(ws.metadata.name), ws.metadata.namespace or "default"
+    selector = {constants.LABEL_WORKSPACE: name}
+    if ws.inference is not None:
+        obs.statefulset = await ctx.cluster.get_or_none(resources.STATEFULSET, name, namespace)
+        if obs.statefulset is not None:
+            obs.pods = await ctx.cluster.list(resources.POD, namespace, labels=selector)
+    else:
+        obs.job = await ctx.cluster.get_or_none(resources.JOB, name, namespace)
+        status = (obs.job or {}).get("status") or {}
+        if status.get("failed"):
+            obs.pods = await ctx.cluster.list(resources.POD, namespace, labels={"job-name": name})
+
+
+async def _write_status(ctx: ControllerContext, body: Obj, obs: status_mod.Observation) -> None:
+    meta = body["metadata"]
+
+    def compute(current: Obj) -> Obj | None:
+        new = status_mod.compute_status(current, obs)
+        if status_mod.status_equal(new, current.get("status") or {}):
+            return None
+        return new
+
+    await apply.patch_status(
+        ctx.cluster, resources.WORKSPACE, meta["name"], meta["namespace"], compute
+    )
+
+
+async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
+    """One pass over a Workspace (given as the raw object from a watch or a GET).
+
+    Raises:
+        PermanentReconcileError: The Workspace cannot be reconciled until it changes.
+        ReconcileError: A retriable failure (after the status was updated with it).
+    """
+    ws = _parse(body)
+    if body["metadata"].get("deletionTimestamp"):
+        return await finalize(ctx, body, ws)
+    obs = status_mod.Observation()
+    requeue: float | None = None
+    failure: Exception | None = None
+    try:
+        await _ensure_finalizer(ctx, body)
+        revision = await sync_revision(ctx, body, ws)
+        old_target = int(((body.get("status") or {}).get("targetNodeCount")) or 0)
+        gpu = await _gpu(ctx, ws)
+        plan = render.plan_workload(
+            ws,
+            ctx.settings,
+            node_count=old_target or None,
+            gpu=gpu,
+            max_model_len=await _max_model_len(ctx, ws) if not old_target else None,
+            revision=revision,
+        )
+        obs.target_node_count = plan.node_count
+        provisioner = _provisioner(ctx)
+        await provisioner.provision(ctx, ws, plan)
+        readiness = await provisioner.check(ctx, ws, plan)
+        obs.node_conditions = readiness.conditions
+        obs.worker_nodes = readiness.worker_nodes
+        if not readiness.ready:
+            requeue = ctx.requeue_s
+        elif ws.inference is not None:
+            await workloads.apply_services(ctx, ws)
+            await workloads.apply_statefulset(ctx, ws, body, plan)
+        else:
+            text = await workloads.apply_tuning_config(ctx, ws)
+            output_dir = workloads.output_dir_of(text)
+            if output_dir:
+                plan = dataclasses.replace(plan, tuning_output_dir=output_dir)
+            await workloads.apply_tuning_job(ctx, ws, body, plan)
+    except (PresetError, ValueError) as exc:
+        failure = PermanentReconcileError(str(exc))
+        obs.error = str(exc)
+    except errors.KubernetesError as exc:
+        failure = ReconcileError(str(exc))
+        obs.error = str(exc)
+    try:
+        await _observe_workload(ctx, ws, obs)
+        await _write_status(ctx, body, obs)
+    except errors.KubernetesError as exc:
+        if failure is None:
+            failure = ReconcileError(f"status update failed: {exc}")
+    if failure is not None:
+        raise failure
+    if requeue is None and not _finished(ws, obs):
+        requeue = ctx.requeue_s
+    return Outcome(requeue_after=requeue)
+
+
+def _finished(ws: AnyWorkspace, obs: status_mod.Observation) -> bool:
+    """Whether nothing is left to wait for (children's watch events cover later changes)."""
+    if ws.inference is not None:
+        sts = obs.statefulset or {}
+        replicas = int((sts.get("spec") or {}).get("replicas") or 0)
+        return bool(sts) and int((sts.get("status") or {}).get("readyReplicas") or 0) >= replicas
+    job_status = (obs.job or {}).get("status") or {}
+    return bool(job_status.get("succeeded") or job_status.get("failed"))
+
+
+async def finalize(ctx: ControllerContext, body: Obj, ws: AnyWorkspace) -> Outcome:
+    """Delete node requests, wait for them to go, then release the finalizer (§2.8)."""
+    meta = body["metadata"]
+    if constants.WORKSPACE_FINALIZER not in (meta.get("finalizers") or []):
+        return Outcome(done=True)
+    try:
+        gone = await _provisioner(ctx).delete_nodes(ctx, ws)
+    except errors.KubernetesError as exc:
+        raise ReconcileError(f"deleting node requests failed: {exc}") from exc
+    if not gone:
+        obs = status_mod.Observation(deleting=True)
+        try:
+            await _write_status(ctx, body, obs)
+        except errors.KubernetesError as exc:
+            log.debug("status update during deletion failed: %s", exc)
+        return Outcome(requeue_after=ctx.requeue_s)
+    remaining = [f for f in meta.get("finalizers") or [] if f != constants.WORKSPACE_FINALIZER]
+    patch = {
+        "metadata": {"finalizers": remaining or None, "resourceVersion": meta["resourceVersion"]}
+    }
+    try:
+        await ctx.cluster.patch(resources.WORKSPACE, meta["name"], patch, meta["namespace"])
+    except errors.NotFoundError:
+        pass
+    except errors.KubernetesError as exc:
+        raise ReconcileError(f"releasing the finalizer failed: {exc}") from exc
+    return Outcome(done=True)

@@ -1,0 +1,280 @@
+"""Workspace status recomputed from observed objects on every pass (§1.3, §2.7).
+
+Pure: the reconcile loop gathers what it saw (node readiness from the provisioner, the StatefulSet
+and its pods, or the tuning Job) into an ``Observation``; ``compute_status`` turns that and the
+previous status into the new one. Previous conditions are kept as a base so that
+``lastTransitionTime`` only moves when a status flips, and the caller writes only when the result
+differs from what is stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from kaito.api import conditions, constants
+from kaito.api.meta import Condition
+from kaito.controller.failures import PodFailure, classify_pods
+
+Obj = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConditionValue:
+    """One condition as a provisioner or workload check reports it."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass
+class Observation:
+    """What one reconcile pass saw.
+
+    Attributes:
+        target_node_count: ``status.targetNodeCount`` (``None`` while unknown).
+        node_conditions: ``NodeClaimReady``/``NodesReady``/``ResourceReady`` from the provisioner.
+        worker_nodes: Names of the ready nodes serving the Workspace.
+        statefulset: The inference StatefulSet, if it exists.
+        pods: Its pods (or the tuning Job's pods).
+        job: The tuning Job, if it exists.
+        deleting: The Workspace has a deletionTimestamp.
+        error: Text of the error that ended this pass early, if any.
+    """
+
+    target_node_count: int | None = None
+    node_conditions: list[ConditionValue] = dataclasses.field(default_factory=list)
+    worker_nodes: list[str] = dataclasses.field(default_factory=list)
+    statefulset: Obj | None = None
+    pods: list[Obj] = dataclasses.field(default_factory=list)
+    job: Obj | None = None
+    deleting: bool = False
+    error: str | None = None
+
+
+def _true(value: bool) -> str:
+    return constants.CONDITION_TRUE if value else constants.CONDITION_FALSE
+
+
+def _inference_conditions(obs: Observation, resource_ready: bool) -> list[ConditionValue]:
+    sts = obs.statefulset
+    failure: PodFailure | None = classify_pods(obs.pods) if obs.pods else None
+    if sts is None:
+        ready = False
+        inference = ConditionValue(
+            constants.CONDITION_INFERENCE_READY,
+            constants.CONDITION_FALSE,
+            constants.REASON_INFERENCE_STATUS_PENDING,
+            "waiting for the GPU nodes before creating the inference workload"
+            if not resource_ready
+            else "the inference StatefulSet is being created",
+        )
+    else:
+        replicas = int((sts.get("spec") or {}).get("replicas") or 0)
+        ready_replicas = int((sts.get("status") or {}).get("readyReplicas") or 0)
+        ready = replicas > 0 and ready_replicas >= replicas and resource_ready
+        if ready:
+            inference = ConditionValue(
+                constants.CONDITION_INFERENCE_READY,
+                constants.CONDITION_TRUE,
+                constants.REASON_INFERENCE_STATUS_SUCCESS,
+                "Inference has been deployed successfully",
+            )
+        elif failure is not None:
+            inference = ConditionValue(
+                constants.CONDITION_INFERENCE_READY,
+                constants.CONDITION_FALSE,
+                failure.reason,
+                failure.message,
+            )
+        else:
+            inference = ConditionValue(
+                constants.CONDITION_INFERENCE_READY,
+                constants.CONDITION_FALSE,
+                constants.REASON_INFERENCE_STATUS_PENDING,
+                f"inference pods ready: {ready_replicas}/{replicas}",
+            )
+    if ready:
+        summary = ConditionValue(
+            constants.CONDITION_WORKSPACE_SUCCEEDED,
+            constants.CONDITION_TRUE,
+            constants.REASON_WORKSPACE_SUCCEEDED,
+            "workspace succeeds",
+        )
+    elif failure is not None and sts is not None:
+        summary = ConditionValue(
+            constants.CONDITION_WORKSPACE_SUCCEEDED,
+            constants.CONDITION_FALSE,
+            constants.REASON_WORKSPACE_FAILED,
+            f"inference is failing: {failure.message}",
+        )
+    else:
+        summary = ConditionValue(
+            constants.CONDITION_WORKSPACE_SUCCEEDED,
+            constants.CONDITION_FALSE,
+            constants.REASON_WORKSPACE_PENDING,
+            "workspace is not ready yet: " + inference.message,
+        )
+    return [inference, summary]
+
+
+def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:
+    job = obs.job
+    status = (job or {}).get("status") or {}
+    failed = int(status.get("failed") or 0)
+    succeeded = int(status.get("succeeded") or 0)
+    started = bool(status.get("active") or status.get("ready") or succeeded)
+    if job is None:
+        started_cond = ConditionValue(
+            constants.CONDITION_JOB_STARTED,
+            constants.CONDITION_FALSE,
+            constants.REASON_TUNING_JOB_PENDING,
+            "the tuning job has not been created yet",
+        )
+    elif failed > 0:
+        started_cond = ConditionValue(
+            constants.CONDITION_JOB_STARTED,
+            constants.CONDITION_FALSE,
+            constants.REASON_TUNING_JOB_FAILED,
+            _job_failure_message(job, obs.pods),
+        )
+    elif started:
+        started_cond = ConditionValue(
+            constants.CONDITION_JOB_STARTED,
+            constants.CONDITION_TRUE,
+            constants.REASON_TUNING_JOB_STARTED,
+            "the tuning job has started",
+        )
+    else:
+        started_cond = ConditionValue(
+            constants.CONDITION_JOB_STARTED,
+            constants.CONDITION_FALSE,
+            constants.REASON_TUNING_JOB_PENDING,
+            "the tuning job is pending",
+        )
+    if succeeded > 0:
+        state = constants.STATE_SUCCEEDED
+        summary = ConditionValue(
+            constants.CONDITION_WORKSPACE_SUCCEEDED,
+            constants.CONDITION_TRUE,
+            constants.REASON_WORKSPACE_SUCCEEDED,
+            "workspace succeeds",
+        )
+    elif failed > 0:
+        state = constants.STATE_FAILED
+        summary = ConditionValue(
+            constants.CONDITION_WORKSPACE_SUCCEEDED,
+            constants.CONDITION_FALSE,
+            constants.REASON_WORKSPACE_FAILED,
+            "the tuning job failed: " + started_cond.message,
+        )
+    else:
+        state = constants.STATE_RUNNING if started else constants.STATE_PENDING
+        summary = ConditionValue(
+            constants.CONDITION_WORKSPACE_SUCCEEDED,
+            constants.CONDITION_FALSE,
+            constants.REASON_WORKSPACE_PENDING,
+            "the tuning job has not finished",
+        )
+    return [started_cond, summary], state
+
+
+def _job_failure_message(job: Obj, pods: list[Obj]) -> str:
+    failure = classify_pods(pods) if pods else None
+    if failure is not None:
+        return failure.message
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Failed" and cond.get("status") == "True":
+            return f"{cond.get('reason', 'Failed')}: {cond.get('message', '')}".rstrip(": ")
+    return "the tuning job failed"
+
+
+def compute_status(ws: Obj, obs: Observation) -> Obj:
+    """The new ``status`` of ``ws`` (wire form) from what this pass observed.
+
+    Conditions whose status is not ``True`` carry the pass's error, when there was one, as
+    `` (last reconcile error: ...)``; messages are cut to 256 characters.
+    """
+    old = ws.get("status") or {}
+    generation = (ws.get("metadata") or {}).get("generation")
+    current: list[Condition] = [
+        Condition.model_validate(c) for c in old.get("conditions") or [] if isinstance(c, dict)
+    ]
+    values: list[ConditionValue] = list(obs.node_conditions)
+    resource_ready = any(
+        v.type == constants.CONDITION_RESOURCE_READY and v.status == constants.CONDITION_TRUE
+        for v in values
+    )
+    previous_state = old.get("state")
+    if ws.get("tuning") is not None:
+        extra, state = _tuning_conditions(obs)
+        values += extra
+        for stale in (constants.CONDITION_INFERENCE_READY,):
+            conditions.remove_condition(current, stale)
+    else:
+        values += _inference_conditions(obs, resource_ready)
+        succeeded = values[-1].status == constants.CONDITION_TRUE
+        if succeeded:
+            state = constants.STATE_READY
+        elif previous_state in (constants.STATE_READY, constants.STATE_NOT_READY):
+            state = constants.STATE_NOT_READY
+        else:
+            state = constants.STATE_PENDING
+        conditions.remove_condition(current, constants.CONDITION_JOB_STARTED)
+    summary = next(v for v in values if v.type == constants.CONDITION_WORKSPACE_SUCCEEDED)
+    # The founding document's `kubectl get workspace` view shows the older summary condition.
+    values.append(
+        ConditionValue(
+            constants.CONDITION_WORKSPACE_READY, summary.status, summary.reason, summary.message
+        )
+    )
+    if obs.deleting:
+        values.append(
+            ConditionValue(
+                constants.CONDITION_WORKSPACE_DELETING,
+                constants.CONDITION_TRUE,
+                constants.REASON_WORKSPACE_DELETED,
+                "workspace is being deleted",
+            )
+        )
+    reported = {v.type for v in values}
+    for node_type in (constants.CONDITION_NODE_CLAIM_READY, constants.CONDITION_NODES_READY):
+        if node_type not in reported:
+            conditions.remove_condition(current, node_type)
+    for v in values:
+        message = v.message
+        if obs.error and v.status != constants.CONDITION_TRUE:
+            message = conditions.with_reconcile_error(message, obs.error)
+        conditions.set_condition(
+            current,
+            v.type,
+            v.status,  # type: ignore[arg-type]
+            v.reason,
+            message,
+            observed_generation=generation,
+        )
+    new: Obj = dict(old)
+    new["conditions"] = [c.to_wire() for c in current]
+    new["state"] = state
+    if obs.target_node_count is not None:
+        new["targetNodeCount"] = obs.target_node_count
+    new["workerNodes"] = sorted(obs.worker_nodes)
+    return new
+
+
+def status_equal(a: Obj, b: Obj) -> bool:
+    """Semantic equality of two statuses (ignores list order of conditions)."""
+
+    def norm(s: Obj) -> Obj:
+        out = dict(s)
+        out["conditions"] = sorted(out.get("conditions") or [], key=lambda c: c.get("type", ""))
+        return {k: v for k, v in out.items() if v not in (None, [], {})}
+
+    return norm(a) == norm(b)
+
+
+def true_condition(condition_type: str, status: bool, reason: str, message: str) -> ConditionValue:
+    """Shorthand for provisioners: a condition whose status is a bool."""
+    return ConditionValue(condition_type, _true(status), reason, message)
