@@ -1,0 +1,194 @@
+"""The local state directory: what the API server and the kubelet keep on a cluster.
+
+Each Workspace run with ``kaito run`` gets a folder ``<state>/workspaces/<name>/`` holding:
+
+- ``workspace.json``: the Workspace as ``kubectl get workspace -o json`` would show it (v1beta1,
+  with ``metadata.creationTimestamp`` and ``status.conditions``/``status.state``);
+- ``run.json``: local bookkeeping: the options of the run, the supervised processes (pid, process
+  start time, command line, log file, exit code) and the served endpoint;
+- ``logs/<step>.log``: the output of each process; ``mnt/``: the pod's ``/mnt`` (config, data,
+  results); ``adapters/``: the adapters directory given to ``kaito-serve``.
+
+Records are written atomically (a temporary file renamed over the old one), so a reader in another
+process (``kaito get``) never sees half a file, and a killed writer leaves the previous version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kaito.api import v1beta1
+
+WORKSPACES_SUBDIR = "workspaces"
+WORKSPACE_FILE = "workspace.json"
+RUN_FILE = "run.json"
+LOGS_SUBDIR = "logs"
+MNT_SUBDIR = "mnt"
+ADAPTERS_SUBDIR = "adapters"
+LOG_SUFFIX = ".log"
+
+
+class StateError(Exception):
+    """The state directory has no such Workspace, or its records cannot be read."""
+
+
+class ProcessRecord(BaseModel):
+    """One supervised process: enough to find it again, stop it, and explain how it ended."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    step: str = Field(description="The plan step (fetch-data, tune, push, serve, runner...).")
+    pid: int = Field(description="Process id; also the process group and session id.")
+    start_ticks: int | None = Field(
+        default=None, description="Kernel start time of the process, to tell a reused pid apart."
+    )
+    argv: list[str] = Field(default_factory=list, description="The command line.")
+    log: str = Field(default="", description="File receiving stdout and stderr.")
+    exit_code: int | None = Field(default=None, description="Exit status once it ended.")
+
+
+class RunOptions(BaseModel):
+    """The ``kaito run`` flags that shape the plan; kept so a detached runner can rebuild it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    serve: bool = False
+    port: int | None = None
+    model_dir: str | None = None
+    engine: str = "transformers"
+    source: str = ""
+    """The Workspace file the run came from."""
+    tuning_config: str | None = None
+    """The resolved training_config.yaml content (tuning only)."""
+    inference_config: str | None = None
+    """The resolved inference_config.yaml content (inference only)."""
+
+
+class LocalRun(BaseModel):
+    """Local bookkeeping of one Workspace (``run.json``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    options: RunOptions = Field(default_factory=RunOptions)
+    spec_hash: str = ""
+    runner: ProcessRecord | None = None
+    processes: dict[str, ProcessRecord] = Field(default_factory=dict)
+    endpoint: str | None = None
+    """Base URL of the local server once it is up (``http://127.0.0.1:5000``)."""
+    served_models: list[str] = Field(default_factory=list)
+    """Model names the server answers to: the base model first, then each adapter."""
+    notes: list[str] = Field(default_factory=list)
+    """Things the user should know (e.g. a push skipped because the registry is unreachable)."""
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path``; readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class StateStore:
+    """The Workspaces under one state directory, keyed by name.
+
+    Args:
+        root: the state directory (``$KAITO_STATE_DIR``, ``~/.kaito`` by default).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.expanduser()
+
+    @property
+    def workspaces_dir(self) -> Path:
+        """The folder holding one sub-folder per Workspace."""
+        return self.root / WORKSPACES_SUBDIR
+
+    def workspace_dir(self, name: str) -> Path:
+        """The folder of Workspace ``name`` (not created)."""
+        return self.workspaces_dir / name
+
+    def mnt_dir(self, name: str) -> Path:
+        """The local stand-in for the pod's ``/mnt``."""
+        return self.workspace_dir(name) / MNT_SUBDIR
+
+    def adapters_dir(self, name: str) -> Path:
+        """The adapters directory given to ``kaito-serve``."""
+        return self.workspace_dir(name) / ADAPTERS_SUBDIR
+
+    def log_path(self, name: str, step: str) -> Path:
+        """The log file of one step of Workspace ``name``."""
+        return self.workspace_dir(name) / LOGS_SUBDIR / f"{step}{LOG_SUFFIX}"
+
+    def log_files(self, name: str) -> list[Path]:
+        """Every log file of ``name``, oldest first (the order the steps ran)."""
+        folder = self.workspace_dir(name) / LOGS_SUBDIR
+        if not folder.is_dir():
+            return []
+        return sorted(folder.glob(f"*{LOG_SUFFIX}"), key=lambda p: (p.stat().st_mtime, p.name))
+
+    def exists(self, name: str) -> bool:
+        """Whether a Workspace of that name has a record."""
+        return (self.workspace_dir(name) / WORKSPACE_FILE).is_file()
+
+    def names(self) -> list[str]:
+        """Names of every recorded Workspace, sorted."""
+        if not self.workspaces_dir.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.workspaces_dir.iterdir() if (p / WORKSPACE_FILE).is_file()
+        )
+
+    def load_workspace(self, name: str) -> v1beta1.Workspace:
+        """The recorded Workspace with its status."""
+        data = self._read(name, WORKSPACE_FILE)
+        try:
+            return v1beta1.Workspace.model_validate(data)
+        except ValueError as exc:
+            raise StateError(f"workspace {name!r}: {WORKSPACE_FILE} is not a Workspace") from exc
+
+    def save_workspace(self, workspace: v1beta1.Workspace) -> None:
+        """Record ``workspace`` (its ``metadata.name`` picks the folder)."""
+        name = workspace.metadata.name
+        if not name:
+            raise StateError("a Workspace without metadata.name cannot be recorded")
+        write_json_atomic(self.workspace_dir(name) / WORKSPACE_FILE, workspace.to_wire())
+
+    def load_run(self, name: str) -> LocalRun:
+        """The local bookkeeping of ``name``."""
+        data = self._read(name, RUN_FILE)
+        try:
+            return LocalRun.model_validate(data)
+        except ValueError as exc:
+            raise StateError(f"workspace {name!r}: {RUN_FILE} is malformed") from exc
+
+    def save_run(self, run: LocalRun) -> None:
+        """Record the local bookkeeping of ``run.name``."""
+        write_json_atomic(self.workspace_dir(run.name) / RUN_FILE, run.model_dump(mode="json"))
+
+    def remove(self, name: str) -> None:
+        """Delete every file of ``name`` (processes must be stopped first)."""
+        shutil.rmtree(self.workspace_dir(name), ignore_errors=True)
+
+    def _read(self, name: str, filename: str) -> Any:
+        path = self.workspace_dir(name) / filename
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise StateError(f'workspaces "{name}" not found (no local record)') from exc
+        except (OSError, ValueError) as exc:
+            raise StateError(f"workspace {name!r}: cannot read {path}: {exc}") from exc
