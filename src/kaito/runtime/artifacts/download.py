@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
@@ -141,7 +142,7 @@ def forbidden_reason(address: IPAddress, *, allow_private: bool = False) -> str 
         return "not a unicast address"
     if allow_private:
         return None
-    shared = _shared_policy()
+    shared = _shared_policy("address_block_reason")
     if shared is not None:
         reason = shared(ip)
         if reason:
@@ -153,13 +154,24 @@ def forbidden_reason(address: IPAddress, *, allow_private: bool = False) -> str 
     return None
 
 
-def _shared_policy() -> Callable[[IPAddress], str | None] | None:
-    """The project-wide address policy from :mod:`kaito.api.addresses`, when it is available."""
+def hostname_reason(host: str, *, allow_private: bool = False) -> str | None:
+    """Why a host *name* is refused before resolving it (``localhost``, ``*.svc``...), or None."""
+    if allow_private:
+        return None
+    policy = _shared_policy("hostname_block_reason")
+    if policy is not None:
+        reason: str | None = policy(host)
+        return reason
+    return "a local host name" if host.lower().rstrip(".") == "localhost" else None
+
+
+def _shared_policy(name: str) -> Callable[[Any], str | None] | None:
+    """A function of the project-wide policy in :mod:`kaito.api.addresses`, when available."""
     try:
         module = importlib.import_module("kaito.api.addresses")
     except ImportError:
         return None
-    policy = getattr(module, "is_forbidden_address", None)
+    policy = getattr(module, name, None)
     return policy if callable(policy) else None
 
 
@@ -240,6 +252,9 @@ def _pinned_request(
     if literal is not None:
         addresses = [literal]
     else:
+        why = hostname_reason(host, allow_private=opts.allow_private)
+        if why:
+            raise ForbiddenAddressError(f"{url}: refusing to connect to {host}: {why}")
         try:
             addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolve(host, port)]
         except OSError as exc:
