@@ -131,3 +131,15 @@ def to_v1beta1(ws: AnyWorkspace) -> v1beta1.Workspace:
 def dump_workspace(ws: AnyWorkspace) -> dict[str, Any]:
     """The camelCase dict of ``ws`` as the API server would store it (unset fields left out)."""
     return ws.to_wire()
+
+
+def workspace_runtime(ws: AnyWorkspace, vllm_enabled: bool = True) -> str:
+    """The inference runtime a Workspace asks for: ``vllm`` or ``transformers``.
+
+    The ``kaito.sh/runtime`` annotation wins when it names a known runtime; otherwise vLLM when
+    the ``vLLM`` feature gate is on (the default), else transformers.
+    """
+    value = ws.metadata.annotations.get(constants.ANNOTATION_RUNTIME, "").strip().lower()
+    if value in constants.RUNTIMES:
+        return value
+    return constants.RUNTIME_VLLM if vllm_enabled else constants.RUNTIME_TRANSFORMERS
