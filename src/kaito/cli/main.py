@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kaito.cli.data",
     "kaito.cli.oci",
     "kaito.cli.render",
+    "kaito.cli.presets",
     "kaito.cli.local",
 )
 

@@ -48,14 +48,24 @@ class UnknownInstanceTypeError(PresetError):
         instance_type: The instance type as given.
         cloud: The cloud whose table was searched.
         suggestions: Closest known instance types of that cloud, best first.
+        known_on: Other clouds whose table lists this instance type.
     """
 
-    def __init__(self, instance_type: str, cloud: str, suggestions: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        instance_type: str,
+        cloud: str,
+        suggestions: tuple[str, ...] = (),
+        known_on: tuple[str, ...] = (),
+    ) -> None:
         self.instance_type = instance_type
         self.cloud = cloud
         self.suggestions = suggestions
+        self.known_on = known_on
         message = f'unknown instance type "{instance_type}" for cloud {cloud}'
-        if suggestions:
+        if known_on:
+            message += f"; it is listed for cloud {' and '.join(known_on)}"
+        elif suggestions:
             message += f"; did you mean {', '.join(suggestions)}?"
         super().__init__(message + " (see 'kaito presets skus')")
 

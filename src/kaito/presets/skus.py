@@ -178,13 +178,21 @@ def get_sku(instance_type: str, cloud: str = DEFAULT_CLOUD) -> GPUConfig | None:
 
 
 def require_sku(instance_type: str, cloud: str = DEFAULT_CLOUD) -> GPUConfig:
-    """Like ``get_sku`` but raises ``UnknownInstanceTypeError`` (with suggestions) when unknown."""
+    """Like ``get_sku`` but raises ``UnknownInstanceTypeError`` when unknown.
+
+    The error suggests the closest instance types of ``cloud`` and names the other clouds whose
+    table lists the name (a common slip: an AWS type with the Azure table).
+    """
     config = get_sku(instance_type, cloud)
     if config is not None:
         return config
+    key = instance_type.strip().lower()
     table = _table(cloud)
-    close = difflib.get_close_matches(instance_type.strip().lower(), list(table), n=_SUGGESTIONS)
-    raise UnknownInstanceTypeError(instance_type, cloud, tuple(table[key].sku for key in close))
+    close = difflib.get_close_matches(key, list(table), n=_SUGGESTIONS)
+    known_on = tuple(other for other in SUPPORTED_CLOUDS if key in _tables()[other])
+    raise UnknownInstanceTypeError(
+        instance_type, cloud, tuple(table[match].sku for match in close), known_on
+    )
 
 
 def list_skus(cloud: str = DEFAULT_CLOUD, *, include_legacy: bool = True) -> list[GPUConfig]:

@@ -86,6 +86,14 @@ def test_require_sku_names_the_input_and_suggests_neighbours():
     assert error.instance_type == "Standard_NC24ads_A100"
     assert error.suggestions[0] == "Standard_NC24ads_A100_v4"
     assert '"Standard_NC24ads_A100"' in str(error)
+    assert error.known_on == ()
+
+
+def test_require_sku_names_the_cloud_that_knows_the_instance_type():
+    with pytest.raises(UnknownInstanceTypeError) as caught:
+        skus.require_sku("p5.48xlarge", "azure")
+    assert caught.value.known_on == ("aws",)
+    assert "it is listed for cloud aws" in str(caught.value)
 
 
 def test_tables_list_every_family_and_can_hide_legacy_azure_ones():
