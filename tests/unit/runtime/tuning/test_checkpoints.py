@@ -1,0 +1,71 @@
+"""Rolling checkpoints: only sealed folders count, older ones and leftovers are swept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kaito.runtime.tuning.checkpoints import (
+    COMPLETE_MARKER,
+    checkpoint_root,
+    commit_checkpoint,
+    latest_checkpoint,
+    remove_checkpoints,
+    staging_dir,
+)
+
+
+def _stage(root: Path, step: int) -> Path:
+    staged = staging_dir(root, step) / f"checkpoint-{step}"
+    staged.mkdir()
+    (staged / "adapter_model.safetensors").write_bytes(b"weights-%d" % step)
+    return staged
+
+
+def test_root_is_hidden_inside_the_output_dir(tmp_path: Path) -> None:
+    assert checkpoint_root(tmp_path) == tmp_path / ".kaito-checkpoints"
+
+
+def test_no_checkpoint_when_the_root_is_missing(tmp_path: Path) -> None:
+    assert latest_checkpoint(tmp_path / "absent") is None
+
+
+def test_commit_seals_renames_and_becomes_latest(tmp_path: Path) -> None:
+    root = checkpoint_root(tmp_path)
+    final = commit_checkpoint(_stage(root, 20), root, 20)
+    assert final == root / "checkpoint-20"
+    assert (final / COMPLETE_MARKER).read_text() == "20\n"
+    assert latest_checkpoint(root) == (20, final)
+
+
+def test_unsealed_folders_are_never_trusted(tmp_path: Path) -> None:
+    root = checkpoint_root(tmp_path)
+    commit_checkpoint(_stage(root, 20), root, 20)
+    torn = root / "checkpoint-40"  # killed after rename of files but without a marker
+    torn.mkdir()
+    (torn / "adapter_model.safetensors").write_bytes(b"half")
+    assert latest_checkpoint(root) == (20, root / "checkpoint-20")
+
+
+def test_commit_drops_older_checkpoints_and_stale_staging(tmp_path: Path) -> None:
+    root = checkpoint_root(tmp_path)
+    commit_checkpoint(_stage(root, 20), root, 20)
+    _stage(root, 30)  # a staging folder left by a kill mid-save
+    commit_checkpoint(_stage(root, 40), root, 40)
+    assert sorted(p.name for p in root.iterdir()) == ["checkpoint-40"]
+    assert latest_checkpoint(root) == (40, root / "checkpoint-40")
+
+
+def test_numeric_order_not_lexical(tmp_path: Path) -> None:
+    root = checkpoint_root(tmp_path)
+    for step in (9, 100):
+        folder = root / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        (folder / COMPLETE_MARKER).write_text(str(step))
+    assert latest_checkpoint(root) == (100, root / "checkpoint-100")
+
+
+def test_remove_checkpoints_deletes_the_hidden_root(tmp_path: Path) -> None:
+    root = checkpoint_root(tmp_path)
+    commit_checkpoint(_stage(root, 5), root, 5)
+    remove_checkpoints(tmp_path)
+    assert not root.exists()
