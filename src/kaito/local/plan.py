@@ -111,8 +111,13 @@ def runtime_command(name: str) -> list[str]:
     return [sys.executable, "-c", _SCRIPT_MAINS[name]]
 
 
-def host_path(volume: Mapping[str, Any] | None, field_path: str) -> Path:
+def host_path(
+    volume: Mapping[str, Any] | None, field_path: str, base_dir: Path | None = None
+) -> Path:
     """The local folder of a volume source: its ``hostPath.path``.
+
+    A relative path (meaningless to a kubelet, handy in a repository) is taken relative to
+    ``base_dir``, the Workspace file's folder.
 
     Raises:
         PlanError: the volume is of another kind.
@@ -125,7 +130,10 @@ def host_path(volume: Mapping[str, Any] | None, field_path: str) -> Path:
             f"{field_path}: only hostPath volumes can be used on one machine (got: {kinds}); "
             f"write it as volumeSource: {{hostPath: {{path: /a/local/folder}}}}"
         )
-    return Path(path).expanduser()
+    local = Path(path).expanduser()
+    if not local.is_absolute() and base_dir is not None:
+        local = base_dir / local
+    return local
 
 
 def model_source(spec: catalog.ModelSpec, model_dir: Path | None) -> str:
@@ -210,6 +218,7 @@ def plan_tuning(
     port: int,
     engine: str,
     model_dir: Path | None = None,
+    base_dir: Path | None = None,
 ) -> LocalPlan:
     """The steps of a tuning Workspace (see the module docstring)."""
     spec = ws.tuning
@@ -248,7 +257,7 @@ def plan_tuning(
             )
         )
     elif source.volume_source is not None:
-        data_dir = host_path(source.volume_source, "tuning.input.volumeSource")
+        data_dir = host_path(source.volume_source, "tuning.input.volumeSource", base_dir)
     else:
         raise PlanError("tuning.input needs urls, an image or a volumeSource")
 
@@ -289,7 +298,7 @@ def plan_tuning(
             )
         )
     elif destination.volume_source is not None:
-        copy_to = host_path(destination.volume_source, "tuning.output.volumeSource")
+        copy_to = host_path(destination.volume_source, "tuning.output.volumeSource", base_dir)
     else:
         raise PlanError("tuning.output needs an image or a volumeSource")
 
@@ -330,6 +339,7 @@ def plan_inference(
     port: int,
     engine: str,
     model_dir: Path | None = None,
+    base_dir: Path | None = None,
 ) -> LocalPlan:
     """The steps of an inference Workspace: pull image adapters, then serve."""
     spec = ws.inference
@@ -370,7 +380,7 @@ def plan_inference(
         elif source.volume_source is not None:
             links.append(
                 Link(
-                    target=host_path(source.volume_source, f"{field_path}.volumeSource"),
+                    target=host_path(source.volume_source, f"{field_path}.volumeSource", base_dir),
                     link=adapters_dir / source.name,
                 )
             )

@@ -38,7 +38,7 @@ from kaito.local import processes, settings, status
 from kaito.local import store as local_store
 from kaito.presets import catalog
 
-STEP_RUNNER = "runner"
+STEP_RUNNER = local_store.RUNNER_STEP
 EXIT_INTERRUPTED = 130
 _POLL_SECONDS = 0.2
 _HEALTH_TIMEOUT_S = 2.0
@@ -64,6 +64,7 @@ def build_plan(
     options = run.options
     model_dir = Path(options.model_dir) if options.model_dir else None
     port = options.port or local_plan.DEFAULT_PORT
+    base_dir = Path(options.source).resolve().parent if options.source else None
     if ws.tuning is not None:
         return local_plan.plan_tuning(
             ws,
@@ -73,6 +74,7 @@ def build_plan(
             port=port,
             engine=options.engine,
             model_dir=model_dir,
+            base_dir=base_dir,
         )
     return local_plan.plan_inference(
         ws,
@@ -81,6 +83,7 @@ def build_plan(
         port=port,
         engine=options.engine,
         model_dir=model_dir,
+        base_dir=base_dir,
     )
 
 

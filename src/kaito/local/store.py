@@ -33,6 +33,7 @@ LOGS_SUBDIR = "logs"
 MNT_SUBDIR = "mnt"
 ADAPTERS_SUBDIR = "adapters"
 LOG_SUFFIX = ".log"
+RUNNER_STEP = "runner"
 
 
 class StateError(Exception):
@@ -135,11 +136,19 @@ class StateStore:
         return self.workspace_dir(name) / LOGS_SUBDIR / f"{step}{LOG_SUFFIX}"
 
     def log_files(self, name: str) -> list[Path]:
-        """Every log file of ``name``, oldest first (the order the steps ran)."""
+        """Every log file of ``name``: the runner's first, then the steps in the order they ran."""
         folder = self.workspace_dir(name) / LOGS_SUBDIR
         if not folder.is_dir():
             return []
-        return sorted(folder.glob(f"*{LOG_SUFFIX}"), key=lambda p: (p.stat().st_mtime, p.name))
+
+        def order(path: Path) -> tuple[int, float, str]:
+            try:
+                started = path.stat().st_ctime
+            except OSError:
+                started = 0.0
+            return (0 if path.stem == RUNNER_STEP else 1, started, path.name)
+
+        return sorted(folder.glob(f"*{LOG_SUFFIX}"), key=order)
 
     def exists(self, name: str) -> bool:
         """Whether a Workspace of that name has a record."""
