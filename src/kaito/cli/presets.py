@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from kaito.presets import catalog, engine_args, estimator, parallelism, skus
+from kaito.presets import catalog, engine_args, estimator, mig, parallelism, skus
 from kaito.presets.errors import PresetError, UnknownInstanceTypeError
 
 EXIT_OK = 0
@@ -124,6 +124,12 @@ def register(app: typer.Typer) -> None:
                 "--gpu-memory-gib", min=0.1, help="Memory of ONE GPU in GiB, with --gpus."
             ),
         ] = None,
+        mig_profile: Annotated[
+            str | None,
+            typer.Option(
+                "--mig-profile", help="Size for one MIG instance of this profile (e.g. 1g.10gb)."
+            ),
+        ] = None,
         output: OutputOption = OutputFormat.TABLE,
     ) -> None:
         """Estimate the nodes, GPUs and parallelism a preset needs on an instance type."""
@@ -135,6 +141,7 @@ def register(app: typer.Typer) -> None:
                 cloud=cloud.value,
                 gpus=gpus,
                 gpu_memory_gib=gpu_memory_gib,
+                mig_profile=mig_profile,
                 output=output,
             )
         )
@@ -252,6 +259,7 @@ def run_estimate(
     gpus: int | None,
     gpu_memory_gib: float | None,
     output: OutputFormat,
+    mig_profile: str | None = None,
 ) -> int:
     """Estimate and print; return the exit code."""
     try:
@@ -265,6 +273,8 @@ def run_estimate(
             if isinstance(gpu_source, skus.GPUConfig)
             else _require_sku(gpu_source, cloud)
         )
+        if mig_profile is not None:
+            gpu = _mig_slice(gpu, mig_profile)
         length = estimator.DEFAULT_MAX_MODEL_LEN if max_model_len is None else max_model_len
         estimate = estimator.estimate_nodes(model, gpu, length)
     except PresetError as error:
@@ -290,6 +300,14 @@ def run_estimate(
         return EXIT_OK
     typer.echo(_estimate_text(model, gpu, cloud, estimate, plan, flags))
     return EXIT_OK
+
+
+def _mig_slice(gpu: skus.GPUConfig, name: str) -> skus.GPUConfig:
+    profile = mig.get_mig_profile(name)
+    if profile is None:
+        known = ", ".join(entry.name for entry in mig.list_mig_profiles())
+        raise PresetError(f'unknown MIG profile "{name}"; known profiles: {known}')
+    return mig.mig_gpu_config(gpu, profile)
 
 
 class _UsageError(Exception):

@@ -27,6 +27,9 @@ import yaml
 
 from kaito.presets.errors import DeprecatedPresetError, PresetError, UnknownPresetError
 
+# libyaml's C loader when available (about 10x faster); same safe subset of YAML.
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 __all__ = [
     "BEST_EFFORT_DISK_GIB",
     "DEFAULT_TOKEN_LIMIT",
@@ -351,7 +354,7 @@ def _spec_from_entry(entry: Mapping[str, Any], hybrid_archs: frozenset[str]) -> 
 def load_catalog() -> Catalog:
     """Load ``data/models.yaml`` once and index every name, repo id and alias (lower-cased)."""
     text = importlib.resources.files("kaito.presets").joinpath("data/models.yaml").read_text()
-    document = yaml.safe_load(text)
+    document = yaml.load(text, Loader=_YAML_LOADER)
     hybrid = frozenset(document.get("hybridKvArchitectures", ()))
     models = tuple(_spec_from_entry(entry, hybrid) for entry in document["models"])
     index: dict[str, ModelSpec] = {}

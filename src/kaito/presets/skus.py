@@ -25,6 +25,9 @@ import yaml
 
 from kaito.presets.errors import UnknownInstanceTypeError
 
+# libyaml's C loader when available (about 10x faster); same safe subset of YAML.
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 __all__ = [
     "DEFAULT_CLOUD",
     "GFD_COUNT_LABEL",
@@ -142,7 +145,7 @@ def _parse_cc(value: object) -> tuple[int, int] | None:
 def _tables() -> dict[str, dict[str, GPUConfig]]:
     """Load ``data/skus.yaml`` once: cloud -> lower-cased instance type -> config (file order)."""
     text = importlib.resources.files("kaito.presets").joinpath("data/skus.yaml").read_text()
-    document: Mapping[str, list[Mapping[str, Any]]] = yaml.safe_load(text)
+    document: Mapping[str, list[Mapping[str, Any]]] = yaml.load(text, Loader=_YAML_LOADER)
     tables: dict[str, dict[str, GPUConfig]] = {}
     for cloud in SUPPORTED_CLOUDS:
         tables[cloud] = {

@@ -105,6 +105,25 @@ def test_estimate_for_byo_gpus_described_on_the_command_line():
     assert (data["nodes"], data["gpusPerNode"], data["tensorParallel"]) == (1, 2, 2)
 
 
+def test_estimate_on_a_mig_slice_sizes_one_instance():
+    result = invoke(
+        "estimate",
+        "--preset",
+        "phi-4-mini-instruct",
+        "--instance-type",
+        "Standard_NC24ads_A100_v4",
+        "--mig-profile",
+        "3g.40gb",
+        "-o",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["memory"]["perGpuGiB"] == 40
+    assert data["gpu"]["migProfile"] == "3g.40gb"
+    assert "--kaito-kv-cache-cpu-memory-utilization=0" in data["vllmArgs"]
+
+
 def test_estimate_too_small_gpu_fails_with_the_documented_message():
     result = invoke(
         "estimate",
@@ -129,6 +148,28 @@ def test_estimate_too_small_gpu_fails_with_the_documented_message():
         (("--preset", "phi-4", "--instance-type", "p4d.24xlarge"), "it is listed for cloud aws"),
         (("--preset", "phi-4", "--instance-type", "Standard_NC24ads_A100"), "did you mean"),
         (("--preset", "phi-4", "--instance-type", "Standard_NC4"), "--gpus and --gpu-memory-gib"),
+        (
+            (
+                "--preset",
+                "phi-4",
+                "--instance-type",
+                "Standard_NC24ads_A100_v4",
+                "--mig-profile",
+                "9g",
+            ),
+            'unknown MIG profile "9g"',
+        ),
+        (
+            (
+                "--preset",
+                "phi-4",
+                "--instance-type",
+                "Standard_NC24ads_A100_v4",
+                "--mig-profile",
+                "1g.10gb",
+            ),
+            "MIG workloads run on a single node",
+        ),
         (
             ("--preset", "falcon-40b", "--instance-type", "Standard_NC24ads_A100_v4"),
             "does not support multi-node inference",
