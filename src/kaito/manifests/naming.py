@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 
-from kaito.api import constants
+from kaito.api import constants, selectors
+from kaito.api.meta import LabelSelector
 
 # Kubernetes object names that are DNS-1123 labels (NodePools are cluster-scoped and end up in
 # labels).
@@ -115,32 +115,15 @@ def controller_revision_name(name: str, digest: str) -> str:
     return f"{name}-{digest[:_REVISION_HASH_LEN]}"
 
 
-def selector_labels(label_selector: Any) -> dict[str, str]:
-    """Node labels a Workspace's ``resource.labelSelector`` asks for, without KAITO's reserved keys.
+def selector_labels(label_selector: LabelSelector | None) -> dict[str, str]:
+    """Node labels a Workspace's ``resource.labelSelector`` asks for, sorted by key.
 
-    Like upstream's ``LabelSelectorAsMap``: ``matchLabels`` plus every ``In`` expression with
-    exactly one value (other expressions cannot be written onto a node and are ignored here).
+    ``matchLabels`` plus single-value ``In`` expressions, without the keys KAITO owns (§1.4): those
+    would let a Workspace claim another Workspace's nodes. Sorting keeps manifests byte-stable.
+
+    Raises:
+        kaito.api.selectors.SelectorError: an expression cannot be written as a node label (the
+            webhook rejects such Workspaces first).
     """
-    labels: dict[str, str] = {}
-    if label_selector is None:
-        return labels
-    for expr in label_selector.match_expressions or ():
-        if expr.operator == "In" and len(expr.values) == 1:
-            labels[expr.key] = expr.values[0]
-    labels.update(label_selector.match_labels or {})
-    return sanitize_match_labels(labels)
-
-
-def sanitize_match_labels(match_labels: Mapping[str, str] | None) -> dict[str, str]:
-    """The user's ``labelSelector.matchLabels`` without the keys KAITO owns (§1.4).
-
-    Those keys would let a Workspace claim nodes that belong to another Workspace; upstream drops
-    them silently, and so do we. The result is sorted by key so that manifests are byte-stable.
-    """
-    if not match_labels:
-        return {}
-    return {
-        key: match_labels[key]
-        for key in sorted(match_labels)
-        if key not in constants.RESERVED_SELECTOR_KEYS
-    }
+    labels = selectors.sanitized_selector_labels(label_selector)
+    return {key: labels[key] for key in sorted(labels)}

@@ -16,17 +16,15 @@ image:
 
 The training ConfigMap is the user's ``tuning.config`` or, when none is given, a copy of the default
 ``lora-params-template`` / ``qlora-params-template`` in the Workspace namespace
-(:func:`build_default_tuning_configmap`), whose content ships with this package.
+(:func:`build_default_tuning_configmap`), whose content ships as ``kaito.api`` package data.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
-import importlib.resources
 import shlex
 
-from kaito.api import constants
+from kaito.api import constants, default_configs
 from kaito.api.v1beta1 import TuningSpec
 from kaito.api.workspace import AnyWorkspace
 from kaito.manifests import naming, nodes, podspec
@@ -46,32 +44,35 @@ VOLUME_RESULTS = "results-volume"
 FAILED_SENTINEL_FILE = "fine_tuning_failed.txt"
 PYTORCH_CUDA_ALLOC_CONF = "expandable_segments:True"
 DEFAULT_BACKOFF_LIMIT = 6
-_DATA_DIR = "kaito.manifests"
-_TEMPLATE_FILES = {
-    constants.TUNING_METHOD_LORA: "data/lora-params-training_config.yaml",
-    constants.TUNING_METHOD_QLORA: "data/qlora-params-training_config.yaml",
-}
 
 
-@functools.cache
 def load_default_tuning_config(method: str) -> str:
     """The default ``training_config.yaml`` text for ``lora`` or ``qlora`` (upstream's templates).
 
     Raises:
         ValueError: ``method`` is neither ``lora`` nor ``qlora``.
     """
-    key = method.strip().lower()
-    if key not in _TEMPLATE_FILES:
-        raise ValueError(f"unknown tuning method {method!r}; expected one of: lora, qlora")
-    return importlib.resources.files(_DATA_DIR).joinpath(_TEMPLATE_FILES[key]).read_text("utf-8")
+    return _template_text(default_tuning_configmap_name(method))
 
 
 def default_tuning_configmap_name(method: str) -> str:
-    """``lora-params-template`` or ``qlora-params-template`` (§2.9)."""
-    key = method.strip().lower()
-    if key not in constants.DEFAULT_TUNING_TEMPLATES:
+    """``lora-params-template`` or ``qlora-params-template`` (§2.9).
+
+    Raises:
+        ValueError: ``method`` is neither ``lora`` nor ``qlora``.
+    """
+    name = default_configs.default_tuning_configmap_name(method.strip())
+    if name is None:
         raise ValueError(f"unknown tuning method {method!r}; expected one of: lora, qlora")
-    return constants.DEFAULT_TUNING_TEMPLATES[key]
+    return name
+
+
+def _template_text(template_name: str) -> str:
+    """The ``training_config.yaml`` of a default template (``kaito.api`` package data)."""
+    text = default_configs.load_default_training_config(template_name)
+    if text is None:
+        raise ValueError(f"{template_name!r} is not a default tuning template")
+    return text
 
 
 def build_default_tuning_configmap(method: str, namespace: str | None) -> JSON:

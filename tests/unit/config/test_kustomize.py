@@ -20,7 +20,7 @@ CRD_FILE = CONFIG / "crd" / "bases" / constants.WORKSPACE_CRD_FILE
 K8S_VERSION = "1.32.0"
 UPDATE = os.environ.get("KAITO_UPDATE_GOLDEN") == "1"
 TEMPLATE_HEADER = (
-    "# Generated from the package data in src/kaito/manifests/data/; do not edit.\n"
+    "# Generated from the package data in src/kaito/api/data/; do not edit.\n"
     "# Regenerate: KAITO_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/config\n"
 )
 

@@ -61,28 +61,36 @@ def test_long_nodepool_names_are_cut_to_63_with_a_distinguishing_hash():
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", a)
 
 
-def test_reserved_selector_keys_are_dropped_and_the_rest_sorted():
-    labels = {
-        "zone": "eu",
-        constants.LABEL_WORKSPACE: "someone-elses",
-        constants.LABEL_KARPENTER_WORKSPACE_NAME: "x",
-        "app": "phi",
-    }
-    assert list(naming.sanitize_match_labels(labels).items()) == [("app", "phi"), ("zone", "eu")]
+def test_selector_labels_drop_reserved_keys_and_sort():
+    selector = LabelSelector.model_validate(
+        {
+            "matchLabels": {
+                "zone": "eu",
+                constants.LABEL_WORKSPACE: "someone-elses",
+                constants.LABEL_KARPENTER_WORKSPACE_NAME: "x",
+                "app": "phi",
+            }
+        }
+    )
+    assert list(naming.selector_labels(selector).items()) == [("app", "phi"), ("zone", "eu")]
 
 
-def test_selector_labels_take_single_value_in_expressions_and_skip_the_rest():
+def test_selector_labels_take_single_value_in_expressions():
     selector = LabelSelector.model_validate(
         {
             "matchLabels": {"app": "phi", constants.LABEL_WORKSPACE_NAMESPACE: "evil"},
-            "matchExpressions": [
-                {"key": "gpu", "operator": "In", "values": ["a100"]},
-                {"key": "two", "operator": "In", "values": ["a", "b"]},
-                {"key": "absent", "operator": "DoesNotExist"},
-            ],
+            "matchExpressions": [{"key": "gpu", "operator": "In", "values": ["a100"]}],
         }
     )
     assert naming.selector_labels(selector) == {"app": "phi", "gpu": "a100"}
+
+
+def test_selector_expressions_that_are_not_labels_are_errors():
+    selector = LabelSelector.model_validate(
+        {"matchExpressions": [{"key": "two", "operator": "In", "values": ["a", "b"]}]}
+    )
+    with pytest.raises(ValueError, match="single value"):
+        naming.selector_labels(selector)
 
 
 def test_container_names_are_dns_labels_even_for_dotted_adapter_names():
