@@ -29,6 +29,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kaito.cli.render",
     "kaito.cli.presets",
     "kaito.cli.local",
+    "kaito.cli.validate",
+    "kaito.cli.crds",
 )
 
 
