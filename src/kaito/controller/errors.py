@@ -8,6 +8,7 @@ class ReconcileError(Exception):
 
 
 class PermanentReconcileError(ReconcileError):
-    """The Workspace cannot be reconciled as written (unparsable, unknown preset); no retry
-    helps until the Workspace changes.
+    """The Workspace cannot be reconciled as written (unparsable, unknown preset).
+
+    No retry helps until the Workspace changes.
     """

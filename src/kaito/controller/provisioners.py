@@ -416,7 +416,7 @@ def _ws_ref(ws: AnyWorkspace) -> Obj:
 
 
 def get_provisioner(name: str) -> NodeProvisioner:
-    """The provisioner for ``--node-provisioner`` (``azure-gpu-provisioner`` = ``gpu-provisioner``)."""
+    """The provisioner for ``--node-provisioner`` (``azure-gpu-provisioner`` is gpu-provisioner)."""
     if name in (
         constants.NODE_PROVISIONER_GPU_PROVISIONER,
         constants.NODE_PROVISIONER_AZURE_GPU_PROVISIONER,

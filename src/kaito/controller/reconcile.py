@@ -43,6 +43,7 @@ class Outcome:
 
     requeue_after: float | None = None
     done: bool = False
+    state: str | None = None
 
 
 def _parse(body: Obj) -> AnyWorkspace:
@@ -163,11 +164,16 @@ async def _observe_workload(ctx: ControllerContext, ws: AnyWorkspace, obs: Any) 
             obs.pods = await ctx.cluster.list(resources.POD, namespace, labels={"job-name": name})
 
 
-async def _write_status(ctx: ControllerContext, body: Obj, obs: status_mod.Observation) -> None:
+async def _write_status(
+    ctx: ControllerContext, body: Obj, obs: status_mod.Observation
+) -> str | None:
+    """Write the recomputed status when it changed; returns the resulting ``state``."""
     meta = body["metadata"]
+    states: list[str | None] = []
 
     def compute(current: Obj) -> Obj | None:
         new = status_mod.compute_status(current, obs)
+        states.append(new.get("state"))
         if status_mod.status_equal(new, current.get("status") or {}):
             return None
         return new
@@ -175,6 +181,7 @@ async def _write_status(ctx: ControllerContext, body: Obj, obs: status_mod.Obser
     await apply.patch_status(
         ctx.cluster, resources.WORKSPACE, meta["name"], meta["namespace"], compute
     )
+    return states[-1] if states else None
 
 
 async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
@@ -226,9 +233,10 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
     except errors.KubernetesError as exc:
         failure = ReconcileError(str(exc))
         obs.error = str(exc)
+    state: str | None = None
     try:
         await _observe_workload(ctx, ws, obs)
-        await _write_status(ctx, body, obs)
+        state = await _write_status(ctx, body, obs)
     except errors.KubernetesError as exc:
         if failure is None:
             failure = ReconcileError(f"status update failed: {exc}")
@@ -236,7 +244,7 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
         raise failure
     if requeue is None and not _finished(ws, obs):
         requeue = ctx.requeue_s
-    return Outcome(requeue_after=requeue)
+    return Outcome(requeue_after=requeue, state=state)
 
 
 def _finished(ws: AnyWorkspace, obs: status_mod.Observation) -> bool:

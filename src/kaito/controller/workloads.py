@@ -41,7 +41,7 @@ async def apply_services(ctx: ControllerContext, ws: AnyWorkspace) -> None:
 async def apply_statefulset(
     ctx: ControllerContext, ws: AnyWorkspace, ws_body: Obj, plan: WorkloadPlan
 ) -> Obj:
-    """Create the StatefulSet, or roll out a new revision's env, mounts, init containers, volumes."""
+    """Create the StatefulSet, or roll out a new revision (env, mounts, init containers)."""
     desired = inference.build_statefulset(ws, ctx.settings, plan)
     current, created = await apply.create_or_get(ctx.cluster, desired)
     name = desired["metadata"]["name"]

@@ -1,0 +1,122 @@
+"""Operator settings: environment (``KAITO_*`` plus upstream's names) and command-line flags.
+
+Upstream's Deployment sets ``CLOUD_PROVIDER``, ``RELEASE_NAMESPACE``, ``PRESET_REGISTRY_NAME`` and
+passes ``--feature-gates``, ``--node-provisioner``, ``--metrics-bind-address`` and
+``--health-probe-bind-address``; the same names work here so existing manifests keep working.
+Flags override the environment (the CLI builds an ``OperatorSettings`` from both).
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kaito.api import constants
+from kaito.manifests.plan import DEFAULT_OPERATOR_NAMESPACE, ManifestSettings, default_runtime_image
+
+
+class SettingsError(ValueError):
+    """A setting has an unusable value (the message names it)."""
+
+
+def parse_feature_gates(text: str) -> dict[str, bool]:
+    """``k=v,k2=v2`` over upstream's defaults; an unknown gate is an error (as upstream)."""
+    gates = dict(constants.DEFAULT_FEATURE_GATES)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or value.strip().lower() not in ("true", "false"):
+            raise SettingsError(f"--feature-gates: expected NAME=true|false, got {item!r}")
+        if key.strip() not in gates:
+            known = ", ".join(sorted(gates))
+            raise SettingsError(
+                f"--feature-gates: unknown feature gate {key.strip()!r}; known: {known}"
+            )
+        gates[key.strip()] = value.strip().lower() == "true"
+    return gates
+
+
+def parse_bind_address(text: str) -> tuple[str, int]:
+    """``:8080`` / ``0.0.0.0:8080`` / ``0`` (disabled: port 0 is returned)."""
+    if text in ("0", ""):
+        return ("", 0)
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SettingsError(f"bind address must look like HOST:PORT or :PORT, got {text!r}")
+    return (host or "0.0.0.0", int(port))
+
+
+class OperatorSettings(BaseSettings):
+    """Everything ``kaito operator`` can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="KAITO_", extra="ignore", populate_by_name=True)
+
+    node_provisioner: str = Field(
+        default=constants.DEFAULT_NODE_PROVISIONER,
+        description="azure-gpu-provisioner (alias gpu-provisioner), karpenter or byo.",
+    )
+    feature_gates: str = Field(default="", description="Feature gates, NAME=true|false,...")
+    cloud_provider: str = Field(
+        default=constants.DEFAULT_CLOUD_PROVIDER,
+        validation_alias=AliasChoices("KAITO_CLOUD_PROVIDER", "CLOUD_PROVIDER", "cloud_provider"),
+        description="azure, aws or arc: selects the GPU SKU table.",
+    )
+    release_namespace: str = Field(
+        default=DEFAULT_OPERATOR_NAMESPACE,
+        validation_alias=AliasChoices(
+            "KAITO_RELEASE_NAMESPACE", "RELEASE_NAMESPACE", "SYSTEM_NAMESPACE", "release_namespace"
+        ),
+        description="Namespace of the operator: default tuning ConfigMaps and the leader Lease.",
+    )
+    runtime_image: str = Field(
+        default_factory=default_runtime_image, description="Image running kaito-serve/kaito-tune."
+    )
+    namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces to watch; empty means all (cluster-wide)."
+    )
+    metrics_bind_address: str = Field(default=f":{constants.METRICS_PORT}")
+    health_probe_bind_address: str = Field(default=f":{constants.HEALTH_PROBE_PORT}")
+    webhook: bool = Field(default=True, description="Serve the validating admission webhook.")
+    webhook_port: int = Field(
+        default=constants.WEBHOOK_PORT,
+        validation_alias=AliasChoices("KAITO_WEBHOOK_PORT", "WEBHOOK_PORT", "webhook_port"),
+    )
+    webhook_host: str = Field(default="0.0.0.0")
+    webhook_cert_dir: str | None = Field(
+        default=None,
+        description="Directory with tls.crt and tls.key (the mounted workspace-webhook-cert "
+        "Secret); without it the webhook serves plain HTTP (tests, local runs).",
+    )
+    leader_elect: bool = Field(default=True, description="Act only while holding the Lease.")
+    leader_lease_seconds: float = Field(default=15.0)
+    server: str | None = Field(default=None, description="API server URL (tests); else kubeconfig.")
+    requeue_seconds: float = Field(default=2.0)
+    max_concurrent_reconciles: int = Field(default=5)
+    default_node_image_family: str = Field(default=constants.NODE_IMAGE_FAMILY_UBUNTU)
+
+    @field_validator("node_provisioner")
+    @classmethod
+    def _known_provisioner(cls, value: str) -> str:
+        if value not in constants.NODE_PROVISIONERS:
+            raise ValueError(
+                f"unknown node provisioner {value!r}; choose one of "
+                + ", ".join(constants.NODE_PROVISIONERS)
+            )
+        return value
+
+    def gates(self) -> dict[str, bool]:
+        """Feature gates; ``byo`` forces ``disableNodeAutoProvisioning`` (§2.1)."""
+        gates = parse_feature_gates(self.feature_gates)
+        gates[constants.FEATURE_DISABLE_NODE_AUTO_PROVISIONING] = (
+            self.node_provisioner == constants.NODE_PROVISIONER_BYO
+        )
+        return gates
+
+    def manifest_settings(self) -> ManifestSettings:
+        """The settings the pure manifest builders take."""
+        return ManifestSettings(
+            runtime_image=self.runtime_image,
+            operator_namespace=self.release_namespace,
+            cloud=self.cloud_provider,
+            node_provisioner=self.node_provisioner,
+            default_node_image_family=self.default_node_image_family,
+        )

@@ -1,0 +1,91 @@
+"""The validating admission webhook for Workspaces (§1.5), served through Kopf's webhook support.
+
+The rules are the shared pure validation (``kaito.api.validation``), the same one ``kaito
+validate`` runs. Their cluster lookups are synchronous, so this module first reads what they may
+ask about (nodes matching the Workspace's selector, the ConfigMaps it names, the default tuning
+templates in the release namespace) and hands them over as a ``StaticClusterLookup`` that knows
+it is authoritative. Errors are aggregated into one message, as knative's field errors are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kaito.api import constants
+from kaito.api import validation as api_validation
+from kaito.api.workspace import AnyWorkspace, WorkspaceParseError, parse_workspace
+from kaito.k8s import resources
+from kaito.k8s.client import Cluster
+from kaito.manifests import naming
+from kaito.operator.settings import OperatorSettings
+from kaito.presets import catalog, mig, skus
+
+Obj = dict[str, Any]
+
+
+def _node_info(node: Obj) -> api_validation.NodeInfo:
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (node.get("status") or {}).get("conditions") or []
+    )
+    meta = node["metadata"]
+    return api_validation.NodeInfo(name=meta["name"], labels=meta.get("labels") or {}, ready=ready)
+
+
+async def build_lookup(
+    cluster: Cluster, ws: AnyWorkspace, settings: OperatorSettings
+) -> api_validation.StaticClusterLookup:
+    """Read from the API everything the rules may look up for ``ws``."""
+    namespace = ws.metadata.namespace or "default"
+    labels = naming.selector_labels(ws.resource.label_selector)
+    nodes = [_node_info(n) for n in await cluster.list(resources.NODE, labels=labels)]
+    wanted: list[tuple[str, str]] = []
+    if ws.inference is not None and ws.inference.config:
+        wanted.append((namespace, ws.inference.config))
+    if ws.tuning is not None:
+        if ws.tuning.config:
+            wanted.append((namespace, ws.tuning.config))
+        for template in constants.DEFAULT_TUNING_TEMPLATES.values():
+            wanted.append((settings.release_namespace, template))
+    configmaps: dict[tuple[str | None, str], dict[str, str]] = {}
+    for ns, name in wanted:
+        cm = await cluster.get_or_none(resources.CONFIGMAP, name, ns)
+        if cm is not None:
+            configmaps[(ns, name)] = dict(cm.get("data") or {})
+    return api_validation.StaticClusterLookup(
+        configmaps,
+        nodes=nodes,
+        release_namespace=settings.release_namespace,
+        include_default_templates=True,
+        authoritative=True,
+    )
+
+
+async def review(
+    cluster: Cluster, settings: OperatorSettings, body: Obj, old: Obj | None
+) -> list[str]:
+    """Messages rejecting ``body`` (empty when admitted).
+
+    Args:
+        cluster: The API, for lookups.
+        settings: Operator settings (provisioner mode, gates, cloud, release namespace).
+        body: The Workspace under review.
+        old: The stored Workspace for an UPDATE, else ``None``.
+    """
+    try:
+        ws = parse_workspace(body)
+        old_ws = parse_workspace(old) if old else None
+    except WorkspaceParseError as exc:
+        return [str(exc)]
+    ctx = api_validation.ValidationContext(
+        models=catalog,
+        skus=skus,
+        mig=mig,
+        lookup=await build_lookup(cluster, ws, settings),
+        feature_gates=settings.gates(),
+        node_provisioner=settings.node_provisioner,
+        cloud_provider=settings.cloud_provider,
+        release_namespace=settings.release_namespace,
+        default_namespace=ws.metadata.namespace or "default",
+    )
+    return [str(e) for e in api_validation.validate_workspace(ws, ctx, old_ws)]
