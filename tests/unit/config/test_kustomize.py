@@ -139,9 +139,8 @@ def test_rbac_has_no_wildcards_and_covers_what_the_operator_does(installed):
         ("apiextensions.k8s.io", "customresourcedefinitions", "get"),
     }
     assert needed <= granted, needed - granted
-    # Secrets are reachable only inside the operator's namespace (a Role, not the ClusterRole).
-    cluster_rules = _by_kind(installed, "ClusterRole")[0]["rules"]
-    assert not any("secrets" in r["resources"] for r in cluster_rules)
+    # The webhook certificate arrives as a volume: the operator never reads Secrets.
+    assert not any(resource == "secrets" for _, resource, _ in granted)
     # Nothing may delete nodes or touch workloads it does not create.
     assert ("", "nodes", "delete") not in granted
     assert ("", "pods", "delete") not in granted
@@ -244,3 +243,47 @@ def test_cert_manager_component_renders_on_top_of_default(tmp_path):
     assert vwc["metadata"]["annotations"] == {
         "cert-manager.io/inject-ca-from": f"kaito-system/{constants.WEBHOOK_CERT_SECRET}"
     }
+
+
+def _fake_kubectl(tmp_path: Path) -> tuple[Path, Path]:
+    log = tmp_path / "kubectl.log"
+    fake = tmp_path / "kubectl"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "ARGS $*" >> {log}\n'
+        'case "$*" in *"apply -f -"*) cat >> ' + str(log) + " ;; esac\n"
+        'case "$*" in *"create secret"*) echo "kind: Secret" ;; esac\n'
+    )
+    fake.chmod(0o755)
+    return fake, log
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_make_cert_script_issues_a_certificate_for_the_webhook_service(tmp_path):
+    fake, log = _fake_kubectl(tmp_path)
+    out = tmp_path / "certs"
+    env = {**os.environ, "OUT_DIR": str(out), "KUBECTL": str(fake)}
+    script = CONFIG / "webhook" / "make-cert.sh"
+    result = subprocess.run(
+        [str(script), "team-ns"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    verify = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(out / "ca.crt"), str(out / "tls.crt")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stderr
+    san = subprocess.run(
+        ["openssl", "x509", "-in", str(out / "tls.crt"), "-noout", "-ext", "subjectAltName"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "DNS:kaito-workspace-webhook.team-ns.svc" in san
+    calls = log.read_text()
+    assert f"-n team-ns create secret generic {constants.WEBHOOK_CERT_SECRET}" in calls
+    assert f"patch validatingwebhookconfiguration {constants.WEBHOOK_NAME}" in calls
+    assert "/webhooks/0/clientConfig/caBundle" in calls
+    assert "rollout restart deployment/kaito-workspace" in calls
