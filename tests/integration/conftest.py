@@ -64,10 +64,12 @@ class Harness:
                 return
 
     async def stop_all(self) -> None:
+        # Kopf waits up to 5 s for every task spawned while it ran, which here includes the
+        # emulator's own request handlers (same event loop): stop gracefully, then cancel.
         for op, task in list(self.operators):
             op.stop()
             try:
-                await asyncio.wait_for(task, 5)
+                await asyncio.wait_for(asyncio.shield(task), 1)
             except (TimeoutError, asyncio.CancelledError, Exception):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -91,9 +93,9 @@ class Harness:
         return self.store.list(self.rt(group, plural), namespace)
 
     async def wait_for(
-        self, predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition"
+        self, predicate: Callable[[], Any], within: float = 15.0, what: str = "condition"
     ) -> Any:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             value = predicate()
             if value:

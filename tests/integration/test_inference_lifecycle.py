@@ -47,6 +47,114 @@ async def test_inference_workspace_reaches_succeeded_with_nodeclaims_services_an
     assert [s["metadata"]["name"] for s in sts] == ["workspace-phi-4-mini"]
     assert sts[0]["metadata"]["ownerReferences"][0]["uid"] == ws["metadata"]["uid"]
     revisions = harness.objects("apps", "controllerrevisions", "default")
-    assert len(revisions) == 1 and revisions[0]["revision"] == 1
+    assert len(revisions) == 1
+    assert revisions[0]["revision"] == 1
     reasons = {e["reason"] for e in harness.objects("", "events", "default")}
     assert "NodeClaimCreated" in reasons
+
+
+async def test_crash_looping_pod_surfaces_as_inference_reason(harness: Harness) -> None:
+    harness.kubelet.pod_modes["crashy"] = "crashloop"
+    await harness.start_operator()
+    harness.apply_workspace(inference_workspace("crashy"))
+
+    ws = await harness.wait_for(
+        lambda: (
+            (w := harness.workspace("crashy"))
+            and (condition(w, "InferenceReady") or {}).get("reason") == "ContainerCrashLoopBackOff"
+            and w
+        ),
+        what="InferenceReady reason ContainerCrashLoopBackOff",
+    )
+    inference = condition(ws, "InferenceReady")
+    assert inference["status"] == "False"
+    assert "crashy-0" in inference["message"]
+    assert "CrashLoopBackOff" in inference["message"]
+    assert len(inference["message"]) <= 256
+    assert condition(ws, "WorkspaceSucceeded")["reason"] == "workspaceFailed"
+    assert is_true(ws, "ResourceReady")
+    assert ws["status"]["state"] == "Pending"
+
+
+async def test_oom_killed_pod_is_classified_before_its_crash_loop(harness: Harness) -> None:
+    harness.kubelet.pod_modes["oomy"] = "oom"
+    await harness.start_operator()
+    harness.apply_workspace(inference_workspace("oomy"))
+
+    ws = await harness.wait_for(
+        lambda: (
+            (w := harness.workspace("oomy"))
+            and (condition(w, "InferenceReady") or {}).get("reason") == "ContainerOOMKilled"
+            and w
+        ),
+        what="InferenceReady reason ContainerOOMKilled",
+    )
+    assert "OOMKilled" in condition(ws, "InferenceReady")["message"]
+
+
+async def test_adapter_change_rolls_the_statefulset_to_a_new_revision(harness: Harness) -> None:
+    await harness.start_operator()
+    harness.apply_workspace(inference_workspace("adapted"))
+    await harness.wait_for(
+        lambda: is_true(harness.workspace("adapted"), "WorkspaceSucceeded"), what="first rollout"
+    )
+    before = harness.store.get(harness.rt("apps", "statefulsets"), "default", "adapted")
+    pod_before = harness.store.get(harness.rt("", "pods"), "default", "adapted-0")
+
+    ws_rt = harness.rt("kaito.sh", "workspaces")
+    adapters = [{"source": {"name": "my-adapter", "image": "registry.example.com/adapter:0.1"}}]
+    harness.store.patch(ws_rt, "default", "adapted", {"inference": {"adapters": adapters}})
+
+    def rolled() -> dict | None:
+        sts = harness.store.get(harness.rt("apps", "statefulsets"), "default", "adapted")
+        annotations = sts["metadata"].get("annotations") or {}
+        return sts if annotations.get("workspace.kaito.io/revision") == "2" else None
+
+    after = await harness.wait_for(rolled, what="StatefulSet revision 2")
+    assert after["spec"]["template"] != before["spec"]["template"]
+    assert "my-adapter" in str(after["spec"]["template"]["spec"].get("initContainers"))
+    pod_after = await harness.wait_for(
+        lambda: (
+            (p := harness.store.get(harness.rt("", "pods"), "default", "adapted-0"))
+            and p["metadata"]["uid"] != pod_before["metadata"]["uid"]
+            and p
+        ),
+        what="pod replaced",
+    )
+    assert (
+        pod_after["metadata"]["labels"]["controller-revision-hash"]
+        != (pod_before["metadata"]["labels"]["controller-revision-hash"])
+    )
+    ws = await harness.wait_for(
+        lambda: (w := harness.workspace("adapted")) and is_true(w, "WorkspaceSucceeded") and w,
+        what="ready again",
+    )
+    assert ws["metadata"]["annotations"]["workspace.kaito.io/revision"] == "2"
+    revisions = harness.objects("apps", "controllerrevisions", "default")
+    assert sorted(r["revision"] for r in revisions) == [1, 2]
+    reasons = [e["reason"] for e in harness.objects("", "events", "default")]
+    assert "WorkloadUpdated" in reasons
+
+
+async def test_deletion_removes_nodeclaims_before_releasing_the_finalizer(harness: Harness) -> None:
+    await harness.start_operator()
+    harness.apply_workspace(inference_workspace("doomed"))
+    await harness.wait_for(lambda: is_true(harness.workspace("doomed"), "WorkspaceSucceeded"))
+    claims = harness.objects("karpenter.sh", "nodeclaims")
+    assert len(claims) == 1
+    node_name = claims[0]["status"]["nodeName"]
+    # Record the order of deletions: the NodeClaim must be gone before the Workspace.
+    gone: list[str] = []
+    harness.store.listeners.append(
+        lambda e: gone.append(e.rtype.kind) if e.type == "DELETED" else None
+    )
+
+    harness.store.delete(harness.rt("kaito.sh", "workspaces"), "default", "doomed")
+    await harness.wait_for(lambda: harness.workspace("doomed") is None, what="Workspace gone")
+
+    assert harness.objects("karpenter.sh", "nodeclaims") == []
+    assert harness.store.get(harness.rt("", "nodes"), None, node_name) is None
+    assert gone.index("NodeClaim") < gone.index("Workspace")
+    # Children with owner references are garbage-collected with the Workspace.
+    assert harness.objects("apps", "statefulsets", "default") == []
+    assert harness.objects("", "services", "default") == []
