@@ -8,15 +8,15 @@ fields, unknown preset, model does not fit), 2 unreadable input or bad usage.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
-from kaito.api import constants
-from kaito.api.workspace import AnyWorkspace, parse_workspace
+from kaito.api import constants, documents
+from kaito.api.workspace import parse_workspace
 from kaito.manifests import render
 from kaito.manifests.plan import ManifestSettings, default_runtime_image
 
@@ -92,20 +92,9 @@ def _read_documents(path: Path) -> list[Any]:
     except OSError as exc:
         raise _UsageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as exc:
-        raise _UsageError(f"{path}: not valid YAML: {exc}") from exc
-
-
-def _parse(path: Path, index: int, doc: Any, namespace: str | None) -> AnyWorkspace:
-    where = f"{path}" if index == 0 else f"{path} (document {index + 1})"
-    if not isinstance(doc, dict) or doc.get("kind") != constants.KIND_WORKSPACE:
-        kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
-        raise _UsageError(f"{where}: not a Workspace (kind {kind!r})")
-    ws = parse_workspace(doc)
-    if namespace and not ws.metadata.namespace:
-        ws.metadata.namespace = namespace
-    return ws
+        return documents.parse_yaml_documents(text)
+    except documents.DocumentError as exc:
+        raise _UsageError(f"{path}: {exc}") from exc
 
 
 def run(
@@ -117,7 +106,12 @@ def run(
     namespace: str | None = None,
     runtime_image: str | None = None,
 ) -> int:
-    """Render every Workspace in ``files`` to stdout; return the exit code."""
+    """Render every Workspace in ``files`` to stdout; return the exit code.
+
+    ConfigMaps among the documents stand in for the cluster's: the ``max-model-len`` of an inference
+    config sizes the deployment and a training config's ``output_dir`` places the results volume.
+    Other kinds are skipped with a note on stderr.
+    """
     if node_provisioner is not None and node_provisioner not in _PROVISIONERS:
         typer.echo(
             f"error: --node-provisioner must be one of gpu-provisioner, karpenter, byo; "
@@ -133,21 +127,38 @@ def run(
         return EXIT_USAGE
     objects: list[dict[str, Any]] = []
     try:
-        for path in files:
-            for index, doc in enumerate(_read_documents(path)):
-                ws = _parse(path, index, doc, namespace)
-                provisioner = node_provisioner or (
-                    constants.NODE_PROVISIONER_GPU_PROVISIONER
-                    if ws.resource.instance_type
-                    else constants.NODE_PROVISIONER_BYO
-                )
-                settings = ManifestSettings(
-                    runtime_image=runtime_image or default_runtime_image(),
-                    cloud=cloud,
-                    node_provisioner=provisioner,
-                )
-                plan = render.plan_workload(ws, settings, node_count=nodes)
-                objects += render.build_all(ws, settings, plan)
+        inputs = [(path, i, doc) for path in files for i, doc in enumerate(_read_documents(path))]
+        configmaps = documents.collect_configmaps(doc for _, _, doc in inputs)
+        workspaces = 0
+        for path, index, doc in inputs:
+            where = f"{path}" if index == 0 else f"{path} (document {index + 1})"
+            kind = documents.document_kind(doc)
+            if kind == documents.KIND_CONFIGMAP:
+                continue
+            if kind != constants.KIND_WORKSPACE:
+                typer.echo(f"note: {where}: kind {kind!r} skipped (not a Workspace)", err=True)
+                continue
+            workspaces += 1
+            ws = parse_workspace(doc)
+            if namespace and not ws.metadata.namespace:
+                ws.metadata.namespace = namespace
+            provisioner = node_provisioner or (
+                constants.NODE_PROVISIONER_GPU_PROVISIONER
+                if ws.resource.instance_type
+                else constants.NODE_PROVISIONER_BYO
+            )
+            settings = ManifestSettings(
+                runtime_image=runtime_image or default_runtime_image(),
+                cloud=cloud,
+                node_provisioner=provisioner,
+            )
+            max_model_len, output_dir = render.config_inputs(ws, configmaps)
+            plan = render.plan_workload(ws, settings, node_count=nodes, max_model_len=max_model_len)
+            if output_dir:
+                plan = dataclasses.replace(plan, tuning_output_dir=output_dir)
+            objects += render.build_all(ws, settings, plan)
+        if workspaces == 0:
+            raise _UsageError(f"no Workspace found in {', '.join(str(f) for f in files)}")
     except _UsageError as exc:
         typer.echo(f"error: {exc}", err=True)
         return EXIT_USAGE

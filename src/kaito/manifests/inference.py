@@ -122,7 +122,8 @@ def _wrap_template(
     else:
         pod_spec["affinity"] = affinity
     pod_spec["tolerations"] = list(pod_spec.get("tolerations") or []) + podspec.gpu_tolerations()
-    return wrapped
+    # metadata first, as in every other pod template we render.
+    return {"metadata": wrapped.pop("metadata"), "spec": wrapped.pop("spec"), **wrapped}
 
 
 def _preset_pod_template(

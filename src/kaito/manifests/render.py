@@ -8,12 +8,15 @@ count), and :func:`build_all` renders them with the same builders the reconcile 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import yaml
 
 from kaito.api import constants
+from kaito.api.validation import config_files
 from kaito.api.workspace import AnyWorkspace
 from kaito.manifests import inference, nodes, podspec, revisions, services, tuning
-from kaito.manifests.plan import ManifestSettings, WorkloadPlan
+from kaito.manifests.plan import DEFAULT_NAMESPACE, ManifestSettings, WorkloadPlan
 from kaito.presets import catalog, estimator, skus
 
 JSON = podspec.JSON
@@ -70,6 +73,36 @@ def plan_workload(
         revision=revision,
         max_model_len=context,
     )
+
+
+ConfigMapData = Mapping[tuple[str | None, str], Mapping[str, str]]
+"""ConfigMap ``data`` keyed by ``(namespace or None, name)`` (``kaito.api.documents``)."""
+
+
+def config_inputs(ws: AnyWorkspace, configmaps: ConfigMapData) -> tuple[int | None, str | None]:
+    """``max-model-len`` and tuning ``output_dir`` from the ConfigMaps ``ws`` references.
+
+    The controller reads them from the cluster; ``kaito render`` from ConfigMaps given next to the
+    Workspace. A ConfigMap without a namespace matches any Workspace namespace.
+    """
+    namespace = ws.metadata.namespace or DEFAULT_NAMESPACE
+
+    def lookup(name: str | None) -> Mapping[str, str] | None:
+        if not name:
+            return None
+        return configmaps.get((namespace, name)) or configmaps.get((None, name))
+
+    max_model_len: int | None = None
+    output_dir: str | None = None
+    if ws.inference is not None:
+        data = lookup(ws.inference.config)
+        if data is not None:
+            max_model_len = config_files.inference_config_max_model_len(data)
+    if ws.tuning is not None:
+        data = lookup(ws.tuning.config)
+        if data is not None:
+            output_dir = tuning.output_dir_of(data.get(constants.CONFIGMAP_KEY_TRAINING))
+    return max_model_len, output_dir
 
 
 def build_node_objects(

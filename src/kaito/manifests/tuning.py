@@ -24,6 +24,8 @@ from __future__ import annotations
 import copy
 import shlex
 
+import yaml
+
 from kaito.api import constants, default_configs
 from kaito.api.v1beta1 import TuningSpec
 from kaito.api.workspace import AnyWorkspace
@@ -87,6 +89,27 @@ def build_default_tuning_configmap(method: str, namespace: str | None) -> JSON:
         "metadata": podspec.object_meta(default_tuning_configmap_name(method), namespace),
         "data": {constants.CONFIGMAP_KEY_TRAINING: load_default_tuning_config(method)},
     }
+
+
+def output_dir_of(training_config: str | None) -> str | None:
+    """``TrainingArguments.output_dir`` of a ``training_config.yaml`` text, if it names one.
+
+    The Job mounts the results volume there and the pusher watches for the sentinel in it, so the
+    plan must carry it (``WorkloadPlan.tuning_output_dir``). Malformed text gives ``None``:
+    validation reports it, the Job falls back to ``/mnt/results``.
+    """
+    if not training_config:
+        return None
+    try:
+        document = yaml.safe_load(training_config)
+    except yaml.YAMLError:
+        return None
+    root = document.get(constants.TRAINING_CONFIG_ROOT) if isinstance(document, dict) else None
+    args = (
+        root.get(constants.TRAINING_SECTION_TRAINING_ARGUMENTS) if isinstance(root, dict) else None
+    )
+    value = args.get(constants.TRAINING_KEY_OUTPUT_DIR) if isinstance(args, dict) else None
+    return str(value) if isinstance(value, str) and value else None
 
 
 def _tuning(ws: AnyWorkspace) -> TuningSpec:

@@ -147,7 +147,57 @@ def test_unreadable_or_foreign_input_exits_2(tmp_path):
     pod = _write(tmp_path, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}})
     result = _invoke("-f", str(pod))
     assert result.exit_code == 2
-    assert "not a Workspace" in result.stderr
+    assert "kind 'Pod' skipped" in result.stderr
+    assert "no Workspace found" in result.stderr
+
+
+def test_other_kinds_next_to_a_workspace_are_skipped_with_a_note(tmp_path):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}}
+    result = _invoke("-f", str(_write(tmp_path, INFERENCE, pod)))
+    assert result.exit_code == 0
+    assert "document 2" in result.stderr
+    assert "Pod" not in {o["kind"] for o in _objects(result)}
+
+
+def test_configmaps_in_the_input_stand_in_for_the_cluster(tmp_path):
+    inference_cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "long-context"},
+        "data": {"inference_config.yaml": "vllm:\n  max-model-len: 131072\n"},
+    }
+    ws = {**INFERENCE, "inference": {**INFERENCE["inference"], "config": "long-context"}}
+    short = _objects(_invoke("-f", str(_write(tmp_path, INFERENCE, name="short.yaml"))))
+    long = _objects(_invoke("-f", str(_write(tmp_path, ws, inference_cm, name="long.yaml"))))
+    replicas = {
+        name: next(o for o in objs if o["kind"] == "StatefulSet")["spec"]["replicas"]
+        for name, objs in (("short", short), ("long", long))
+    }
+    # A 128k context needs far more KV cache than the 2048 default: the estimator adds nodes.
+    assert replicas["long"] > replicas["short"]
+    assert "ConfigMap" not in {o["kind"] for o in long}
+
+    training_cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "train"},
+        "data": {
+            "training_config.yaml": (
+                "training_config:\n  TrainingArguments:\n    output_dir: /mnt/out\n"
+            )
+        },
+    }
+    seed = yaml.safe_load(SEED.read_text())
+    seed["tuning"]["config"] = "train"
+    job = next(
+        o
+        for o in _objects(_invoke("-f", str(_write(tmp_path, seed, training_cm, name="t.yaml"))))
+        if o["kind"] == "Job"
+    )
+    mounts = {
+        m["mountPath"] for m in job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    }
+    assert "/mnt/out" in mounts
 
 
 def test_bad_flags_exit_2(tmp_path):

@@ -234,3 +234,17 @@ def test_hf_token_is_passed_to_tuning_when_a_secret_is_given():
     ws = make_ws(TUNING_WS, tuning={"preset": {"presetOptions": {"modelAccessSecret": "hf"}}})
     env = {e["name"]: e for e in _containers(_job(ws))["tune-phi-3"]["env"]}
     assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "hf"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("training_config:\n  TrainingArguments:\n    output_dir: /mnt/x\n", "/mnt/x"),
+        ("training_config:\n  TrainingArguments: {}\n", None),
+        ("training_config: [1, 2]\n", None),
+        ("not: [valid", None),
+        (None, None),
+    ],
+)
+def test_output_dir_of_reads_training_arguments(text, expected):
+    assert tuning.output_dir_of(text) == expected
