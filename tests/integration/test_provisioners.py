@@ -1,0 +1,109 @@
+"""Bring-your-own nodes and Karpenter NodePools, through the real operator."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import Harness, condition, inference_workspace, is_true
+
+
+def _byo_node(harness: Harness, name: str, labels: dict[str, str]) -> None:
+    harness.store.create(
+        harness.rt("", "nodes"),
+        None,
+        {
+            "metadata": {
+                "name": name,
+                "labels": {
+                    **labels,
+                    "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB",
+                    "nvidia.com/gpu.count": "1",
+                    "nvidia.com/gpu.memory": "81920",
+                },
+            },
+            "status": {
+                "capacity": {"nvidia.com/gpu": "1"},
+                "allocatable": {"nvidia.com/gpu": "1"},
+                "conditions": [{"type": "Ready", "status": "True"}],
+            },
+        },
+    )
+
+
+async def test_byo_workspace_with_enough_labelled_nodes_succeeds_without_nodeclaims(
+    harness: Harness,
+) -> None:
+    _byo_node(harness, "gpu-node-1", {"apps": "byo"})
+    await harness.start_operator(node_provisioner="byo")
+    harness.apply_workspace(
+        inference_workspace("byo-ok", instance_type=None, labels={"apps": "byo"})
+    )
+
+    ws = await harness.wait_for(
+        lambda: (w := harness.workspace("byo-ok")) and is_true(w, "WorkspaceSucceeded") and w
+    )
+    assert condition(ws, "NodeClaimReady") is None
+    assert is_true(ws, "NodesReady")
+    assert ws["status"]["workerNodes"] == ["gpu-node-1"]
+    assert harness.objects("karpenter.sh", "nodeclaims") == []
+    pod = harness.store.get(harness.rt("", "pods"), "default", "byo-ok-0")
+    assert pod["spec"]["nodeName"] == "gpu-node-1"
+
+
+async def test_byo_workspace_waits_for_enough_nodes_then_succeeds(harness: Harness) -> None:
+    _byo_node(harness, "unrelated", {"apps": "something-else"})
+    await harness.start_operator(node_provisioner="byo")
+    harness.apply_workspace(
+        inference_workspace("byo-wait", instance_type=None, labels={"apps": "byo2"})
+    )
+
+    ws = await harness.wait_for(
+        lambda: (w := harness.workspace("byo-wait")) and condition(w, "ResourceReady") and w
+    )
+    resource = condition(ws, "ResourceReady")
+    assert resource["status"] == "False"
+    assert resource["reason"] == "NodeNotReady"
+    assert "0/1" in resource["message"]
+    assert ws["status"]["state"] == "Pending"
+    assert harness.objects("apps", "statefulsets", "default") == []
+
+    _byo_node(harness, "gpu-node-2", {"apps": "byo2"})
+    ws = await harness.wait_for(
+        lambda: (w := harness.workspace("byo-wait")) and is_true(w, "WorkspaceSucceeded") and w
+    )
+    assert ws["status"]["workerNodes"] == ["gpu-node-2"]
+
+
+async def test_karpenter_workspace_gets_one_nodepool_removed_on_deletion(harness: Harness) -> None:
+    await harness.start_operator(node_provisioner="karpenter")
+    harness.apply_workspace(inference_workspace("karp"))
+
+    ws = await harness.wait_for(
+        lambda: (w := harness.workspace("karp")) and is_true(w, "WorkspaceSucceeded") and w,
+        what="WorkspaceSucceeded",
+    )
+    pools = harness.objects("karpenter.sh", "nodepools")
+    assert [p["metadata"]["name"] for p in pools] == ["default-karp"]
+    assert pools[0]["spec"]["replicas"] == ws["status"]["targetNodeCount"] == 1
+    assert is_true(ws, "NodeClaimReady")
+
+    harness.store.delete(harness.rt("kaito.sh", "workspaces"), "default", "karp")
+    await harness.wait_for(lambda: harness.workspace("karp") is None, what="Workspace gone")
+    assert harness.objects("karpenter.sh", "nodepools") == []
+    assert harness.objects("karpenter.sh", "nodeclaims") == []
+
+
+async def test_unavailable_instance_type_surfaces_the_provisioner_reason(harness: Harness) -> None:
+    harness.provisioner.fail["Standard_NC24ads_A100_v4"] = "InsufficientCapacity"
+    await harness.start_operator()
+    harness.apply_workspace(inference_workspace("no-quota"))
+
+    ws = await harness.wait_for(
+        lambda: (
+            (w := harness.workspace("no-quota"))
+            and (condition(w, "NodeClaimReady") or {}).get("reason") == "InsufficientCapacity"
+            and w
+        ),
+        what="NodeClaimReady reason InsufficientCapacity",
+    )
+    assert condition(ws, "ResourceReady")["reason"] == "InsufficientCapacity"
+    assert "Launched" in condition(ws, "NodeClaimReady")["message"]
+    assert len(harness.objects("karpenter.sh", "nodeclaims")) == 1
