@@ -72,7 +72,8 @@ def build_statefulset(ws: AnyWorkspace, settings: ManifestSettings, plan: Worklo
     else:
         raise ValueError("inference needs a preset or a template")
     selector = {constants.LABEL_WORKSPACE: ref.name}
-    return {
+    claim = _weights_claim(plan) if spec.template is None else None
+    sts: JSON = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": podspec.object_meta(
@@ -92,6 +93,24 @@ def build_statefulset(ws: AnyWorkspace, settings: ManifestSettings, plan: Worklo
             "serviceName": naming.headless_service_name(ref.name),
             "selector": {"matchLabels": selector},
             "template": pod_template,
+        },
+    }
+    if claim is not None:
+        sts["spec"]["volumeClaimTemplates"] = [claim]
+    return sts
+
+
+def _weights_claim(plan: WorkloadPlan) -> JSON | None:
+    """The ``model-weights-volume`` claim template on a weights StorageClass (§2.6), if planned."""
+    if not plan.weights_storage_class:
+        return None
+    size = f"{plan.disk_gib}Gi" if plan.disk_gib else constants.NODECLAIM_DEFAULT_STORAGE
+    return {
+        "metadata": {"name": constants.VOLUME_MODEL_WEIGHTS},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": plan.weights_storage_class,
+            "resources": {"requests": {"storage": size}},
         },
     }
 
@@ -138,7 +157,10 @@ def _preset_pod_template(
     runtime = ref.runtime
     multi_node = plan.node_count > 1
 
-    volumes: list[JSON] = [podspec.dshm_volume(), podspec.model_weights_volume()]
+    # With a weights StorageClass the weights volume is a per-pod claim (volumeClaimTemplates).
+    volumes: list[JSON] = [podspec.dshm_volume()]
+    if _weights_claim(plan) is None:
+        volumes.append(podspec.model_weights_volume())
     mounts: list[JSON] = [podspec.dshm_mount(), podspec.model_weights_mount()]
     if spec.config:
         volumes.append({"name": VOLUME_CONFIG, "configMap": {"name": spec.config}})

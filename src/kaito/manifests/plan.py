@@ -84,6 +84,9 @@ class WorkloadPlan:
         tuning_output_dir: ``TrainingArguments.output_dir`` of the training config in use.
         engine_args: Engine arguments for ``kaito-serve`` if the controller computed them already;
             ``None`` lets the builder compute them from the preset catalog and ``gpu``.
+        weights_storage_class: StorageClass for a per-pod weights volume (upstream: the local NVMe
+            class ``kaito-local-nvme-disk``, used when the SKU has NVMe and the class exists -- the
+            controller checks that); ``None`` keeps weights in an ``emptyDir``.
     """
 
     node_count: int = 1
@@ -93,6 +96,7 @@ class WorkloadPlan:
     max_model_len: int = constants.DEFAULT_MAX_MODEL_LEN
     tuning_output_dir: str = constants.PATH_RESULTS_DIR
     engine_args: tuple[str, ...] | None = None
+    weights_storage_class: str | None = None
 
     @property
     def gpus_per_node(self) -> int | None:

@@ -330,3 +330,24 @@ def test_volume_source_of_an_adapter_is_copied_not_shared():
     volume = next(v for v in _pod(sts)["volumes"] if v["name"] == "adapter-v")
     volume["persistentVolumeClaim"]["claimName"] = "changed"
     assert ws.inference.adapters[0].source.volume_source == source
+
+
+def test_weights_storage_class_turns_the_weights_volume_into_a_claim(inference_ws):
+    sts = _build(inference_ws, weights_storage_class="kaito-local-nvme-disk", disk_gib=87)
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "model-weights-volume"
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "storageClassName": "kaito-local-nvme-disk",
+        "resources": {"requests": {"storage": "87Gi"}},
+    }
+    assert "model-weights-volume" not in {v["name"] for v in _pod(sts)["volumes"]}
+    mounts = {m["name"]: m["mountPath"] for m in _main(sts)["volumeMounts"]}
+    assert mounts["model-weights-volume"] == "/workspace/weights"
+
+
+def test_without_a_weights_storage_class_weights_live_in_an_empty_dir(inference_ws):
+    sts = _build(inference_ws)
+    assert "volumeClaimTemplates" not in sts["spec"]
+    volumes = {v["name"]: v for v in _pod(sts)["volumes"]}
+    assert volumes["model-weights-volume"] == {"name": "model-weights-volume", "emptyDir": {}}
