@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tests.integration.conftest import Harness, condition, is_true, tuning_workspace
 
+CUSTOM_TRAINING_CONFIG = "training_config:\n  TrainingArguments:\n    output_dir: /mnt/custom\n"
+
 
 async def test_tuning_workspace_reaches_state_succeeded(harness: Harness) -> None:
     await harness.start_operator()
@@ -40,9 +42,7 @@ async def test_default_tuning_config_is_copied_from_the_operator_namespace(
         "kaito-system",
         {
             "metadata": {"name": "qlora-params-template"},
-            "data": {
-                "training_config.yaml": "training_config:\n  TrainingArguments:\n    output_dir: /mnt/custom\n"
-            },
+            "data": {"training_config.yaml": CUSTOM_TRAINING_CONFIG},
         },
     )
     await harness.start_operator()
