@@ -238,7 +238,9 @@ def build_tuning_job(ws: AnyWorkspace, settings: ManifestSettings, plan: Workloa
         volumes += podspec.registry_auth_volumes(push_secrets)
         containers.append(main)
         containers.append(
-            _pusher(settings, output_dir, destination.image, push_secrets, results_mount)
+            _pusher(
+                settings, model.name, output_dir, destination.image, push_secrets, results_mount
+            )
         )
     elif destination.volume_source is not None:
         volumes.append({"name": VOLUME_RESULTS, **copy.deepcopy(destination.volume_source)})
@@ -320,6 +322,7 @@ def _data_init_containers(
 
 def _pusher(
     settings: ManifestSettings,
+    base_model: str,
     output_dir: str,
     image: str,
     push_secrets: list[str],
@@ -332,6 +335,8 @@ def _pusher(
             *PUSH_COMMAND,
             output_dir,
             image,
+            "--base-model",
+            base_model,
             "--wait-for",
             done,
             *podspec.docker_config_args(push_secrets),

@@ -144,6 +144,8 @@ def test_image_output_adds_a_pusher_that_waits_for_the_sentinel(tuning_ws):
         "push",
         "/mnt/results",
         "registry.example.com/adapters/phi-3:0.0.1",
+        "--base-model",
+        "phi-3-mini-128k-instruct",
         "--wait-for",
         "/mnt/results/fine_tuning_completed.txt",
         "--docker-config",
