@@ -1,12 +1,12 @@
 """The tuning Job of a Workspace (§2.10) and the default training ConfigMaps (§2.9).
 
-A tuning Workspace becomes a Job ``<ws>`` whose pod runs three of our commands from the runtime
-image:
+A tuning Workspace becomes a Job ``<ws>`` whose pod runs our commands from the runtime image:
 
-* an init container fetching the training data into ``/mnt/data`` -- ``kaito fetch-data URL...
-  --dest /mnt/data`` for URLs, ``kaito pull IMAGE /mnt/data`` for an image (an OCI artifact in
-  Kaito's layout: the files land under ``/mnt/data``, where the trainer searches recursively); a
-  volume input is simply mounted there;
+* an init container putting the training data into ``/mnt/data``: ``kaito fetch-data URL... --dest
+  /mnt/data`` for URLs; for an image input, the data image itself (pulled by the kubelet with the
+  input's ``imagePullSecrets``) copies its ``/data`` -- upstream's layout for data images -- with
+  ``cp``, so it needs a shell (e.g. ``FROM busybox``); ``kaito pull`` is for adapter artifacts only.
+  A volume input is simply mounted there;
 * the main container ``kaito-tune``, configured the upstream way through ``YAML_FILE_PATH`` and
   ``DATASET_FOLDER_PATH`` with the training ConfigMap at ``/mnt/config``;
 * for an image output, a ``pusher`` container that waits for the sentinel
@@ -37,9 +37,10 @@ JSON = podspec.JSON
 
 TUNE_COMMAND = "kaito-tune"
 FETCH_COMMAND = ("kaito", "fetch-data")
-PULL_COMMAND = ("kaito", "pull")
 PUSH_COMMAND = ("kaito", "push")
 INIT_CONTAINER_DATA_PULLER = "data-puller"
+# Upstream's contract for data images: the files live under /data in the image (§5).
+DATA_IMAGE_COPY = f"cp -R /data/. {constants.PATH_DATA_DIR}/"
 VOLUME_CONFIG = "training-config"
 VOLUME_DATA = "data-volume"
 VOLUME_RESULTS = "results-volume"
@@ -175,7 +176,6 @@ def build_tuning_job(ws: AnyWorkspace, settings: ManifestSettings, plan: Workloa
         volumes.append({"name": VOLUME_DATA, **copy.deepcopy(source.volume_source)})
     else:
         volumes.append({"name": VOLUME_DATA, "emptyDir": {}})
-        volumes += podspec.registry_auth_volumes(source.image_pull_secrets if source.image else [])
 
     destination = spec.output
     containers: list[JSON] = []
@@ -258,6 +258,8 @@ def build_tuning_job(ws: AnyWorkspace, settings: ManifestSettings, plan: Workloa
     if affinity is not None:
         pod_spec["affinity"] = affinity
     pod_spec["tolerations"] = podspec.gpu_tolerations()
+    if source.image and source.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": name} for name in source.image_pull_secrets]
     if init_containers:
         pod_spec["initContainers"] = init_containers
     pod_spec["containers"] = containers
@@ -299,20 +301,14 @@ def _data_init_containers(
             }
         ]
     if source.image:
+        # The data image itself runs as the init container: the kubelet pulls it with the pod's
+        # imagePullSecrets, and it copies its /data into the shared volume.
         return [
             {
                 "name": INIT_CONTAINER_DATA_PULLER,
-                "image": settings.runtime_image,
-                "command": [
-                    *PULL_COMMAND,
-                    source.image,
-                    constants.PATH_DATA_DIR,
-                    *podspec.docker_config_args(source.image_pull_secrets),
-                ],
-                "volumeMounts": [
-                    dict(data_mount),
-                    *podspec.registry_auth_mounts(source.image_pull_secrets),
-                ],
+                "image": source.image,
+                "command": ["sh", "-c", DATA_IMAGE_COPY],
+                "volumeMounts": [dict(data_mount)],
             }
         ]
     if source.volume_source is not None:

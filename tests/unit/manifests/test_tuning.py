@@ -99,7 +99,7 @@ def test_url_input_is_fetched_by_kaito_fetch_data(tuning_ws):
     assert _volumes(job)["data-volume"] == {"name": "data-volume", "emptyDir": {}}
 
 
-def test_image_input_is_pulled_with_its_pull_secrets():
+def test_image_input_runs_the_data_image_to_copy_its_data_dir():
     ws = make_ws(
         TUNING_WS,
         tuning={"input": {"urls": None, "image": "r.io/data:1", "imagePullSecrets": ["pull"]}},
@@ -107,19 +107,16 @@ def test_image_input_is_pulled_with_its_pull_secrets():
     job = _job(ws)
     (init,) = _pod(job)["initContainers"]
     assert init["name"] == "data-puller"
-    assert init["command"] == [
-        "kaito",
-        "pull",
-        "r.io/data:1",
-        "/mnt/data",
-        "--docker-config",
-        "/etc/kaito/registry-auth/pull/config.json",
-    ]
-    assert _mounts(init) == {
-        "/mnt/data": "data-volume",
-        "/etc/kaito/registry-auth/pull": "registry-auth-pull",
-    }
-    assert _volumes(job)["registry-auth-pull"]["secret"]["secretName"] == "pull"
+    assert init["image"] == "r.io/data:1"
+    assert init["command"] == ["sh", "-c", "cp -R /data/. /mnt/data/"]
+    assert _mounts(init) == {"/mnt/data": "data-volume"}
+    # The kubelet pulls it with the input's secrets.
+    assert _pod(job)["imagePullSecrets"] == [{"name": "pull"}]
+    assert _volumes(job)["data-volume"] == {"name": "data-volume", "emptyDir": {}}
+
+
+def test_url_input_needs_no_image_pull_secrets(tuning_ws):
+    assert "imagePullSecrets" not in _pod(_job(tuning_ws))
 
 
 def test_volume_input_is_mounted_directly():
