@@ -1,0 +1,71 @@
+"""The ``kaito-serve`` command lines we render are accepted by ``kaito-serve``'s own parser."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from kaito.manifests import engines, inference, render
+from kaito.manifests.plan import ManifestSettings, WorkloadPlan
+from kaito.presets import catalog, skus
+from kaito.runtime.inference import options
+from tests.unit.manifests.conftest import INFERENCE_WS, make_ws
+
+A100 = skus.get_sku("Standard_NC24ads_A100_v4")
+
+
+def _serve_argv(ws) -> list[str]:
+    settings = ManifestSettings()
+    plan = render.plan_workload(ws, settings)
+    command = inference.build_statefulset(ws, settings, plan)["spec"]["template"]["spec"][
+        "containers"
+    ][0]["command"]
+    if command[0] == "kaito-serve":
+        return command[1:]
+    exec_line = next(line for line in command[2].splitlines() if "exec kaito-serve" in line)
+    return shlex.split(exec_line.strip().removeprefix("exec "))[1:]
+
+
+@pytest.mark.parametrize(
+    ("patch", "engine"),
+    [
+        ({}, "vllm"),
+        (
+            {
+                "inference": {
+                    "config": "cfg",
+                    "adapters": [{"source": {"name": "a", "image": "r/a:1"}}],
+                }
+            },
+            "vllm",
+        ),
+        ({"metadata": {"annotations": {"kaito.sh/runtime": "transformers"}}}, "transformers"),
+        ({"inference": {"preset": {"name": "llama-3.3-70b-instruct"}}}, "vllm"),
+        ({"resource": {"instanceType": "Standard_NC6s_v3"}}, "vllm"),
+    ],
+    ids=["vllm", "vllm-config-adapters", "transformers", "multi-node", "v100"],
+)
+def test_rendered_serve_command_parses_with_kaito_serve(patch, engine):
+    ws = make_ws(INFERENCE_WS, **patch)
+    parsed = options.parse_serve_args(_serve_argv(ws))
+    assert parsed.engine == engine
+    assert parsed.port == 5000
+    assert str(parsed.adapters_dir) == "/mnt/adapter"
+    assert parsed.served_model_name == ws.inference.preset.name
+    model = catalog.get_model(ws.inference.preset.name)
+    assert parsed.model == model.hf_repo
+    if ws.inference.config:
+        assert str(parsed.config_file) == "/mnt/config/inference_config.yaml"
+
+
+def test_float16_reaches_kaito_serve_on_gpus_without_bfloat16():
+    ws = make_ws(INFERENCE_WS, resource={"instanceType": "Standard_NC6s_v3"})
+    assert options.parse_serve_args(_serve_argv(ws)).dtype == "float16"
+
+
+def test_local_presets_are_served_by_name():
+    model = catalog.get_model("smollm2-135m-instruct")
+    args = engines.build_serve_args(model, "smollm2", "vllm", WorkloadPlan(gpu=A100))
+    assert "--model=smollm2-135m-instruct" in args
+    assert not any(a.startswith("--download-dir") for a in args)
