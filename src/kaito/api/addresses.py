@@ -83,6 +83,10 @@ LOCAL_SUFFIXES: tuple[str, ...] = (
 )
 
 _SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
+# RFC 1918 and IPv6 unique-local ranges: "private" in the narrow sense users know.
+_PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 _NAT64_NETWORKS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
@@ -183,7 +187,7 @@ def address_block_reason(address: IPAddress) -> str | None:
         (address.is_link_local, "a link-local address"),
         (address in _SHARED_ADDRESS_SPACE, "a carrier-grade NAT (shared) address"),
         (address.is_multicast, "a multicast address"),
-        (address.is_private, "a private address"),
+        (any(address in net for net in _PRIVATE_NETWORKS), "a private address"),
         (not address.is_global, "a reserved, non-public address"),
     )
     for hit, reason in checks:

@@ -7,6 +7,7 @@ validation can check ``inference.config`` / ``tuning.config`` offline. Pure: cal
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -56,8 +57,18 @@ def configmap_entry(doc: object) -> tuple[tuple[str | None, str], dict[str, str]
     raw = doc.get("data") or {}
     if not isinstance(raw, Mapping):
         return None
-    data = {str(k): v if isinstance(v, str) else yaml.safe_dump(v) for k, v in raw.items()}
+    data = {str(k): _as_text(v) for k, v in raw.items()}
     return (namespace, meta["name"]), data
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value)
 
 
 def collect_configmaps(
