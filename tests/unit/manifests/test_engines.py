@@ -69,3 +69,52 @@ def test_local_presets_are_served_by_name():
     args = engines.build_serve_args(model, "smollm2", "vllm", WorkloadPlan(gpu=A100))
     assert "--model=smollm2-135m-instruct" in args
     assert not any(a.startswith("--download-dir") for a in args)
+
+
+def _parse_kaito(argv: list[str]):
+    """Parse ``kaito <sub> ...`` with the real Typer app, without running the command."""
+    import typer
+
+    from kaito.cli.main import app
+
+    group = typer.main.get_command(app)
+    with group.context_class(group) as parent:
+        command = group.get_command(parent, argv[0])
+        assert command is not None, f"kaito has no command {argv[0]!r}"
+        return command.make_context(argv[0], list(argv[1:]), parent=parent).params
+
+
+def test_tuning_job_commands_parse_with_the_kaito_cli():
+    from kaito.manifests import tuning
+    from tests.unit.manifests.conftest import TUNING_WS
+
+    ws = make_ws(TUNING_WS, tuning={"input": {"urls": ["https://example.com/a.parquet"]}})
+    job = tuning.build_tuning_job(ws, ManifestSettings(), WorkloadPlan(gpu=A100))
+    pod = job["spec"]["template"]["spec"]
+    (fetch,) = pod["initContainers"]
+    params = _parse_kaito(fetch["command"][1:])
+    assert params["dest"] is not None
+    main, pusher = pod["containers"]
+    tune_argv = shlex.split(main["command"][2].split(" ||", 1)[0])
+    assert tune_argv[0] == "kaito-tune"
+    assert _parse_kaito(["tune", *tune_argv[1:]])["model"] == "microsoft/Phi-3-mini-128k-instruct"
+    push_line = next(line for line in pusher["command"][2].splitlines() if "kaito push" in line)
+    push_argv = shlex.split(push_line.split("exec ", 1)[1].rsplit(";", 1)[0])
+    params = _parse_kaito(push_argv[1:])
+    assert params["base_model"] == "phi-3-mini-128k-instruct"
+    assert str(params["wait_for"]) == "/mnt/results/fine_tuning_completed.txt"
+
+
+def test_adapter_puller_command_parses_with_the_kaito_cli():
+    ws = make_ws(
+        INFERENCE_WS,
+        inference={
+            "adapters": [{"source": {"name": "a", "image": "r.io/a:1", "imagePullSecrets": ["s"]}}]
+        },
+    )
+    sts = inference.build_statefulset(ws, ManifestSettings(), WorkloadPlan(gpu=A100))
+    (puller,) = sts["spec"]["template"]["spec"]["initContainers"]
+    params = _parse_kaito(puller["command"][1:])
+    assert params["ref"] == "r.io/a:1"
+    assert str(params["directory"]) == "/mnt/adapter/a"
+    assert str(params["docker_config"]) == "/etc/kaito/registry-auth/s/config.json"
