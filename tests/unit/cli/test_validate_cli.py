@@ -1,0 +1,233 @@
+"""``kaito validate`` through the real Typer app: exit codes, paths in messages, JSON schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from kaito.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLES = ROOT / "examples"
+SEED = EXAMPLES / "seed_workspace_tuning_phi_3.yaml"
+runner = CliRunner()
+
+VALID = """\
+apiVersion: kaito.sh/v1beta1
+kind: Workspace
+metadata: {name: ok}
+resource:
+  instanceType: Standard_NC24ads_A100_v4
+  labelSelector: {matchLabels: {apps: ok}}
+inference:
+  preset: {name: phi-4-mini-instruct}
+"""
+
+INVALID = """\
+apiVersion: kaito.sh/v1beta1
+kind: Workspace
+metadata: {name: Bad_Name}
+resource:
+  labelSelector: {matchLabels: {apps: bad}}
+  instanceType: Standard_NC24ads_A100_v4
+tuning:
+  preset: {name: phi-3-mini-4k-instruct}
+  method: lora
+  input: {urls: ["http://169.254.169.254/latest/"]}
+  output: {image: "myacr.io/out:1"}
+"""
+
+
+def invoke(*args: str, stdin: str | None = None):
+    return runner.invoke(app, ["validate", *args], input=stdin)
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_every_example_is_valid_with_default_settings() -> None:
+    result = invoke("-f", str(EXAMPLES), "-o", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(data) >= 13
+    assert all(entry["valid"] and entry["errors"] == [] for entry in data)
+
+
+def test_seed_example_is_valid_and_prints_estimate() -> None:
+    result = invoke("-f", str(SEED))
+    assert result.exit_code == 0, result.output
+    assert "Workspace workspace-tuning-phi-3: valid" in result.stdout
+    assert "estimate: 1 node of Standard_NC6s_v3" in result.stdout
+
+
+def test_invalid_document_exits_1_and_prints_every_error_with_its_path(tmp_path: Path) -> None:
+    result = invoke("-f", write(tmp_path, "bad.yaml", INVALID))
+    assert result.exit_code == 1
+    out = result.stdout
+    assert "INVALID" in out
+    assert "error: metadata.name: a lowercase RFC 1123 label" in out
+    assert (
+        "error: tuning.input.urls[0]: data source URL must not target a local or metadata "
+        "endpoint (169.254.169.254 is a cloud metadata address)" in out
+    )
+    assert (
+        "error: tuning.output.imagePushSecret: Must specify imagePushSecret with destination image"
+        in out
+    )
+    assert "Traceback" not in result.output
+
+
+def test_json_output_schema(tmp_path: Path) -> None:
+    path = write(tmp_path, "two.yaml", VALID + "---\n" + INVALID)
+    result = invoke("-f", path, "-o", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert [(d["document"], d["name"], d["valid"]) for d in data] == [
+        (1, "ok", True),
+        (2, "Bad_Name", False),
+    ]
+    for entry in data:
+        assert set(entry) == {
+            "file",
+            "document",
+            "name",
+            "apiVersion",
+            "valid",
+            "errors",
+            "warnings",
+            "estimate",
+        }
+        assert entry["file"] == path
+        assert all(set(e) == {"field", "message"} for e in entry["errors"] + entry["warnings"])
+    assert data[0]["estimate"]["nodes"] == 1
+    assert {
+        "field": "tuning.output.imagePushSecret",
+        "message": "Must specify imagePushSecret with destination image",
+    } in data[1]["errors"]
+
+
+def test_yaml_output(tmp_path: Path) -> None:
+    result = invoke("-f", write(tmp_path, "ok.yaml", VALID), "-o", "yaml")
+    assert result.exit_code == 0
+    assert yaml.safe_load(result.stdout)[0]["valid"] is True
+
+
+def test_schema_errors_are_reported_with_paths_not_tracebacks(tmp_path: Path) -> None:
+    text = VALID.replace("instanceType:", "instancetype:").replace(
+        "phi-4-mini-instruct", "{nme: x}"
+    )
+    result = invoke("-f", write(tmp_path, "typo.yaml", text), "-o", "json")
+    assert result.exit_code == 1
+    errors = json.loads(result.stdout)[0]["errors"]
+    assert {"field": "resource.instancetype", "message": "unknown field"} in errors
+    assert {"field": "inference.preset.name.nme", "message": "unknown field"} not in errors
+    assert any(e["field"].startswith("inference.preset") for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: [unclosed\n", "invalid YAML"),
+        ("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", "no Workspace found"),
+        ("- a\n- b\n", "not a Kubernetes object"),
+    ],
+)
+def test_unreadable_or_non_workspace_input_exits_2(tmp_path: Path, text: str, message: str) -> None:
+    result = invoke("-f", write(tmp_path, "x.yaml", text))
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_missing_file_exits_2(tmp_path: Path) -> None:
+    result = invoke("-f", str(tmp_path / "absent.yaml"))
+    assert result.exit_code == 2
+    assert "cannot read" in result.stderr
+
+
+def test_other_kinds_are_skipped_with_a_note(tmp_path: Path) -> None:
+    text = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\n" + VALID
+    result = invoke("-f", write(tmp_path, "mixed.yaml", text))
+    assert result.exit_code == 0
+    assert "kind Service skipped" in result.stderr
+
+
+def test_configmap_in_the_same_file_is_checked(tmp_path: Path) -> None:
+    cm = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata:\n"
+        "  inference_config.yaml: |\n    vllm:\n      max-model-len: 999999\n"
+    )
+    text = (
+        VALID.replace(
+            "preset: {name: phi-4-mini-instruct}",
+            "preset: {name: phi-4-mini-instruct}\n  config: cfg",
+        )
+        + "---\n"
+        + cm
+    )
+    result = invoke("-f", write(tmp_path, "with-cm.yaml", text))
+    assert result.exit_code == 1
+    assert "max-model-len 999999 exceeds model's maximum supported context window 131072" in (
+        result.stdout
+    )
+
+
+def test_configmap_dir_supplies_referenced_configmaps(tmp_path: Path) -> None:
+    cms = tmp_path / "cms"
+    cms.mkdir()
+    (cms / "cfg.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata:\n"
+        "  inference_config.yaml: 'vllm: {max-model-len: 4096}'\n"
+    )
+    text = VALID.replace(
+        "preset: {name: phi-4-mini-instruct}", "preset: {name: phi-4-mini-instruct}\n  config: cfg"
+    )
+    path = write(tmp_path, "ws.yaml", text)
+    without = json.loads(invoke("-f", path, "-o", "json").stdout)[0]
+    with_dir = json.loads(invoke("-f", path, "--configmap-dir", str(cms), "-o", "json").stdout)[0]
+    assert any(
+        w["field"] == "inference.config" and w["message"].startswith("not checked")
+        for w in without["warnings"]
+    )
+    assert with_dir["warnings"] == []
+    assert with_dir["estimate"]["maxModelLen"] == 4096
+
+
+def test_node_provisioner_byo_rejects_instance_type(tmp_path: Path) -> None:
+    result = invoke("-f", write(tmp_path, "ok.yaml", VALID), "--node-provisioner", "byo")
+    assert result.exit_code == 1
+    assert "instanceType must be empty when node auto-provisioning is disabled" in result.stdout
+
+
+def test_cloud_selects_sku_table(tmp_path: Path) -> None:
+    result = invoke("-f", write(tmp_path, "ok.yaml", VALID), "--cloud", "aws")
+    assert result.exit_code == 1
+    assert "Unsupported instance type Standard_NC24ads_A100_v4" in result.stdout
+
+
+def test_feature_gates_are_parsed_and_unknown_ones_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "ok.yaml", VALID)
+    assert invoke("-f", path, "--feature-gates", "vLLM=false").exit_code == 1  # transformers
+    bad = invoke("-f", path, "--feature-gates", "warpDrive=true")
+    assert bad.exit_code == 2
+    assert "unknown feature gate 'warpDrive'" in bad.stderr
+
+
+def test_stdin_is_read_with_dash() -> None:
+    result = invoke("-f", "-", "-o", "json", stdin=VALID)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)[0]["file"] == "-"
+
+
+def test_several_files_are_all_reported(tmp_path: Path) -> None:
+    a = write(tmp_path, "a.yaml", VALID)
+    b = write(tmp_path, "b.yaml", INVALID)
+    data = json.loads(invoke("-f", a, "-f", b, "-o", "json").stdout)
+    assert [d["valid"] for d in data] == [True, False]
