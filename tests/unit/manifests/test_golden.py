@@ -7,6 +7,7 @@ Regenerate after an intended change with
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -28,6 +29,7 @@ K8S_VERSION = "1.32.0"
 CUSTOM_KINDS = {"NodeClaim", "NodePool"}
 
 
+@functools.cache
 def _render(example: Path) -> str:
     result = CliRunner().invoke(
         app, ["render", "-f", str(example), "--runtime-image", RUNTIME_IMAGE]
