@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -22,6 +23,59 @@ from tests.fixtures.emulator.server import KubernetesEmulator
 Obj = dict[str, Any]
 
 
+class OperatorReplica:
+    """An operator in its own thread and event loop, like a separate process.
+
+    Kopf's shutdown cancels every task its event loop gained while it ran, so replicas must not
+    share a loop with each other or with the emulator. ``kill`` stops the loop dead (no cleanup,
+    no lease release), which is how a crashed or OOM-killed pod looks to the rest of the cluster.
+    """
+
+    def __init__(self, settings: OperatorSettings) -> None:
+        self.settings = settings
+        self.op: Operator | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+
+        async def body() -> None:
+            self.op = Operator(self.settings)
+            self._task = asyncio.current_task()
+            waiter = asyncio.create_task(self.op.ready.wait())
+            waiter.add_done_callback(lambda _: self._ready.set())
+            await self.op.run()
+
+        with contextlib.suppress(BaseException):
+            loop.run_until_complete(body())
+
+    async def start(self) -> Operator:
+        self._thread.start()
+        ok = await asyncio.to_thread(self._ready.wait, 15)
+        assert ok, "operator did not become ready"
+        assert self.op is not None
+        return self.op
+
+    async def stop(self) -> None:
+        if self._loop is not None and self.op is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self.op.stop)
+            await asyncio.to_thread(self._thread.join, 1.5)
+        if self._thread.is_alive() and self._loop is not None and self._task is not None:
+            # Kopf waits for the emulator's request handlers; don't wait for it.
+            self._loop.call_soon_threadsafe(self._task.cancel)
+            await asyncio.to_thread(self._thread.join, 5)
+
+    async def kill(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            await asyncio.to_thread(self._thread.join, 5)
+
+
 class Harness:
     """The emulator, its actors and operator replicas for one test."""
 
@@ -30,7 +84,7 @@ class Harness:
         self.store = emulator.store
         self.provisioner = Provisioner(emulator.store, delay=0.05)
         self.kubelet = Kubelet(emulator.store, delay=0.05)
-        self.operators: list[tuple[Operator, asyncio.Task[None]]] = []
+        self.replicas: list[OperatorReplica] = []
 
     def settings(self, **overrides: Any) -> OperatorSettings:
         values: dict[str, Any] = {
@@ -47,34 +101,21 @@ class Harness:
         return OperatorSettings(**values)
 
     async def start_operator(self, **overrides: Any) -> Operator:
-        op = Operator(self.settings(**overrides))
-        task = asyncio.create_task(op.run())
-        self.operators.append((op, task))
-        await asyncio.wait_for(op.ready.wait(), 10)
-        return op
+        replica = OperatorReplica(self.settings(**overrides))
+        self.replicas.append(replica)
+        return await replica.start()
 
     async def kill_operator(self, op: Operator) -> None:
-        """Stop abruptly: cancel its task (no graceful finish of in-flight passes)."""
-        for i, (o, task) in enumerate(self.operators):
-            if o is op:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                del self.operators[i]
-                return
+        """Stop abruptly, as a crashed pod: no graceful finish, no lease release."""
+        for replica in list(self.replicas):
+            if replica.op is op:
+                await replica.kill()
+                self.replicas.remove(replica)
 
     async def stop_all(self) -> None:
-        # Kopf waits up to 5 s for every task spawned while it ran, which here includes the
-        # emulator's own request handlers (same event loop): stop gracefully, then cancel.
-        for op, task in list(self.operators):
-            op.stop()
-            try:
-                await asyncio.wait_for(asyncio.shield(task), 1)
-            except (TimeoutError, asyncio.CancelledError, Exception):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self.operators.clear()
+        for replica in self.replicas:
+            await replica.stop()
+        self.replicas.clear()
 
     # ---- store helpers -------------------------------------------------------------------------
 

@@ -132,8 +132,12 @@ async def test_adapter_change_rolls_the_statefulset_to_a_new_revision(harness: H
     assert ws["metadata"]["annotations"]["workspace.kaito.io/revision"] == "2"
     revisions = harness.objects("apps", "controllerrevisions", "default")
     assert sorted(r["revision"] for r in revisions) == [1, 2]
-    reasons = [e["reason"] for e in harness.objects("", "events", "default")]
-    assert "WorkloadUpdated" in reasons
+    await harness.wait_for(
+        lambda: any(
+            e["reason"] == "WorkloadUpdated" for e in harness.objects("", "events", "default")
+        ),
+        what="WorkloadUpdated event",
+    )
 
 
 async def test_deletion_removes_nodeclaims_before_releasing_the_finalizer(harness: Harness) -> None:
