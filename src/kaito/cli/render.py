@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from kaito.api import constants, documents
-from kaito.api.workspace import parse_workspace
+from kaito.api.workspace import parse_workspace, to_v1beta1
 from kaito.manifests import render
 from kaito.manifests.plan import ManifestSettings, default_runtime_image
 
@@ -139,7 +139,8 @@ def run(
                 typer.echo(f"note: {where}: kind {kind!r} skipped (not a Workspace)", err=True)
                 continue
             workspaces += 1
-            ws = parse_workspace(doc)
+            # The operator reads the storage version, whatever version was applied.
+            ws = to_v1beta1(parse_workspace(doc))
             if namespace and not ws.metadata.namespace:
                 ws.metadata.namespace = namespace
             provisioner = node_provisioner or (
