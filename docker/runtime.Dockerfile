@@ -10,7 +10,8 @@
 # CPU-only image pass --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu. The NVIDIA driver
 # comes from the node (device plugin); the wheels carry the CUDA runtime libraries.
 # vLLM is optional (WITH_VLLM=true) because it is large and pins its own torch; without it the image serves
-# with `--engine transformers` and tunes.
+# with `--engine transformers` and tunes. Ray comes with it: multi-node inference runs `ray start` in every
+# pod (the StatefulSet's command), with pod 0 as the head.
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -24,7 +25,7 @@ COPY src ./src
 RUN python -m venv /opt/kaito \
  && /opt/kaito/bin/pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" \
  && /opt/kaito/bin/pip install -c constraints.txt "torch==${TORCH_VERSION}" ".[serve,tune]" \
- && if [ "${WITH_VLLM}" = "true" ]; then /opt/kaito/bin/pip install ".[vllm]"; fi
+ && if [ "${WITH_VLLM}" = "true" ]; then /opt/kaito/bin/pip install ".[vllm]" "ray[default]>=2.40"; fi
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/kaito/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HOME=/workspace/weights

@@ -57,6 +57,8 @@ def test_runtime_image_installs_serve_and_tune_with_pinned_torch_and_optional_vl
     args = {arg.split("=")[0]: arg for keyword, arg in instructions if keyword == "ARG"}
     assert args["WITH_VLLM"] == "WITH_VLLM=false"
     assert '[ "${WITH_VLLM}" = "true" ]' in runs
+    # Multi-node inference runs `ray start`: the vLLM build must bring ray.
+    assert re.search(r'\.\[vllm\]" "ray\[default\]', runs)
 
 
 def test_runtime_torch_pin_matches_the_makefile_pin():
