@@ -33,6 +33,7 @@ _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 __all__ = [
     "BEST_EFFORT_DISK_GIB",
     "DEFAULT_TOKEN_LIMIT",
+    "CatalogDataError",
     "DeprecatedPresetError",
     "ModelSpec",
     "PresetError",
@@ -44,6 +45,7 @@ __all__ = [
     "legacy_aliases",
     "list_models",
     "load_catalog",
+    "parse_catalog",
 ]
 
 # Node disk requested for a model whose size is unknown (upstream's fallback storage request).
@@ -350,21 +352,116 @@ def _spec_from_entry(entry: Mapping[str, Any], hybrid_archs: frozenset[str]) -> 
     )
 
 
-@functools.cache
-def load_catalog() -> Catalog:
-    """Load ``data/models.yaml`` once and index every name, repo id and alias (lower-cased)."""
-    text = importlib.resources.files("kaito.presets").joinpath("data/models.yaml").read_text()
+class CatalogDataError(PresetError):
+    """``models.yaml`` is malformed (a packaging bug, never a user error)."""
+
+
+# Keys a models.yaml entry may use; anything else is a typo that would silently drop a fact.
+_ENTRY_KEYS = frozenset(
+    (
+        "name",
+        "hfRepo",
+        "aliases",
+        "license",
+        "weightsGiB",
+        "diskGiB",
+        "architectures",
+        "tokenLimit",
+        "hiddenSize",
+        "numHiddenLayers",
+        "numAttentionHeads",
+        "numKeyValueHeads",
+        "headDim",
+        "kvLoraRank",
+        "qkRopeHeadDim",
+        "quantMethod",
+        "quantBits",
+        "bytesPerToken",
+        "distributed",
+        "tuning",
+        "transformers",
+        "vllm",
+        "version",
+        "tag",
+        "downloadAtRuntime",
+        "gated",
+        "deprecated",
+        "local",
+        "legacyOnly",
+    )
+)
+_NESTED_KEYS = {
+    "tuning": frozenset(["memoryGiB", "diskGiB", "targetModules"]),
+    "transformers": frozenset(
+        ["torchDtype", "pipeline", "trustRemoteCode", "chatTemplate", "allowRemoteFiles"]
+    ),
+    "vllm": frozenset(
+        (
+            "dtype",
+            "trustRemoteCode",
+            "loadFormat",
+            "configFormat",
+            "tokenizerMode",
+            "toolCallParser",
+            "chatTemplate",
+            "reasoningParser",
+        )
+    ),
+    "local": frozenset(["package", "file"]),
+}
+_REQUIRED_KEYS = ("name", "hfRepo", "diskGiB", "architectures")
+
+
+def _check_entry(entry: Mapping[str, Any], position: int) -> None:
+    label = f"models.yaml entry {position} ({entry.get('name', '?')})"
+    unknown = set(entry) - _ENTRY_KEYS
+    if unknown:
+        raise CatalogDataError(f"{label}: unknown keys {sorted(unknown)}")
+    missing = [key for key in _REQUIRED_KEYS if key not in entry]
+    if missing:
+        raise CatalogDataError(f"{label}: missing keys {missing}")
+    for section, allowed in _NESTED_KEYS.items():
+        extra = set(entry.get(section) or {}) - allowed
+        if extra:
+            raise CatalogDataError(f"{label}: unknown keys in {section}: {sorted(extra)}")
+    if "bytesPerToken" not in entry and "numHiddenLayers" in entry:
+        for key in ("hiddenSize", "numAttentionHeads"):
+            if key not in entry:
+                raise CatalogDataError(f"{label}: attention geometry lacks {key}")
+
+
+def parse_catalog(text: str) -> Catalog:
+    """Build a catalog from the text of a ``models.yaml`` document.
+
+    Every entry is checked for unknown or missing keys and every name, repo id and alias must
+    belong to one preset only, so a typo in the package data fails loudly instead of dropping a
+    fact.
+
+    Raises:
+        CatalogDataError: The document is malformed.
+    """
     document = yaml.load(text, Loader=_YAML_LOADER)
+    if not isinstance(document, Mapping) or not isinstance(document.get("models"), list):
+        raise CatalogDataError("models.yaml must be a mapping with a 'models' list")
     hybrid = frozenset(document.get("hybridKvArchitectures", ()))
+    for position, entry in enumerate(document["models"]):
+        _check_entry(entry, position)
     models = tuple(_spec_from_entry(entry, hybrid) for entry in document["models"])
     index: dict[str, ModelSpec] = {}
     for spec in models:
         for key in (spec.name, spec.hf_repo, *spec.aliases):
             lowered = key.lower()
             if lowered in index and index[lowered] is not spec:
-                raise PresetError(f"models.yaml: name {key!r} is claimed by two presets")
+                raise CatalogDataError(f"models.yaml: name {key!r} is claimed by two presets")
             index[lowered] = spec
     return Catalog(models=models, index=index)
+
+
+@functools.cache
+def load_catalog() -> Catalog:
+    """The packaged catalog (``data/models.yaml``), parsed once per process."""
+    text = importlib.resources.files("kaito.presets").joinpath("data/models.yaml").read_text()
+    return parse_catalog(text)
 
 
 def _best_effort(name: str) -> ModelSpec:

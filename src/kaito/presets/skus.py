@@ -41,6 +41,7 @@ __all__ = [
     "gpu_config_from_node_labels",
     "is_accepted_unknown_azure_sku",
     "list_skus",
+    "parse_sku_tables",
     "require_sku",
     "with_gpu_count",
 ]
@@ -141,15 +142,33 @@ def _parse_cc(value: object) -> tuple[int, int] | None:
     return int(major), int(minor)
 
 
-@functools.cache
-def _tables() -> dict[str, dict[str, GPUConfig]]:
-    """Load ``data/skus.yaml`` once: cloud -> lower-cased instance type -> config (file order)."""
-    text = importlib.resources.files("kaito.presets").joinpath("data/skus.yaml").read_text()
+_ROW_KEYS = frozenset({"sku", "gpus", "memoryGiB", "gpu", "nvme", "cc", "vendor", "legacy"})
+_VENDORS = frozenset({"nvidia", "amd", "aws"})
+
+
+def parse_sku_tables(text: str) -> dict[str, dict[str, GPUConfig]]:
+    """Build the SKU tables from the text of a ``skus.yaml`` document.
+
+    Returns:
+        cloud -> lower-cased instance type -> config, in file order.
+
+    Raises:
+        ValueError: A cloud is missing, or a row has unknown keys, a duplicate instance type, an
+            unknown vendor or a non-positive GPU count or memory.
+    """
     document: Mapping[str, list[Mapping[str, Any]]] = yaml.load(text, Loader=_YAML_LOADER)
     tables: dict[str, dict[str, GPUConfig]] = {}
     for cloud in SUPPORTED_CLOUDS:
-        tables[cloud] = {
-            row["sku"].lower(): GPUConfig(
+        if cloud not in document:
+            raise ValueError(f"skus.yaml: no table for cloud {cloud}")
+        table: dict[str, GPUConfig] = {}
+        for row in document[cloud]:
+            unknown = set(row) - _ROW_KEYS
+            if unknown:
+                raise ValueError(
+                    f"skus.yaml {cloud}/{row.get('sku')}: unknown keys {sorted(unknown)}"
+                )
+            config = GPUConfig(
                 sku=row["sku"],
                 gpu_count=int(row["gpus"]),
                 total_memory_gib=float(row["memoryGiB"]),
@@ -159,9 +178,25 @@ def _tables() -> dict[str, dict[str, GPUConfig]]:
                 vendor=row.get("vendor", "nvidia"),
                 legacy=bool(row.get("legacy", False)),
             )
-            for row in document[cloud]
-        }
+            key = config.sku.lower()
+            if key in table:
+                raise ValueError(f"skus.yaml {cloud}: duplicate instance type {config.sku}")
+            if config.vendor not in _VENDORS:
+                raise ValueError(f"skus.yaml {cloud}/{config.sku}: unknown vendor {config.vendor}")
+            if config.gpu_count < 1 or config.total_memory_gib <= 0:
+                raise ValueError(
+                    f"skus.yaml {cloud}/{config.sku}: GPU count and memory must be > 0"
+                )
+            table[key] = config
+        tables[cloud] = table
     return tables
+
+
+@functools.cache
+def _tables() -> dict[str, dict[str, GPUConfig]]:
+    """The packaged SKU tables (``data/skus.yaml``), parsed once per process."""
+    text = importlib.resources.files("kaito.presets").joinpath("data/skus.yaml").read_text()
+    return parse_sku_tables(text)
 
 
 def _table(cloud: str) -> dict[str, GPUConfig]:

@@ -331,7 +331,7 @@ def test_vllm_dtype_is_auto_for_quantized_checkpoints_else_bfloat16():
     for spec in catalog.list_models():
         if spec.legacy_only:
             assert spec.vllm.dtype == "float16"
-        elif spec.quant_method:
+        elif spec.quant_method or spec.is_local:
             assert spec.vllm.dtype == "auto", spec.name
         else:
             assert spec.vllm.dtype == "bfloat16", spec.name
@@ -390,3 +390,54 @@ def test_to_dict_uses_the_stable_camel_case_schema():
 
 def test_catalog_is_loaded_once():
     assert catalog.load_catalog() is catalog.load_catalog()
+
+
+MINIMAL_ENTRY = """
+models:
+- name: tiny
+  hfRepo: org/tiny
+  diskGiB: 1
+  architectures: [LlamaForCausalLM]
+  hiddenSize: 128
+  numHiddenLayers: 2
+  numAttentionHeads: 2
+"""
+
+
+def test_parse_catalog_builds_specs_from_minimal_entries():
+    parsed = catalog.parse_catalog(MINIMAL_ENTRY)
+    (spec,) = parsed.models
+    assert spec.name == "tiny"
+    # KV heads default to the attention heads; head dim = 128 / 2.
+    assert spec.bytes_per_token == 2 * 2 * 2 * 64 * 2
+    assert spec.token_limit == catalog.DEFAULT_TOKEN_LIMIT
+    assert parsed.index["org/tiny"] is spec
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("  tokenLimt: 4096\n", "unknown keys ['tokenLimt']"),
+        ("  vllm: {dtyp: auto}\n", "unknown keys in vllm: ['dtyp']"),
+        ("  tuning: {memoryGiB: 1, diskGiB: 1, gpus: 2}\n", "unknown keys in tuning: ['gpus']"),
+        ("  aliases: [ORG/TINY]\n", None),  # an alias equal to its own repo id is harmless
+    ],
+)
+def test_parse_catalog_rejects_typos_in_package_data(change, message):
+    text = MINIMAL_ENTRY + change
+    if message is None:
+        assert catalog.parse_catalog(text).models[0].aliases == ("ORG/TINY",)
+        return
+    with pytest.raises(catalog.CatalogDataError) as caught:
+        catalog.parse_catalog(text)
+    assert message in str(caught.value)
+
+
+def test_parse_catalog_rejects_missing_keys_and_names_claimed_twice():
+    with pytest.raises(catalog.CatalogDataError, match=r"missing keys \['diskGiB'\]"):
+        catalog.parse_catalog(MINIMAL_ENTRY.replace("  diskGiB: 1\n", ""))
+    twice = MINIMAL_ENTRY + MINIMAL_ENTRY.split("models:\n", 1)[1].replace("name: tiny", "name: t2")
+    with pytest.raises(catalog.CatalogDataError, match="claimed by two presets"):
+        catalog.parse_catalog(twice)
+    with pytest.raises(catalog.CatalogDataError, match="'models' list"):
+        catalog.parse_catalog("models: 3")

@@ -185,7 +185,7 @@ def test_local_weights_replace_the_download_and_cpu_serving_drops_gpu_flags():
     assert args == [
         "--model=/cache/smollm2",
         "--served-model-name=smollm2-135m-instruct",
-        "--dtype=bfloat16",
+        "--dtype=auto",
         "--trust-remote-code",
         "--load-format=auto",
         "--config-format=auto",

@@ -238,3 +238,43 @@ def test_gpu_config_to_dict_is_camel_case():
     assert data["bf16"] is False
     assert data["gpuCount"] == 1
     assert data["perGpuMemoryGiB"] == 16
+
+
+def _tables_text(azure_rows: str) -> str:
+    return f"azure:\n{azure_rows}aws: []\narc: []\n"
+
+
+def test_parse_sku_tables_reads_rows_in_file_order():
+    tables = skus.parse_sku_tables(
+        _tables_text(
+            "- {sku: B, gpus: 2, memoryGiB: 32, gpu: T4, cc: '7.5'}\n"
+            "- {sku: A, gpus: 1, memoryGiB: 80, gpu: AMD X, vendor: amd}\n"
+        )
+    )
+    assert list(tables["azure"]) == ["b", "a"]
+    assert tables["azure"]["b"].compute_capability == (7, 5)
+    assert tables["azure"]["a"].vendor == "amd"
+    assert tables["aws"] == {}
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("- {sku: A, gpus: 1, memoryGiB: 8, gpu: X, memory: 8}\n", "unknown keys"),
+        (
+            "- {sku: A, gpus: 1, memoryGiB: 8, gpu: X}\n"
+            "- {sku: a, gpus: 1, memoryGiB: 8, gpu: X}\n",
+            "duplicate instance type",
+        ),
+        ("- {sku: A, gpus: 0, memoryGiB: 8, gpu: X}\n", "must be > 0"),
+        ("- {sku: A, gpus: 1, memoryGiB: 8, gpu: X, vendor: intel}\n", "unknown vendor"),
+    ],
+)
+def test_parse_sku_tables_rejects_malformed_rows(rows, message):
+    with pytest.raises(ValueError, match=message):
+        skus.parse_sku_tables(_tables_text(rows))
+
+
+def test_parse_sku_tables_needs_every_cloud():
+    with pytest.raises(ValueError, match="no table for cloud arc"):
+        skus.parse_sku_tables("azure: []\naws: []\n")
