@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import kaito
 from kaito.api import constants
+from kaito.api.workspace import AnyWorkspace
 from kaito.manifests import podspec
 from kaito.presets import skus
 
@@ -120,7 +120,7 @@ class WorkspaceRef:
     annotations: Mapping[str, str]
 
     @classmethod
-    def of(cls, ws: Any) -> WorkspaceRef:
+    def of(cls, ws: AnyWorkspace) -> WorkspaceRef:
         """Take the identity of ``ws`` (either version); no namespace means ``default``."""
         meta = ws.metadata
         if not meta.name:
