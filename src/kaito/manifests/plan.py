@@ -129,7 +129,7 @@ class WorkspaceRef:
             name=meta.name,
             namespace=meta.namespace or DEFAULT_NAMESPACE,
             uid=meta.uid,
-            api_version=str(getattr(ws, "api_version", None) or constants.API_VERSION_V1BETA1),
+            api_version=ws.api_version,
             annotations=dict(meta.annotations or {}),
         )
 
