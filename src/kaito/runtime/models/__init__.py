@@ -8,6 +8,6 @@ door; the heavy work (GGUF dequantisation, hub downloads) is cached under ``$KAI
 
 from __future__ import annotations
 
-from kaito.runtime.models.sources import ModelSourceError, materialize_model
+from kaito.runtime.models.sources import ModelSourceError, is_local_source, materialize_model
 
-__all__ = ["ModelSourceError", "materialize_model"]
+__all__ = ["ModelSourceError", "is_local_source", "materialize_model"]

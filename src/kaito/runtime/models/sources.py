@@ -74,6 +74,18 @@ def materialize_model(source: str, cache_dir: Path | None = None) -> Path:
     )
 
 
+def is_local_source(source: str) -> bool:
+    """Whether ``source`` resolves without a network: a path, or a preset backed by a local file.
+
+    The vLLM engine passes hub repo ids straight to vLLM (which downloads them itself) but must
+    convert everything else first.
+    """
+    if Path(source).expanduser().exists():
+        return True
+    spec = _find_preset(source)
+    return spec is not None and bool(getattr(spec, "local_file", None))
+
+
 def _find_preset(name: str) -> Any | None:
     """Look ``name`` up in the preset catalog; ``None`` when it is not a preset."""
     try:

@@ -1,0 +1,1 @@
+"""Generation engines behind one interface (:mod:`.base`): our batched engine and vLLM."""

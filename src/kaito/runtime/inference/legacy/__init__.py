@@ -1,0 +1,1 @@
+"""Upstream's legacy ``POST /chat`` API (§4.3), kept so 2024-era clients keep working."""

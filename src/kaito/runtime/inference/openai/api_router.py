@@ -1,0 +1,84 @@
+"""HTTP routes of the OpenAI-compatible API; they only translate between HTTP and serving."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from kaito.runtime.inference import errors
+from kaito.runtime.inference.openai import protocol
+from kaito.runtime.inference.openai.serving import ClientDisconnectedError, OpenAIServing
+
+router = APIRouter()
+CLIENT_CLOSED_STATUS = 499  # nginx's "client closed request"; nobody reads it
+
+
+def _serving(request: Request) -> OpenAIServing:
+    serving: OpenAIServing | None = request.app.state.serving
+    if serving is None or not serving.engine.ready:
+        raise errors.NotReadyError("the model is still loading")
+    return serving
+
+
+def _respond(result: dict[str, Any] | AsyncIterator[str]) -> Response:
+    if isinstance(result, dict):
+        return JSONResponse(result)
+    return StreamingResponse(
+        result, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> JSONResponse:
+    """List the base model and every adapter."""
+    return JSONResponse(_serving(request).list_models())
+
+
+@router.post("/v1/chat/completions")
+async def create_chat_completion(
+    body: protocol.ChatCompletionRequest, request: Request
+) -> Response:
+    """Chat completion, streamed as server-sent events when ``stream`` is true."""
+    try:
+        result = await _serving(request).create_chat_completion(body, request.is_disconnected)
+    except ClientDisconnectedError:
+        return Response(status_code=CLIENT_CLOSED_STATUS)
+    return _respond(result)
+
+
+@router.post("/v1/completions")
+async def create_completion(body: protocol.CompletionRequest, request: Request) -> Response:
+    """Text completion, streamed as server-sent events when ``stream`` is true."""
+    try:
+        result = await _serving(request).create_completion(body, request.is_disconnected)
+    except ClientDisconnectedError:
+        return Response(status_code=CLIENT_CLOSED_STATUS)
+    return _respond(result)
+
+
+@router.post("/v1/load_lora_adapter")
+async def load_lora_adapter(body: protocol.LoadLoRAAdapterRequest, request: Request) -> Response:
+    """Load an adapter from a directory or an OCI reference and serve it as ``lora_name``."""
+    await _serving(request).engine.load_adapter(body.lora_name, body.lora_path)
+    return Response(
+        f"Success: LoRA adapter '{body.lora_name}' added successfully.", media_type="text/plain"
+    )
+
+
+@router.post("/v1/unload_lora_adapter")
+async def unload_lora_adapter(
+    body: protocol.UnloadLoRAAdapterRequest, request: Request
+) -> Response:
+    """Stop serving an adapter."""
+    await _serving(request).engine.unload_adapter(body.lora_name)
+    return Response(
+        f"Success: LoRA adapter '{body.lora_name}' removed successfully.", media_type="text/plain"
+    )
+
+
+def attach_router(app: FastAPI) -> None:
+    """Add the OpenAI routes to ``app``."""
+    app.include_router(router)

@@ -1,0 +1,189 @@
+"""``kaito-serve`` flags: vLLM's names where they overlap, ``--kaito-*`` for upstream's own flags.
+
+The same command line works with either engine: flags we do not know are kept in order as
+``passthrough`` and handed to vLLM verbatim (``--flag``, ``--flag value``, ``--flag=value``); the
+transformers engine logs and ignores them. Parsing is pure so the CLI, the local mode and the tests
+share it; ``--api-key`` falls back to ``$KAITO_API_KEY``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+from kaito.runtime.inference import settings
+
+Engine = Literal["transformers", "vllm"]
+ENGINES: tuple[Engine, ...] = ("transformers", "vllm")
+DEFAULT_PORT = 5000
+DEFAULT_ADAPTERS_DIR = Path("/mnt/adapter")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    """Everything ``kaito-serve`` was asked to do."""
+
+    model: str
+    """A local directory, a ``.gguf`` file, a preset name or a Hugging Face repo id."""
+    served_model_name: str | None = None
+    """Name clients use for the base model (default: ``model``)."""
+    engine: Engine = "transformers"
+    """Which engine generates tokens."""
+    host: str = "0.0.0.0"
+    """Interface to bind."""
+    port: int = DEFAULT_PORT
+    """Public port (upstream's 5000)."""
+    max_model_len: int | None = None
+    """Context window in tokens (prompt plus output)."""
+    max_model_len_auto: bool = False
+    """``--max-model-len=auto``: let vLLM fit the window into memory (vLLM only)."""
+    api_key: str | None = None
+    """When set, requests need ``Authorization: Bearer <key>`` (``/health`` stays open)."""
+    adapters_dir: Path = DEFAULT_ADAPTERS_DIR
+    """Each sub-directory is a LoRA adapter served under the directory's name."""
+    config_file: Path | None = None
+    """Upstream's ``inference_config.yaml`` (its ``vllm:`` entries go last on vLLM's argv)."""
+    dtype: str = "auto"
+    """Weights dtype (``auto``, ``float32``, ``bfloat16``, ``float16``)."""
+    device: str = "auto"
+    """``auto``, ``cpu`` or ``cuda[:N]`` (transformers engine)."""
+    max_batch_size: int = 64
+    """Rows decoded together (transformers engine; vLLM's is ``--max-num-seqs``)."""
+    max_queue: int = 256
+    """Requests that may wait for a batch slot before HTTP 429."""
+    threads: int | None = None
+    """torch CPU threads (transformers engine)."""
+    vllm_python: str | None = None
+    """Interpreter that has vLLM installed (default: this one)."""
+    vllm_port: int | None = None
+    """Internal port for the vLLM child (default: a free one)."""
+    registry_plain_http: bool = False
+    """Pull OCI adapters over plain HTTP (a registry on loopback)."""
+    log_level: str = "info"
+    """Logging level of the server."""
+    passthrough: tuple[str, ...] = ()
+    """Unknown flags, handed to vLLM unchanged."""
+
+    @property
+    def model_name(self) -> str:
+        """The served name of the base model."""
+        return self.served_model_name or self.model
+
+
+class ServeArgsError(ValueError):
+    """The command line is not valid; the message names the flag."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ServeArgsError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser for ``kaito-serve`` (also used for ``--help``)."""
+    parser = _Parser(
+        prog="kaito-serve",
+        description="OpenAI-compatible inference server (vLLM or our batched transformers engine).",
+        allow_abbrev=False,
+    )
+    add = parser.add_argument
+    # Upstream's transformers-runtime spellings are accepted as aliases (§4.3).
+    add(
+        "--model",
+        "--pretrained_model_name_or_path",
+        dest="model",
+        help="Local dir, .gguf file, preset name or HF repo id.",
+    )
+    add(
+        "--served-model-name",
+        "--served_model_name",
+        dest="served_model_name",
+        help="Name clients use for the base model (default: --model).",
+    )
+    add("--engine", choices=ENGINES, default="transformers", help="Generation engine.")
+    add("--host", default="0.0.0.0", help="Interface to bind.")
+    add("--port", type=int, default=DEFAULT_PORT, help="Public port.")
+    add("--max-model-len", help="Context window (prompt plus output) in tokens, or auto.")
+    add("--api-key", help="Require this bearer token (default: $KAITO_API_KEY).")
+    add("--kaito-adapters-dir", type=Path, default=DEFAULT_ADAPTERS_DIR, help="LoRA adapters.")
+    add("--kaito-config-file", type=Path, help="inference_config.yaml (vllm: entries go last).")
+    add("--dtype", "--torch_dtype", dest="dtype", default="auto", help="auto, float32, bfloat16 …")
+    add("--device", default="auto", help="auto, cpu or cuda[:N] (transformers engine).")
+    add("--max-batch-size", type=int, default=64, help="Rows decoded together.")
+    add("--max-queue", type=int, default=256, help="Waiting requests before HTTP 429.")
+    add("--threads", type=int, help="torch CPU threads (transformers engine).")
+    add("--kaito-vllm-python", help="Python interpreter with vLLM installed.")
+    add("--kaito-vllm-port", type=int, help="Internal port of the vLLM child process.")
+    add(
+        "--kaito-registry-plain-http",
+        action="store_true",
+        help="Pull OCI adapters over plain HTTP (local registries).",
+    )
+    # Upstream's vLLM-wrapper flags (§4.2); accepted for compatibility, not used on CPU.
+    add("--kaito-kv-cache-cpu-memory-utilization", type=float, help=argparse.SUPPRESS)
+    add("--kaito-max-probe-steps", type=int, help=argparse.SUPPRESS)
+    add("--kaito-disable-rate-limit", action="store_true", help=argparse.SUPPRESS)
+    add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def parse_serve_args(argv: list[str]) -> ServeOptions:
+    """Parse ``argv`` into :class:`ServeOptions`; unknown flags become ``passthrough``.
+
+    Raises:
+        ServeArgsError: a known flag is missing or has a bad value.
+    """
+    namespace, unknown = build_parser().parse_known_args(argv)
+    if not namespace.model:
+        raise ServeArgsError("the following arguments are required: --model")
+    max_model_len, auto = _parse_model_len(namespace.max_model_len)
+    for value, flag in (
+        (namespace.port, "--port"),
+        (namespace.max_batch_size, "--max-batch-size"),
+        (max_model_len, "--max-model-len"),
+        (namespace.threads, "--threads"),
+    ):
+        if value is not None and value < 1:
+            raise ServeArgsError(f"{flag} must be at least 1, got {value}")
+    if namespace.max_queue < 0:
+        raise ServeArgsError(f"--max-queue must be at least 0, got {namespace.max_queue}")
+    if unknown and not unknown[0].startswith("-"):
+        raise ServeArgsError(f"unexpected argument {unknown[0]!r} (flags start with --)")
+    for arg in unknown:
+        if arg.startswith("--kaito-"):
+            raise ServeArgsError(f"unknown flag {arg.split('=', 1)[0]}")
+    return ServeOptions(
+        model=namespace.model,
+        served_model_name=namespace.served_model_name,
+        engine=namespace.engine,
+        host=namespace.host,
+        port=namespace.port,
+        max_model_len=max_model_len,
+        max_model_len_auto=auto,
+        api_key=namespace.api_key or settings.get_api_key(),
+        adapters_dir=namespace.kaito_adapters_dir,
+        config_file=namespace.kaito_config_file,
+        dtype=namespace.dtype,
+        device=namespace.device,
+        max_batch_size=namespace.max_batch_size,
+        max_queue=namespace.max_queue,
+        threads=namespace.threads,
+        vllm_python=namespace.kaito_vllm_python,
+        vllm_port=namespace.kaito_vllm_port,
+        registry_plain_http=namespace.kaito_registry_plain_http,
+        log_level=namespace.log_level,
+        passthrough=tuple(unknown),
+    )
+
+
+def _parse_model_len(raw: str | None) -> tuple[int | None, bool]:
+    if raw is None:
+        return None, False
+    if raw.strip().lower() == "auto":
+        return None, True
+    try:
+        return int(raw), False
+    except ValueError as exc:
+        raise ServeArgsError(f"--max-model-len must be an integer or 'auto', got {raw!r}") from exc
