@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kaito.cli.local",
     "kaito.cli.validate",
     "kaito.cli.crds",
+    "kaito.cli.operator",
 )
 
 
