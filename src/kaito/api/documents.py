@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 KIND_CONFIGMAP = "ConfigMap"
+# libyaml's loader when PyYAML was built with it (much faster), else the pure-Python safe loader.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class DocumentError(ValueError):
@@ -27,7 +29,7 @@ def parse_yaml_documents(text: str) -> list[Any]:
         DocumentError: the YAML is malformed.
     """
     try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        return [doc for doc in yaml.load_all(text, Loader=_LOADER) if doc is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

@@ -16,10 +16,13 @@ import yaml
 
 from kaito.api import constants
 
+# libyaml's loader is ~20x faster than the pure-Python one; both accept the same safe subset.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def _load_yaml(text: str) -> tuple[Any, str | None]:
     try:
-        return yaml.safe_load(text), None
+        return yaml.load(text, Loader=_LOADER), None
     except yaml.YAMLError as exc:
         return None, str(exc).replace("\n", " ")
 

@@ -87,10 +87,12 @@ def _check_preset(review: Review) -> None:
                     f"{message}; modelAccessSecret exists only in {constants.API_VERSION_V1BETA1}",
                 )
     elif secret:
-        review.report.error(
+        # Upstream rejects this, but at HEAD every catalog model downloads at runtime, so the
+        # rule never fires there; our catalog keeps older per-preset flags, hence only a warning.
+        review.report.warn(
             secret_path,
             "This preset does not require a modelAccessSecret with HF_TOKEN key under "
-            "presetOptions",
+            "presetOptions; it is ignored",
         )
 
 
@@ -167,7 +169,10 @@ def check_inference_update(review: Review) -> None:
 def check_inference_config(review: Review) -> None:
     """The ``inference.config`` ConfigMap must exist and hold a valid vLLM config (vLLM only)."""
     inference = review.ws.inference
-    if inference is None or not inference.config or review.runtime != constants.RUNTIME_VLLM:
+    if inference is None or not inference.config:
+        return
+    if review.runtime != constants.RUNTIME_VLLM:
+        review.report.warn("inference.config", "ignored: only the vLLM runtime reads it")
         return
     name, namespace = inference.config, review.namespace
     try:

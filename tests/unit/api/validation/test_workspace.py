@@ -411,13 +411,6 @@ CREATE_REJECTIONS = [
         "under presetOptions to download the model",
     ),
     Case(
-        "secret-not-needed",
-        inference_doc,
-        {"inference.preset": {"name": "phi-4", "presetOptions": {"modelAccessSecret": "hf"}}},
-        "inference.preset.presetOptions.modelAccessSecret",
-        "This preset does not require a modelAccessSecret with HF_TOKEN key under presetOptions",
-    ),
-    Case(
         "private-access-needs-image",
         inference_doc,
         {"inference.preset.accessMode": "private"},
@@ -1448,3 +1441,66 @@ def test_update_across_versions_compares_in_storage_version() -> None:
     new = parse_workspace(patched(inference_doc("v1beta1"), {"resource.count": 3}))
     errors = validate_workspace(new, make_context(), old)
     assert [e.field for e in errors] == ["resource.count"]
+
+
+def test_unneeded_model_access_secret_is_only_a_warning() -> None:
+    doc = patched(
+        inference_doc(),
+        {"inference.preset": {"name": "phi-4", "presetOptions": {"modelAccessSecret": "hf"}}},
+    )
+    report = check_workspace(parse_workspace(doc), make_context())
+    assert report.valid
+    assert [w.field for w in report.warnings] == [
+        "inference.preset.presetOptions.modelAccessSecret"
+    ]
+    assert "does not require a modelAccessSecret" in report.warnings[0].message
+
+
+def test_inference_config_is_ignored_with_transformers_runtime() -> None:
+    doc = patched(
+        inference_doc(),
+        {
+            ANN: {constants.ANNOTATION_RUNTIME: "transformers"},
+            "inference.preset.name": "phi-4",
+            "inference.config": "absent",
+        },
+    )
+    report = check_workspace(parse_workspace(doc), make_context())
+    assert report.valid
+    assert [(w.field, w.message) for w in report.warnings] == [
+        ("inference.config", "ignored: only the vLLM runtime reads it")
+    ]
+
+
+def test_reference_v1beta1_example_is_accepted() -> None:
+    doc = {
+        "apiVersion": "kaito.sh/v1beta1",
+        "kind": "Workspace",
+        "metadata": {"name": "workspace-phi-4-mini", "annotations": {"kaito.sh/enablelb": "False"}},
+        "resource": {
+            "instanceType": "Standard_NC24ads_A100_v4",
+            "labelSelector": {"matchLabels": {"apps": "phi-4-mini"}},
+        },
+        "inference": {
+            "preset": {
+                "name": "phi-4-mini-instruct",
+                "presetOptions": {"modelAccessSecret": "hf-token"},
+            },
+            "config": "my-inference-params",
+            "adapters": [
+                {
+                    "source": {
+                        "name": "my-adapter",
+                        "image": "myacr.azurecr.io/adapter:0.0.1",
+                        "imagePullSecrets": ["acr"],
+                    }
+                }
+            ],
+        },
+    }
+    configmaps = {
+        (None, "my-inference-params"): {
+            constants.CONFIGMAP_KEY_INFERENCE: "vllm:\n  max-model-len: 4096\n"
+        }
+    }
+    assert validate_workspace(parse_workspace(doc), make_context(configmaps=configmaps)) == []
