@@ -287,3 +287,25 @@ def test_presets_skus_lists_the_clouds_table():
         "no",
         "legacy",
     ]
+
+
+def test_estimate_for_a_best_effort_repo_says_the_size_is_unknown():
+    result = invoke(
+        "estimate",
+        "--preset",
+        "someorg/some-model",
+        "--instance-type",
+        "p5.48xlarge",
+        "--cloud",
+        "aws",
+        "-o",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["sizeKnown"] is False
+    assert data["nodes"] == 1
+    assert data["memory"]["weightsGiB"] is None
+    # Size unknown: shard over the node's GPUs rather than replicate.
+    assert (data["tensorParallel"], data["dataParallel"]) == (8, 1)
+    assert any("size unknown" in note for note in data["notes"])
