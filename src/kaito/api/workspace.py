@@ -43,10 +43,14 @@ class WorkspaceParseError(ValueError):
 
 
 def format_path(loc: Sequence[int | str]) -> str:
-    """Render a location tuple as ``a.b[0].c`` (list indices in brackets)."""
+    """Render a location tuple as ``a.b[0].c``.
+
+    List indices and map keys that contain ``.`` or ``/`` (label and annotation keys) go in
+    brackets: ``metadata.annotations[kaito.sh/runtime]``.
+    """
     out = ""
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or (out and ("." in part or "/" in part)):
             out += f"[{part}]"
         else:
             out += f".{part}" if out else str(part)

@@ -354,9 +354,11 @@ def _estimate(
     runtime = workspace_runtime(ws, ctx.gate(constants.FEATURE_VLLM))
     if runtime == constants.RUNTIME_TRANSFORMERS or preset is None:
         return {**base, "nodes": ws.resource.count, "basis": "resource.count"}
-    gpu = skus.get_sku(instance_type, ctx.cloud_provider) if instance_type else None
+    if not instance_type:
+        return {**base, "nodes": None, "error": "bring-your-own nodes: sized from their GPU labels"}
+    gpu = skus.get_sku(instance_type, ctx.cloud_provider)
     if gpu is None:
-        return None
+        return {**base, "nodes": None, "error": f"{instance_type} is not in the SKU table"}
     max_model_len = estimator.DEFAULT_MAX_MODEL_LEN
     config_name = ws.inference.config if ws.inference is not None else None
     if config_name:

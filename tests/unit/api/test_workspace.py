@@ -261,3 +261,11 @@ def test_assignment_is_validated() -> None:
     ws = parse_workspace(_doc(inference={"preset": {"name": "phi-4"}}))
     with pytest.raises(ValueError, match="count"):
         ws.resource.count = 0
+
+
+def test_map_keys_with_dots_or_slashes_are_bracketed_in_paths() -> None:
+    doc = _doc(inference={"preset": {"name": "phi-4"}})
+    doc["metadata"] = {"name": "ws", "annotations": {"kaito.sh/enablelb": True}}
+    assert _issues(doc) == [
+        ("metadata.annotations[kaito.sh/enablelb]", "Input should be a valid string")
+    ]

@@ -49,6 +49,10 @@ class ValidationReport:
         if item not in self.warnings:
             self.warnings.append(item)
 
+    def summary(self) -> str:
+        """All errors on one line, ``field: message; field: message`` (for webhook denials)."""
+        return "; ".join(str(e) for e in self.errors)
+
     def not_checked(self, path: str, what: str) -> None:
         """Record that a rule could not be applied here (e.g. offline), as a warning."""
         self.warn(path, f"not checked: {what}")

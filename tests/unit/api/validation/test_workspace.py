@@ -1504,3 +1504,11 @@ def test_reference_v1beta1_example_is_accepted() -> None:
         }
     }
     assert validate_workspace(parse_workspace(doc), make_context(configmaps=configmaps)) == []
+
+
+def test_report_summary_joins_errors_for_a_webhook_denial() -> None:
+    doc = patched(tuning_doc(), {"metadata.name": "X", "tuning.method": "dora"})
+    report = check_workspace(parse_workspace(doc), make_context())
+    summary = report.summary()
+    assert summary.startswith("metadata.name: a lowercase RFC 1123 label")
+    assert "; tuning.method: invalid value: 'dora'" in summary
