@@ -129,6 +129,9 @@ def _structural(node: Any) -> Any:
             continue
         if key == "default" and (value is None or value in ("", [], {})):
             continue
+        if key == "description" and isinstance(value, str):
+            out[key] = value.replace("``", "")  # docstring markup reads badly in kubectl explain
+            continue
         if key == "const":
             out["enum"] = [value]
             continue
