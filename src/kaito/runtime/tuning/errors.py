@@ -30,3 +30,9 @@ class DatasetError(TuningError):
 
 class ModelLoadError(TuningError):
     """The base model cannot be found or loaded."""
+
+
+class TrainingInterruptedError(TuningError):
+    """SIGTERM stopped training after a checkpoint; exit 143 like a terminated process."""
+
+    exit_code = 143

@@ -15,19 +15,28 @@ This is what ``kaito-tune`` (and ``kaito run`` in local mode) calls. The order m
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from kaito.runtime.tuning import checkpoints, dataset, settings
 from kaito.runtime.tuning.config import TuningConfig, load_config, resolve_output_dir
-from kaito.runtime.tuning.errors import ConfigError, DatasetError, ModelLoadError, TuningError
+from kaito.runtime.tuning.errors import (
+    ConfigError,
+    DatasetError,
+    ModelLoadError,
+    TrainingInterruptedError,
+    TuningError,
+)
 from kaito.runtime.tuning.metrics import ThroughputMeter, TuningMetrics, format_progress_line
 
 logger = logging.getLogger(__name__)
@@ -206,10 +215,19 @@ def _train(
     metrics.serve(opts.metrics_port)
     started = time.monotonic()
     try:
-        output = trainer.train(resume_from_checkpoint=str(latest[1]) if latest else None)
+        with _stop_on_sigterm(saver):
+            output = trainer.train(resume_from_checkpoint=str(latest[1]) if latest else None)
+    except (RuntimeError, ValueError) as exc:
+        step = int(trainer.state.global_step)
+        raise TuningError(f"training failed at step {step}: {exc}") from exc
     finally:
         metrics.close()
     train_seconds = time.monotonic() - started
+    if saver.stop_requested:
+        raise TrainingInterruptedError(
+            f"stopped by SIGTERM at step {trainer.state.global_step}; a checkpoint was saved and "
+            "the next start resumes from it"
+        )
 
     global_step = int(trainer.state.global_step)
     files = _save_adapter(trainer, tokenizer if template_changed else None, out)
@@ -236,7 +254,7 @@ def _quiet_library_progress_bars() -> None:
     from transformers.utils import logging as hf_logging
 
     datasets.disable_progress_bars()
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def _resolve_model(source: str | None) -> Path:
@@ -384,16 +402,37 @@ def _make_checkpoint_callback(trainer: Any, root: Path, opts: TuningOptions) -> 
 
         def __init__(self) -> None:
             self._last = time.monotonic()
+            self.stop_requested = False
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             step = int(state.global_step)
             by_steps = bool(opts.checkpoint_steps) and step % (opts.checkpoint_steps or 1) == 0
             by_time = time.monotonic() - self._last >= opts.checkpoint_seconds
-            if by_steps or by_time or step >= state.max_steps:
+            if by_steps or by_time or step >= state.max_steps or self.stop_requested:
                 _save_rolling_checkpoint(trainer, root, step)
                 self._last = time.monotonic()
+            if self.stop_requested:
+                control.should_training_stop = True
 
     return RollingCheckpoint()
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(saver: Any) -> Iterator[None]:
+    """On SIGTERM (pod eviction), checkpoint at the end of the current step and stop cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum: int, frame: Any) -> None:
+        logger.warning("SIGTERM received: saving a checkpoint after the current step")
+        saver.stop_requested = True
+
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _save_rolling_checkpoint(trainer: Any, root: Path, step: int) -> None:
