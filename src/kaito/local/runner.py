@@ -129,13 +129,21 @@ def format_progress(line: str) -> str | None:
     return "  training: " + " · ".join(parts)
 
 
+_NOISE_MARKERS = (f'"GET {constants.HEALTH_PATH} HTTP', "Warning: ", "warnings.warn(")
+
+
+def is_noise(line: str) -> bool:
+    """Lines kept in the log file but not echoed: our own health polls and library warnings."""
+    return any(marker in line for marker in _NOISE_MARKERS)
+
+
 class LogFollower:
     """Echo new lines of a log file (progress lines rendered compactly)."""
 
-    def __init__(self, path: Path, echo: Echo) -> None:
+    def __init__(self, path: Path, echo: Echo, *, from_start: bool = False) -> None:
         self._path = path
         self._echo = echo
-        self._offset = path.stat().st_size if path.exists() else 0
+        self._offset = 0 if from_start or not path.exists() else path.stat().st_size
         self._partial = ""
 
     def pump(self) -> None:
@@ -153,7 +161,7 @@ class LogFollower:
         lines = text.replace("\r", "\n").split("\n")
         self._partial = lines.pop()
         for line in lines:
-            if not line.strip():
+            if not line.strip() or is_noise(line):
                 continue
             rendered = format_progress(line.strip())
             self._echo(rendered if rendered is not None else f"  {line}")
@@ -327,9 +335,8 @@ class Runner:
     def _follower(self, step: local_plan.Step) -> LogFollower | None:
         if not self.follow_logs:
             return None
-        follower = LogFollower(self.store.log_path(self.name, step.name), self.echo)
-        follower._offset = 0  # the log was created for this step: show it from the start
-        return follower
+        # The log was just created for this step: show it from the start.
+        return LogFollower(self.store.log_path(self.name, step.name), self.echo, from_start=True)
 
     def _finish_tuning(self, plan: local_plan.LocalPlan) -> None:
         if plan.copy_output_to is not None and plan.output_dir is not None:
