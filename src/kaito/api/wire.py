@@ -11,6 +11,7 @@ shapes YAML produces (empty strings, unquoted timestamps) into what the API serv
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SerializerFunctionWrapHandler
@@ -46,6 +47,18 @@ OptTimestamp = Annotated[str | None, BeforeValidator(format_timestamp)]
 """An optional RFC 3339 timestamp kept as its wire string."""
 
 
+@functools.cache
+def _required_keys(model: type[BaseModel]) -> frozenset[str]:
+    """Names and aliases of the required fields of ``model``."""
+    keys: set[str] = set()
+    for name, info in model.model_fields.items():
+        if info.is_required():
+            keys.add(name)
+            if info.alias:
+                keys.add(info.alias)
+    return frozenset(keys)
+
+
 def _is_unset(value: object) -> bool:
     return value is None or (isinstance(value, list | dict) and not value)
 
@@ -64,10 +77,12 @@ class WireModel(BaseModel):
 
     @_model_serializer(mode="wrap")
     def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # Leave out None and empty collections, the way Go's omitempty renders them.
+        # Leave out None and empty collections of optional fields, the way Go's omitempty renders
+        # them; required fields stay even when empty (``input: {}`` must survive a round trip).
         data = handler(self)
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not _is_unset(v)}
+            required = _required_keys(type(self))
+            return {k: v for k, v in data.items() if k in required or not _is_unset(v)}
         return data
 
     def to_wire(self) -> dict[str, Any]:
