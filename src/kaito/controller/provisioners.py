@@ -3,8 +3,8 @@
 ``gpu-provisioner`` creates one NodeClaim per node, named deterministically per Workspace and slot
 so that a restart at any moment re-finds the claims it made instead of adding more; ``karpenter``
 keeps one NodePool per Workspace with static ``replicas``; ``byo`` only counts existing nodes that
-carry the Workspace's labels. All of them are non-blocking: ``provision`` issues what is missing
-and returns, ``check`` reports readiness as conditions, and the caller requeues while not ready.
+carry the Workspace's labels. All of them are non-blocking: ``ensure`` issues what is missing,
+reports readiness as conditions from the same reads, and the caller requeues while not ready.
 """
 
 from __future__ import annotations
@@ -42,14 +42,10 @@ class NodeProvisioner(Protocol):
         """Labels the provisioner puts on the Workspace's nodes (besides the user's)."""
         ...
 
-    async def provision(self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan) -> None:
-        """Request whatever nodes are missing; never waits for them."""
-        ...
-
-    async def check(
+    async def ensure(
         self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan
     ) -> NodeReadiness:
-        """Whether enough ready GPU nodes serve the Workspace, as conditions."""
+        """Request whatever nodes are missing (never waiting for them) and report readiness."""
         ...
 
     async def delete_nodes(self, ctx: ControllerContext, ws: AnyWorkspace) -> bool:
@@ -121,56 +117,20 @@ class GPUProvisioner:
     async def _claims(self, ctx: ControllerContext, ws: AnyWorkspace) -> list[Obj]:
         return await ctx.cluster.list(resources.NODECLAIM, labels=self.ownership_labels(ws))
 
-    async def _needed(self, ctx: ControllerContext, ws: AnyWorkspace, target: int) -> int:
-        # Ready nodes with the Workspace's labels that no provisioner made count as covered (§2.3).
-        ready = await _ready_nodes(ctx, self._node_labels(ws))
-        byo = [
-            n for n in ready if constants.LABEL_KARPENTER_NODEPOOL not in n["metadata"]["labels"]
-        ]
-        return max(0, target - len(byo))
-
-    async def provision(self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan) -> None:
-        """Create the missing NodeClaims, slot by slot, with deterministic names."""
-        name, namespace = _ident(ws)
-        needed = await self._needed(ctx, ws, plan.node_count)
-        claims = await self._claims(ctx, ws)
-        existing = {c["metadata"]["name"] for c in claims}
-        missing = needed - len(claims)
-        index = 0
-        while missing > 0:
-            claim_name = naming.nodeclaim_name(namespace, name, index)
-            index += 1
-            if claim_name in existing:
-                continue
-            body = nodes.build_nodeclaim(ws, index - 1, ctx.settings, plan)
-            try:
-                _, created = await apply.create_or_get(ctx.cluster, body)
-            except Exception as exc:
-                await events.post_event(
-                    ctx.cluster,
-                    _ws_ref(ws),
-                    constants.EVENT_NODE_CLAIM_CREATION_FAILED,
-                    f"failed to create NodeClaim {claim_name}: {exc}",
-                    events.EVENT_WARNING,
-                )
-                raise
-            missing -= 1
-            if created:
-                ctx.on_nodeclaim_created()
-                await events.post_event(
-                    ctx.cluster,
-                    _ws_ref(ws),
-                    constants.EVENT_NODE_CLAIM_CREATED,
-                    f"created NodeClaim {claim_name} for instance type {ws.resource.instance_type}",
-                )
-
-    async def check(
+    async def ensure(
         self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan
     ) -> NodeReadiness:
-        """NodeClaims ready, then nodes of the right instance type, then GPU plugins (§2.3)."""
-        target = plan.node_count
-        needed = await self._needed(ctx, ws, target)
+        """Create missing NodeClaims slot by slot; then claims, nodes, GPU plugins (§2.3, §2.4)."""
+        ready_nodes = await _ready_nodes(ctx, self._node_labels(ws))
+        # Ready nodes with the Workspace's labels that no provisioner made count as covered.
+        byo = [
+            n
+            for n in ready_nodes
+            if constants.LABEL_KARPENTER_NODEPOOL not in n["metadata"]["labels"]
+        ]
+        needed = max(0, plan.node_count - len(byo))
         claims = await self._claims(ctx, ws)
+        claims += await self._create_missing(ctx, ws, plan, claims, needed)
         ready_claims = [c for c in claims if _is_ready(c)]
         if len(ready_claims) < needed:
             reason, message = _claim_problem(claims)
@@ -195,7 +155,49 @@ class GPUProvisioner:
             constants.REASON_NODE_CLAIMS_READY,
             "all NodeClaims are ready",
         )
-        return await _check_nodes(ctx, ws, plan, self._node_labels(ws), [claim_ok], ready_claims)
+        return await _check_nodes(ctx, ws, plan, ready_nodes, [claim_ok], ready_claims)
+
+    async def _create_missing(
+        self,
+        ctx: ControllerContext,
+        ws: AnyWorkspace,
+        plan: WorkloadPlan,
+        claims: list[Obj],
+        needed: int,
+    ) -> list[Obj]:
+        name, namespace = _ident(ws)
+        existing = {c["metadata"]["name"] for c in claims}
+        missing = needed - len(claims)
+        made: list[Obj] = []
+        index = 0
+        while missing > 0:
+            claim_name = naming.nodeclaim_name(namespace, name, index)
+            index += 1
+            if claim_name in existing:
+                continue
+            body = nodes.build_nodeclaim(ws, index - 1, ctx.settings, plan)
+            try:
+                stored, created = await apply.create_or_get(ctx.cluster, body)
+            except Exception as exc:
+                await events.post_event(
+                    ctx.cluster,
+                    _ws_ref(ws),
+                    constants.EVENT_NODE_CLAIM_CREATION_FAILED,
+                    f"failed to create NodeClaim {claim_name}: {exc}",
+                    events.EVENT_WARNING,
+                )
+                raise
+            missing -= 1
+            made.append(stored)
+            if created:
+                ctx.on_nodeclaim_created()
+                await events.post_event(
+                    ctx.cluster,
+                    _ws_ref(ws),
+                    constants.EVENT_NODE_CLAIM_CREATED,
+                    f"created NodeClaim {claim_name} for instance type {ws.resource.instance_type}",
+                )
+        return made
 
     async def delete_nodes(self, ctx: ControllerContext, ws: AnyWorkspace) -> bool:
         """Delete every NodeClaim labelled for the Workspace; done when none is left."""
@@ -212,12 +214,11 @@ async def _check_nodes(
     ctx: ControllerContext,
     ws: AnyWorkspace,
     plan: WorkloadPlan,
-    labels: dict[str, str],
+    ready: list[Obj],
     prefix: list[ConditionValue],
     claims: list[Obj],
 ) -> NodeReadiness:
     instance_type = ws.resource.instance_type
-    ready = await _ready_nodes(ctx, labels)
     matching = [
         n
         for n in ready
@@ -302,7 +303,16 @@ class KarpenterProvisioner:
         name, namespace = _ident(ws)
         return naming.nodepool_name(namespace, name)
 
-    async def provision(self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan) -> None:
+    async def ensure(
+        self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan
+    ) -> NodeReadiness:
+        """Ensure the NodePool, then report its NodeClaims and nodes."""
+        await self._ensure_pool(ctx, ws, plan)
+        return await self._check(ctx, ws, plan)
+
+    async def _ensure_pool(
+        self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan
+    ) -> None:
         """Create the NodePool, or raise its replicas (they never go down)."""
         body = nodes.build_nodepool(ws, ctx.settings, plan, replicas=plan.node_count)
         pool, created = await apply.create_or_get(ctx.cluster, body)
@@ -323,7 +333,7 @@ class KarpenterProvisioner:
                 {"spec": {"replicas": plan.node_count}},
             )
 
-    async def check(
+    async def _check(
         self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan
     ) -> NodeReadiness:
         """The pool's NodeClaims, then nodes of the right instance type."""
@@ -349,7 +359,8 @@ class KarpenterProvisioner:
             "all NodeClaims are ready",
         )
         labels = {**naming.selector_labels(ws.resource.label_selector), **self.ownership_labels(ws)}
-        return await _check_nodes(ctx, ws, plan, labels, [claim_ok], ready_claims)
+        ready_nodes = await _ready_nodes(ctx, labels)
+        return await _check_nodes(ctx, ws, plan, ready_nodes, [claim_ok], ready_claims)
 
     async def delete_nodes(self, ctx: ControllerContext, ws: AnyWorkspace) -> bool:
         """Delete the NodePool; done once it and its NodeClaims are gone."""
@@ -372,13 +383,10 @@ class BYOProvisioner:
         """None: BYO nodes carry only the user's labels."""
         return {}
 
-    async def provision(self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan) -> None:
-        """Nothing to create."""
-
-    async def check(
+    async def ensure(
         self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan
     ) -> NodeReadiness:
-        """Enough ready nodes matching the label selector (no instance-type check, §2.3)."""
+        """Nothing to create: enough ready nodes matching the label selector (§2.3)?"""
         labels = naming.selector_labels(ws.resource.label_selector)
         ready = await _ready_nodes(ctx, labels)
         names = [n["metadata"]["name"] for n in ready]

@@ -77,6 +77,10 @@ async def sync_revision(ctx: ControllerContext, body: Obj, ws: AnyWorkspace) -> 
     meta = body["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     digest = revisions.workspace_hash(ws)
+    annotations = meta.get("annotations") or {}
+    recorded = annotations.get(constants.ANNOTATION_WORKSPACE_REVISION, "")
+    if annotations.get(constants.ANNOTATION_WORKSPACE_HASH) == digest and recorded.isdigit():
+        return int(recorded)  # this revision was recorded by an earlier pass
     history = await ctx.cluster.list(
         resources.CONTROLLER_REVISION,
         namespace,
@@ -106,7 +110,6 @@ async def sync_revision(ctx: ControllerContext, body: Obj, ws: AnyWorkspace) -> 
         await apply.delete_if_exists(
             ctx.cluster, resources.CONTROLLER_REVISION, old["metadata"]["name"], namespace
         )
-    annotations = meta.get("annotations") or {}
     wanted = {
         constants.ANNOTATION_WORKSPACE_HASH: digest,
         constants.ANNOTATION_WORKSPACE_REVISION: str(revision),
@@ -154,7 +157,8 @@ async def _observe_workload(ctx: ControllerContext, ws: AnyWorkspace, obs: Any) 
     name, namespace = str(ws.metadata.name), ws.metadata.namespace or "default"
     selector = {constants.LABEL_WORKSPACE: name}
     if ws.inference is not None:
-        obs.statefulset = await ctx.cluster.get_or_none(resources.STATEFULSET, name, namespace)
+        if obs.statefulset is None:
+            obs.statefulset = await ctx.cluster.get_or_none(resources.STATEFULSET, name, namespace)
         if obs.statefulset is not None:
             obs.pods = await ctx.cluster.list(resources.POD, namespace, labels=selector)
     else:
@@ -212,15 +216,14 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
         )
         obs.target_node_count = plan.node_count
         provisioner = _provisioner(ctx)
-        await provisioner.provision(ctx, ws, plan)
-        readiness = await provisioner.check(ctx, ws, plan)
+        readiness = await provisioner.ensure(ctx, ws, plan)
         obs.node_conditions = readiness.conditions
         obs.worker_nodes = readiness.worker_nodes
         if not readiness.ready:
             requeue = ctx.requeue_s
         elif ws.inference is not None:
             await workloads.apply_services(ctx, ws)
-            await workloads.apply_statefulset(ctx, ws, body, plan)
+            obs.statefulset = await workloads.apply_statefulset(ctx, ws, body, plan)
         else:
             text = await workloads.apply_tuning_config(ctx, ws)
             output_dir = workloads.output_dir_of(text)

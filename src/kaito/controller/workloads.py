@@ -35,7 +35,7 @@ def _revision_of(obj: Obj) -> str | None:
 async def apply_services(ctx: ControllerContext, ws: AnyWorkspace) -> None:
     """The leader Service and the headless Service, created if missing."""
     for body in (services.build_service(ws), services.build_headless_service(ws)):
-        await apply.create_or_get(ctx.cluster, body)
+        await apply.get_or_create(ctx.cluster, body)
 
 
 async def apply_statefulset(
@@ -43,7 +43,7 @@ async def apply_statefulset(
 ) -> Obj:
     """Create the StatefulSet, or roll out a new revision (env, mounts, init containers)."""
     desired = inference.build_statefulset(ws, ctx.settings, plan)
-    current, created = await apply.create_or_get(ctx.cluster, desired)
+    current, created = await apply.get_or_create(ctx.cluster, desired)
     name = desired["metadata"]["name"]
     if created:
         await events.post_event(

@@ -35,6 +35,19 @@ async def create_or_get(cluster: Cluster, obj: Obj) -> tuple[Obj, bool]:
         return existing, False
 
 
+async def get_or_create(cluster: Cluster, obj: Obj) -> tuple[Obj, bool]:
+    """Like ``create_or_get`` but reads first: one GET per call once the object exists.
+
+    For objects that exist on nearly every pass (Services, the StatefulSet), a read is cheaper
+    for the API server than a rejected create followed by a read.
+    """
+    meta = obj["metadata"]
+    existing = await cluster.get_or_none(kind_of(obj), meta["name"], meta.get("namespace"))
+    if existing is not None:
+        return existing, False
+    return await create_or_get(cluster, obj)
+
+
 async def merge_patch(
     cluster: Cluster, kind: Kind, name: str, namespace: str | None, patch: Obj
 ) -> Obj:

@@ -30,7 +30,24 @@ class OperatorMetrics:
         self.reconcile_duration = prometheus_client.Histogram(
             "kaito_reconcile_duration_seconds",
             "Duration of one reconcile pass.",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            buckets=(
+                0.002,
+                0.005,
+                0.01,
+                0.015,
+                0.02,
+                0.03,
+                0.05,
+                0.075,
+                0.1,
+                0.15,
+                0.25,
+                0.5,
+                1,
+                2.5,
+                5,
+                10,
+            ),
             registry=self.registry,
         )
         self.reconcile_errors = prometheus_client.Counter(
