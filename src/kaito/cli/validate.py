@@ -11,8 +11,9 @@ Exit codes: 0 every Workspace is valid; 1 at least one is invalid; 2 a file cann
 not YAML, or no Workspace was found, or bad usage.
 
 ``-o json`` / ``-o yaml`` print a list with one entry per Workspace document:
-``{"file", "document" (1-based index in the file), "name", "apiVersion", "valid", "errors":
-[{"field", "message"}], "warnings": [{"field", "message"}], "estimate"}``.
+``{"file", "document" (1-based index in the file), "name", "apiVersion", "operation" (CREATE, or
+UPDATE with ``--old``), "valid", "errors": [{"field", "message"}], "warnings": [{"field",
+"message"}], "estimate"}``.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class DocumentResult:
     errors: list[dict[str, str]] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
     estimate: dict[str, Any] | None = None
+    update: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON shape."""
@@ -92,6 +94,7 @@ class DocumentResult:
             "document": self.document,
             "name": self.name,
             "apiVersion": self.api_version,
+            "operation": "UPDATE" if self.update else "CREATE",
             "valid": not self.errors,
             "errors": self.errors,
             "warnings": self.warnings,
@@ -172,6 +175,16 @@ def register(app: typer.Typer) -> None:
                 help="Resolve host names of tuning URLs and refuse private addresses.",
             ),
         ] = False,
+        old: Annotated[
+            Path | None,
+            typer.Option(
+                "--old",
+                help=(
+                    "Manifest of the Workspaces as currently stored: each input Workspace with "
+                    "the same namespace and name is validated as an UPDATE of it."
+                ),
+            ),
+        ] = None,
     ) -> None:
         """Validate Workspace manifests with the admission webhook's rules, offline."""
         raise typer.Exit(
@@ -186,6 +199,7 @@ def register(app: typer.Typer) -> None:
                 release_namespace=release_namespace,
                 karpenter_node_classes=karpenter_node_classes,
                 resolve_dns=resolve_dns,
+                old=old,
             )
         )
 
@@ -248,6 +262,7 @@ def run_validate(
     release_namespace: str = constants.DEFAULT_RELEASE_NAMESPACE,
     karpenter_node_classes: str = "",
     resolve_dns: bool = False,
+    old: Path | None = None,
 ) -> int:
     """Validate the manifests; print results; return the exit code."""
     try:
@@ -285,12 +300,32 @@ def run_validate(
     )
     results: list[DocumentResult] = []
     notes: list[str] = []
+    stored: dict[tuple[str, str], AnyWorkspace] = {}
+    if old is not None:
+        old_inputs, old_problems = _read_inputs([str(old)])
+        problems.extend(f"--old {p}" for p in old_problems)
+        for doc in (d for item in old_inputs for d in item.docs):
+            if documents.document_kind(doc) != constants.KIND_WORKSPACE:
+                continue
+            try:
+                previous = parse_workspace(doc)
+            except WorkspaceParseError as exc:
+                problems.append(f"--old {old}: stored Workspace is not valid: {exc}")
+                continue
+            stored[(previous.metadata.namespace or namespace, previous.metadata.name or "")] = (
+                previous
+            )
     for item in inputs:
         for index, doc in enumerate(item.docs, start=1):
             kind = documents.document_kind(doc)
             where = f"{item.label} (document {index})"
             if kind == constants.KIND_WORKSPACE:
-                results.append(_validate_one(item.label, index, doc, ctx, configmaps))
+                result = _validate_one(item.label, index, doc, ctx, configmaps, stored)
+                if stored and not result.update:
+                    notes.append(
+                        f"{where}: no stored Workspace of that name in --old; validated as a create"
+                    )
+                results.append(result)
             elif kind == documents.KIND_CONFIGMAP:
                 notes.append(f"{where}: ConfigMap used for config lookups")
             elif kind is None:
@@ -315,6 +350,7 @@ def _validate_one(
     doc: Any,
     ctx: ValidationContext,
     configmaps: dict[tuple[str | None, str], dict[str, str]],
+    stored: dict[tuple[str, str], AnyWorkspace],
 ) -> DocumentResult:
     meta = doc.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
@@ -330,7 +366,9 @@ def _validate_one(
     except WorkspaceParseError as exc:
         result.errors = [{"field": i.field, "message": i.message} for i in exc.issues]
         return result
-    report = check_workspace(ws, ctx)
+    previous = stored.get((ws.metadata.namespace or ctx.default_namespace, ws.metadata.name or ""))
+    result.update = previous is not None
+    report = check_workspace(ws, ctx, previous)
     result.errors = [e.to_dict() for e in report.errors]
     result.warnings = [w.to_dict() for w in report.warnings]
     if report.valid:

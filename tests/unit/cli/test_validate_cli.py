@@ -99,6 +99,7 @@ def test_json_output_schema(tmp_path: Path) -> None:
             "document",
             "name",
             "apiVersion",
+            "operation",
             "valid",
             "errors",
             "warnings",
@@ -231,3 +232,29 @@ def test_several_files_are_all_reported(tmp_path: Path) -> None:
     b = write(tmp_path, "b.yaml", INVALID)
     data = json.loads(invoke("-f", a, "-f", b, "-o", "json").stdout)
     assert [d["valid"] for d in data] == [True, False]
+
+
+def test_old_manifest_turns_validation_into_an_update(tmp_path: Path) -> None:
+    old = write(tmp_path, "old.yaml", VALID)
+    changed = VALID.replace("phi-4-mini-instruct", "phi-4").replace(
+        "labelSelector: {matchLabels: {apps: ok}}", "labelSelector: {matchLabels: {apps: new}}"
+    )
+    new = write(tmp_path, "new.yaml", changed)
+    create = invoke("-f", new, "-o", "json")
+    update = invoke("-f", new, "--old", old, "-o", "json")
+    assert create.exit_code == 0
+    assert update.exit_code == 1
+    data = json.loads(update.stdout)[0]
+    assert data["operation"] == "UPDATE"
+    assert {(e["field"], e["message"]) for e in data["errors"]} == {
+        ("inference.preset", "field is immutable"),
+        ("resource.labelSelector", "field is immutable"),
+    }
+
+
+def test_old_manifest_without_matching_name_validates_as_create(tmp_path: Path) -> None:
+    old = write(tmp_path, "old.yaml", VALID.replace("name: ok", "name: other"))
+    result = invoke("-f", write(tmp_path, "new.yaml", VALID), "--old", old, "-o", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)[0]["operation"] == "CREATE"
+    assert "no stored Workspace of that name" in result.stderr
