@@ -4,6 +4,21 @@ Use :func:`check_workspace` (errors and warnings) or :func:`validate_workspace` 
 :class:`ValidationContext` holding the catalog, the cluster lookups and the operator settings. The
 rules live in small modules by subject: ``metadata``, ``resource``, ``inference``, ``tuning``,
 ``sources`` (data sources and destinations) and ``config_files`` (inference/training ConfigMaps).
+
+Messages keep upstream Kaito's wording. Deliberate differences from upstream, each to serve users
+better without rejecting anything upstream accepts for a real deployment:
+
+- The URL policy (``kaito.api.addresses``) also applies to ``v1alpha1`` and is wider: numeric
+  IPv4 spellings, IPv4 embedded in IPv6, carrier-grade NAT, Azure WireServer, cluster-local names;
+  changed tuning inputs and outputs are re-checked on UPDATE.
+- ``v1alpha1`` image references a registry would refuse (upper case, as in the founding example's
+  placeholders) are warnings; ``v1beta1`` rejects them as upstream does.
+- A ``modelAccessSecret`` on a preset that does not download at runtime is a warning (upstream
+  HEAD downloads every catalog model at runtime, so its error never fires there).
+- Adapters are validated on CREATE as well as UPDATE; ``kaito.sh/runtime`` values and
+  ``matchLabels`` key/value syntax are checked; ``output_dir`` must lie strictly inside ``/mnt``.
+- Not checked (no data offline): "vLLM does not support LoRA adapters for this model", and the
+  Hugging Face architecture lookup of unlisted ``org/repo`` presets.
 """
 
 from __future__ import annotations
