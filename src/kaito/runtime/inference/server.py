@@ -99,17 +99,27 @@ async def _start_transformers(app: FastAPI, options: ServeOptions) -> None:
             )
         )
         await engine.start()
+    except models.ModelSourceError as exc:
+        logger.error("cannot load model: %s", exc)
+        app.state.load_error = str(exc)
+        _request_shutdown(app)
+        return
     except Exception as exc:
         logger.exception("cannot load model %s", options.model)
         app.state.load_error = str(exc)
-        stop = getattr(app.state, "request_shutdown", None)
-        if stop is not None:
-            stop()
+        _request_shutdown(app)
         return
     app.state.engine = engine
     app.state.serving = OpenAIServing(engine, app.state.metrics)
     app.state.legacy_backend = EngineLegacyBackend(engine)
     logger.info("serving %s on %s:%s", options.model_name, options.host, options.port)
+
+
+def _request_shutdown(app: FastAPI) -> None:
+    """Ask uvicorn to stop (set by :func:`run_server`; absent under a test client)."""
+    stop = getattr(app.state, "request_shutdown", None)
+    if stop is not None:
+        stop()
 
 
 # -- process entry ---------------------------------------------------------------------------------

@@ -59,6 +59,12 @@ async def create_completion(body: protocol.CompletionRequest, request: Request) 
     return _respond(result)
 
 
+@router.post("/tokenize")
+async def tokenize(body: protocol.TokenizeRequest, request: Request) -> JSONResponse:
+    """Tokenise a prompt or a conversation (vLLM's endpoint; the legacy front uses it)."""
+    return JSONResponse(await _serving(request).tokenize(body))
+
+
 @router.post("/v1/load_lora_adapter")
 async def load_lora_adapter(body: protocol.LoadLoRAAdapterRequest, request: Request) -> Response:
     """Load an adapter from a directory or an OCI reference and serve it as ``lora_name``."""

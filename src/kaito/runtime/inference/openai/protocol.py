@@ -158,6 +158,20 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+class TokenizeRequest(OpenAIBaseModel):
+    """``POST /tokenize`` (vLLM's shape): a completion ``prompt`` or chat ``messages``."""
+
+    model: str | None = None
+    prompt: str | None = None
+    messages: list[ChatMessage] | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> TokenizeRequest:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of prompt and messages")
+        return self
+
+
 class LoadLoRAAdapterRequest(OpenAIBaseModel):
     """``POST /v1/load_lora_adapter`` (vLLM's shape); ``lora_path`` may be an OCI reference."""
 

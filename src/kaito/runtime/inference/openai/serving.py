@@ -127,6 +127,17 @@ class OpenAIServing:
             ignore_eos=fields.ignore_eos,
         )
 
+    async def tokenize(self, request: protocol.TokenizeRequest) -> dict[str, Any]:
+        """``POST /tokenize``: token ids and count, as vLLM answers."""
+        if request.model is not None:
+            self._check_model(request.model)
+        if request.messages is not None:
+            messages = [{"role": m.role, "content": m.text()} for m in request.messages]
+            tokens = await asyncio.to_thread(self.engine.encode_chat, messages)
+        else:
+            tokens = await asyncio.to_thread(self.engine.encode_prompt, request.prompt or "")
+        return {"count": len(tokens), "max_model_len": self.engine.max_model_len, "tokens": tokens}
+
     # -- chat -----------------------------------------------------------------------------------
 
     async def create_chat_completion(

