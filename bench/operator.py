@@ -80,6 +80,12 @@ def _scrape(port: int) -> tuple[list[tuple[float, float]], dict[str, float]]:
     return buckets, values
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
 def _vmhwm_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -118,6 +124,8 @@ async def run(n: int, tuning_share: float) -> dict[str, float]:
         names = []
         n_tuning = int(n * tuning_share)
         start_requests = sum(v for k, v in emulator.requests.items() if not k.startswith("WATCH"))
+        operator_cpu_start = _cpu_seconds(proc.pid)
+        harness_cpu_start = time.process_time()
         started = time.monotonic()
         for i in range(n):
             if i < n_tuning:
@@ -137,6 +145,8 @@ async def run(n: int, tuning_share: float) -> dict[str, float]:
         if done_at is None:
             raise RuntimeError("not all Workspaces succeeded within 600 s")
         elapsed = done_at - started
+        operator_cpu = _cpu_seconds(proc.pid) - operator_cpu_start
+        harness_cpu = time.process_time() - harness_cpu_start
         await asyncio.sleep(1.0)  # let trailing passes finish before counting
         requests = (
             sum(v for k, v in emulator.requests.items() if not k.startswith("WATCH"))
@@ -154,6 +164,8 @@ async def run(n: int, tuning_share: float) -> dict[str, float]:
             "reconcile_errors": values.get("kaito_reconcile_errors_total", 0),
             "api_requests_per_workspace": round(requests / n, 1),
             "operator_peak_rss_mib": round(rss, 1),
+            "operator_cpu_seconds": round(operator_cpu, 1),
+            "emulator_and_actors_cpu_seconds": round(harness_cpu, 1),
         }
     finally:
         proc.terminate()

@@ -74,6 +74,15 @@ async def test_crash_looping_pod_surfaces_as_inference_reason(harness: Harness) 
     assert condition(ws, "WorkspaceSucceeded")["reason"] == "workspaceFailed"
     assert is_true(ws, "ResourceReady")
     assert ws["status"]["state"] == "Pending"
+    await harness.wait_for(
+        lambda: any(
+            e["reason"] == "WorkspaceFailed"
+            and e["type"] == "Warning"
+            and "ContainerCrashLoopBackOff" in e["message"]
+            for e in harness.objects("", "events", "default")
+        ),
+        what="Warning event for the crash loop",
+    )
 
 
 async def test_oom_killed_pod_is_classified_before_its_crash_loop(harness: Harness) -> None:

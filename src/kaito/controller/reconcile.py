@@ -22,13 +22,16 @@ from kaito.controller import workloads
 from kaito.controller.context import ControllerContext
 from kaito.controller.errors import PermanentReconcileError, ReconcileError
 from kaito.controller.provisioners import NodeProvisioner, get_provisioner
-from kaito.k8s import apply, errors, resources
+from kaito.k8s import apply, errors, events, resources
 from kaito.manifests import naming, render, revisions
 from kaito.presets import skus
 from kaito.presets.errors import PresetError
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
+
+# Event reason for a newly observed failure (pod failure classes, tuning Job failure).
+EVENT_FAILED = "WorkspaceFailed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,17 +177,22 @@ async def _write_status(
     """Write the recomputed status when it changed; returns the resulting ``state``."""
     meta = body["metadata"]
     states: list[str | None] = []
+    news: list[str] = []
 
     def compute(current: Obj) -> Obj | None:
         new = status_mod.compute_status(current, obs)
         states.append(new.get("state"))
+        news[:] = status_mod.new_failures(current.get("status") or {}, new)
         if status_mod.status_equal(new, current.get("status") or {}):
             return None
         return new
 
-    await apply.patch_status(
+    written = await apply.patch_status(
         ctx.cluster, resources.WORKSPACE, meta["name"], meta["namespace"], compute
     )
+    if written is not None:
+        for message in news:
+            await events.post_event(ctx.cluster, body, EVENT_FAILED, message, events.EVENT_WARNING)
     return states[-1] if states else None
 
 

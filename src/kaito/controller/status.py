@@ -264,6 +264,37 @@ def compute_status(ws: Obj, obs: Observation) -> Obj:
     return new
 
 
+_FAILURE_CONDITIONS = (constants.CONDITION_INFERENCE_READY, constants.CONDITION_JOB_STARTED)
+_NOT_FAILURES = frozenset(
+    {
+        constants.REASON_INFERENCE_STATUS_SUCCESS,
+        constants.REASON_INFERENCE_STATUS_PENDING,
+        constants.REASON_TUNING_JOB_STARTED,
+        constants.REASON_TUNING_JOB_PENDING,
+    }
+)
+
+
+def new_failures(old: Obj, new: Obj) -> list[str]:
+    """Messages of failures that ``new`` reports and ``old`` did not (for Warning events)."""
+
+    def failing(status: Obj) -> dict[str, Obj]:
+        return {
+            c["type"]: c
+            for c in status.get("conditions") or []
+            if c.get("type") in _FAILURE_CONDITIONS
+            and c.get("status") == constants.CONDITION_FALSE
+            and c.get("reason") not in _NOT_FAILURES
+        }
+
+    before = failing(old)
+    return [
+        f"{c['reason']}: {c.get('message', '')}"
+        for ctype, c in failing(new).items()
+        if before.get(ctype, {}).get("reason") != c.get("reason")
+    ]
+
+
 def status_equal(a: Obj, b: Obj) -> bool:
     """Semantic equality of two statuses (ignores list order of conditions)."""
 

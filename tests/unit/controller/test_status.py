@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kaito.controller.status import Observation, compute_status, status_equal, true_condition
+from kaito.controller.status import (
+    Observation,
+    compute_status,
+    new_failures,
+    status_equal,
+    true_condition,
+)
 
 RESOURCE_OK = [
     true_condition("NodeClaimReady", True, "NodeClaimsReady", "ok"),
@@ -109,3 +115,28 @@ def test_byo_status_drops_node_claim_condition() -> None:
 def test_deleting_workspace_reports_workspace_deleting() -> None:
     status = compute_status(_ws(), Observation(deleting=True))
     assert _cond(status, "WorkspaceDeleting")["reason"] == "workspaceDeleted"
+
+
+def test_new_failures_reports_only_reasons_that_just_appeared() -> None:
+    crash = {
+        "conditions": [
+            {
+                "type": "InferenceReady",
+                "status": "False",
+                "reason": "ContainerCrashLoopBackOff",
+                "message": "pod w-0 keeps crashing",
+            }
+        ]
+    }
+    pending = {
+        "conditions": [
+            {
+                "type": "InferenceReady",
+                "status": "False",
+                "reason": "WorkspaceInferenceStatusPending",
+            }
+        ]
+    }
+    assert new_failures(pending, crash) == ["ContainerCrashLoopBackOff: pod w-0 keeps crashing"]
+    assert new_failures(crash, crash) == []
+    assert new_failures({}, pending) == []
