@@ -275,7 +275,7 @@ def refresh_stale(store: local_store.StateStore, name: str) -> v1beta1.Workspace
         run = store.load_run(name)
     except local_store.StateError:
         return ws
-    if run.runner is None or processes.record_alive(run.runner):
+    if run.runner is None or run.runner.exit_code is not None or processes.record_alive(run.runner):
         return ws
     # Re-read: the runner may have written its outcome just before exiting.
     ws = store.load_workspace(name)

@@ -40,6 +40,7 @@ STEP_PUSH = "push"
 STEP_SERVE = "serve"
 STEP_PULL_ADAPTER_PREFIX = "pull-adapter-"
 LOCAL_HOST = "127.0.0.1"
+TUNE_STOP_GRACE_SECONDS = 180.0
 DEFAULT_PORT = constants.PORT_INFERENCE
 CONFIG_SUBDIR = "config"
 DATA_SUBDIR = "data"
@@ -70,6 +71,8 @@ class Step:
     """What the user sees when the step starts."""
     env: Mapping[str, str] = field(default_factory=dict)
     """Variables added to the inherited environment."""
+    stop_grace_seconds: float = 10.0
+    """SIGTERM-to-SIGKILL delay when the step is stopped."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,8 @@ def plan_tuning(
             kind="job",
             description=f"fine-tuning {spec.preset.name} with {(spec.method or 'lora').lower()}",
             env=env,
+            # kaito-tune checkpoints at the end of the current step on SIGTERM: give it time.
+            stop_grace_seconds=TUNE_STOP_GRACE_SECONDS,
         )
     )
     destination = spec.output

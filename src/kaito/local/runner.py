@@ -41,6 +41,7 @@ from kaito.presets import catalog
 STEP_RUNNER = local_store.RUNNER_STEP
 EXIT_INTERRUPTED = 130
 _POLL_SECONDS = 0.2
+_BAR_INTERVAL_S = 5.0
 _HEALTH_TIMEOUT_S = 2.0
 _REGISTRY_TIMEOUT_S = 3.0
 _DEFAULT_REGISTRY_PORT = 443
@@ -98,7 +99,7 @@ def registry_reachable(image: str) -> tuple[bool, str]:
         port = parsed.port or _DEFAULT_REGISTRY_PORT
     except ValueError:
         return False, f"bad registry address {first}"
-    if host.endswith("_HERE") or "_HERE." in host:
+    if "_here" in first.lower():  # the founding example's ACR_REPO_HERE-style placeholders
         return False, f"{host} is a placeholder"
     try:
         with socket.create_connection((host, port), timeout=_REGISTRY_TIMEOUT_S):
@@ -138,13 +139,27 @@ def is_noise(line: str) -> bool:
 
 
 class LogFollower:
-    """Echo new lines of a log file (progress lines rendered compactly)."""
+    """Echo new lines of a log file, compactly.
 
-    def __init__(self, path: Path, echo: Echo, *, from_start: bool = False) -> None:
+    Tuning progress JSON lines are rendered as one short line; a terminal progress bar (segments
+    separated by carriage returns, as tqdm writes them) is shown at most every few seconds and
+    once finished, instead of once per redraw.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        echo: Echo,
+        *,
+        from_start: bool = False,
+        bar_interval_s: float = _BAR_INTERVAL_S,
+    ) -> None:
         self._path = path
         self._echo = echo
         self._offset = 0 if from_start or not path.exists() else path.stat().st_size
         self._partial = ""
+        self._bar_interval = bar_interval_s
+        self._last_bar = -_BAR_INTERVAL_S
 
     def pump(self) -> None:
         """Echo what was appended since the last call."""
@@ -157,14 +172,31 @@ class LogFollower:
         if not chunk:
             return
         self._offset += len(chunk)
-        text = self._partial + chunk.decode("utf-8", errors="replace")
-        lines = text.replace("\r", "\n").split("\n")
+        lines = (self._partial + chunk.decode("utf-8", errors="replace")).split("\n")
         self._partial = lines.pop()
         for line in lines:
-            if not line.strip() or is_noise(line):
-                continue
-            rendered = format_progress(line.strip())
-            self._echo(rendered if rendered is not None else f"  {line}")
+            segments = [seg for seg in line.split("\r") if seg.strip()]
+            for segment in segments[:-1]:
+                self._bar(segment)
+            if segments:
+                self._line(segments[-1])
+        if "\r" in self._partial:
+            *redraws, self._partial = self._partial.split("\r")
+            for segment in redraws:
+                if segment.strip():
+                    self._bar(segment)
+
+    def _bar(self, segment: str) -> None:
+        now = time.monotonic()
+        if now - self._last_bar >= self._bar_interval:
+            self._last_bar = now
+            self._line(segment)
+
+    def _line(self, line: str) -> None:
+        if is_noise(line):
+            return
+        rendered = format_progress(line.strip())
+        self._echo(rendered if rendered is not None else f"  {line.rstrip()}")
 
 
 class Runner:
@@ -196,6 +228,7 @@ class Runner:
         self.run_record = store.load_run(name)
         self._handle: subprocess.Popen[bytes] | None = None
         self._current: local_store.ProcessRecord | None = None
+        self._current_grace = stop_grace_seconds
         self._ever_ready = False
 
     # -- recording -------------------------------------------------------------------------------
@@ -225,15 +258,22 @@ class Runner:
         )
         self._save()
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        code = 1
         try:
-            return self._run_plan()
-        except StopRequestedError:
-            return self._stopped()
-        except KeyboardInterrupt:
-            return self._stopped()
+            code = self._run_plan()
+        except (StopRequestedError, KeyboardInterrupt):
+            code = self._stopped()
         finally:
+            # Recording the runner's own exit tells readers the outcome above is final (a runner
+            # that vanished without one crashed: see launch.refresh_stale).
+            if self.run_record.runner is not None:
+                self.run_record.runner.exit_code = code
+            with contextlib.suppress(OSError):
+                if self.store.workspace_dir(self.name).is_dir():
+                    self._save()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        return code
 
     def _run_plan(self) -> int:
         plan = build_plan(self.ws, self.store, self.run_record)
@@ -320,6 +360,7 @@ class Runner:
                 handle.write(f"cannot start {step.argv[0]}: {exc}\n")
             raise
         self._handle, self._current = proc, record
+        self._current_grace = max(self.stop_grace, step.stop_grace_seconds)
         self.run_record.processes[step.name] = record
         self._save()
         return proc
@@ -432,7 +473,9 @@ class Runner:
         step = record.step if record else ""
         if record is not None:
             self._note(f"stopping {step} (pid {record.pid})...")
-            processes.stop_process(record, grace_seconds=self.stop_grace, handle=handle)
+            if step == local_plan.STEP_TUNE:
+                self._note("  waiting for the current training step to be checkpointed")
+            processes.stop_process(record, grace_seconds=self._current_grace, handle=handle)
             if handle is not None:
                 self._finished(handle)
         if step == local_plan.STEP_SERVE or self._ever_ready:
