@@ -48,7 +48,9 @@ def register(registry: kopf.OperatorRegistry, op: Operator) -> None:
         registry=registry,
     )
     def workspace_event(**kwargs: Any) -> None:
-        op.queue.add((kwargs["namespace"], kwargs["name"]))
+        key = (kwargs["namespace"], kwargs["name"])
+        if op.workspace_changed(key, kwargs["body"], kwargs.get("type")):
+            op.queue.add(key)
 
     def child_event(**kwargs: Any) -> None:
         key = _key_from_labels(kwargs["labels"], kwargs.get("namespace"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -72,8 +73,28 @@ class Operator:
         self.health_port = 0
         self.webhook_port = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._fingerprints: dict[Key, str] = {}
 
     # ---- reconcile -----------------------------------------------------------------------------
+
+    def workspace_changed(self, key: Key, body: Any, event_type: str | None) -> bool:
+        """Whether a Workspace event needs a pass: anything but our own status writes does.
+
+        Every status write comes back as a watch event; reconciling again for it would only
+        confirm that nothing changed. Deletions and first sightings always count.
+        """
+        if event_type == "DELETED":
+            self._fingerprints.pop(key, None)
+            return True
+        meta = dict(body.get("metadata") or {})
+        for volatile in ("resourceVersion", "managedFields"):
+            meta.pop(volatile, None)
+        content = {k: v for k, v in dict(body).items() if k not in ("status", "metadata")}
+        fingerprint = json.dumps([meta, content], sort_keys=True, default=str)
+        if self._fingerprints.get(key) == fingerprint:
+            return False
+        self._fingerprints[key] = fingerprint
+        return True
 
     def is_leader(self) -> bool:
         """Whether this replica may act."""
