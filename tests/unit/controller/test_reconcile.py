@@ -1,0 +1,66 @@
+"""Reconcile steps against the API emulator, without the operator around them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from kaito.api.workspace import parse_workspace
+from kaito.controller import reconcile
+from kaito.controller.context import ControllerContext
+from kaito.k8s import resources
+from kaito.k8s.client import Cluster, load_config
+from kaito.manifests.plan import ManifestSettings
+from tests.fixtures.emulator.server import KubernetesEmulator
+from tests.integration.conftest import inference_workspace
+
+
+@pytest.fixture
+async def ctx() -> AsyncIterator[ControllerContext]:
+    emu = KubernetesEmulator()
+    await emu.start()
+    cluster = Cluster(load_config(server=emu.url))
+    try:
+        yield ControllerContext(cluster, ManifestSettings(node_provisioner="gpu-provisioner"))
+    finally:
+        await cluster.close()
+        await emu.stop()
+
+
+async def _apply(ctx: ControllerContext, adapters: int) -> dict:
+    body = inference_workspace("rev")
+    body["inference"]["adapters"] = [
+        {"source": {"name": f"a{i}", "image": f"example.com/a{i}:1"}} for i in range(adapters)
+    ]
+    current = await ctx.cluster.get_or_none(resources.WORKSPACE, "rev", "default")
+    if current is None:
+        return await ctx.cluster.create(body)
+    return await ctx.cluster.patch(
+        resources.WORKSPACE, "rev", {"inference": body["inference"]}, "default"
+    )
+
+
+async def test_revisions_are_numbered_and_history_is_capped_at_ten(ctx: ControllerContext) -> None:
+    numbers = []
+    for n in range(12):
+        body = await _apply(ctx, n % 11)  # 0..10 adapters: 11 distinct specs, then one repeat
+        numbers.append(await reconcile.sync_revision(ctx, body, parse_workspace(body)))
+    history = await ctx.cluster.list(resources.CONTROLLER_REVISION, "default")
+    assert numbers[:11] == list(range(1, 12))
+    # Revision 1's spec again: its record was pruned, so it is recorded anew as revision 12.
+    assert numbers[11] == 12
+    assert len(history) == 10
+    assert sorted(int(r["revision"]) for r in history) == list(range(3, 13))
+    ws = await ctx.cluster.get(resources.WORKSPACE, "rev", "default")
+    assert ws["metadata"]["annotations"]["workspace.kaito.io/revision"] == str(numbers[-1])
+
+
+async def test_unchanged_spec_keeps_its_revision_without_listing(ctx: ControllerContext) -> None:
+    body = await _apply(ctx, 1)
+    first = await reconcile.sync_revision(ctx, body, parse_workspace(body))
+    body = await ctx.cluster.get(resources.WORKSPACE, "rev", "default")
+    lists_before = ctx.cluster.calls["list controllerrevisions"]
+    again = await reconcile.sync_revision(ctx, body, parse_workspace(body))
+    assert again == first == 1
+    assert ctx.cluster.calls["list controllerrevisions"] == lists_before
