@@ -45,7 +45,8 @@ class Operator:
 
     def __init__(self, settings: OperatorSettings, identity: str | None = None) -> None:
         self.settings = settings
-        self.identity = identity or f"{socket.gethostname()}-{secrets.token_hex(3)}"
+        host = settings.pod_name or socket.gethostname()
+        self.identity = identity or f"{host}-{secrets.token_hex(3)}"
         self.cluster = Cluster(load_config(server=settings.server))
         self.metrics = OperatorMetrics()
         self.context = ControllerContext(

@@ -87,6 +87,11 @@ class OperatorSettings(BaseSettings):
         "Secret); without it the webhook serves plain HTTP (tests, local runs).",
     )
     leader_elect: bool = Field(default=True, description="Act only while holding the Lease.")
+    pod_name: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAITO_POD_NAME", "POD_NAME", "pod_name"),
+        description="This replica's pod (downward API): its leader-election identity.",
+    )
     leader_lease_seconds: float = Field(default=15.0)
     server: str | None = Field(default=None, description="API server URL (tests); else kubeconfig.")
     requeue_seconds: float = Field(default=2.0)
