@@ -1,23 +1,13 @@
-"""The only errors operator handlers raise: Kopf's permanent/temporary pair.
+"""The only errors operator handlers raise, all Kopf's own.
 
-Reconcile errors are turned into these at the handler boundary, so Kopf's own retry machinery
-(where a handler uses it) sees exactly the intent of the controller.
+Reconciles do not run inside Kopf handlers (they run from the work queue, which retries with
+backoff), so the handlers that remain are the webhook and the one-line event mappers. The webhook
+rejects through ``kopf.AdmissionError``; an event mapper never raises.
 """
 
 from __future__ import annotations
 
 import kopf
-
-from kaito.controller.errors import PermanentReconcileError, ReconcileError
-
-
-def to_kopf(exc: Exception) -> Exception:
-    """``PermanentReconcileError`` -> ``kopf.PermanentError``; other errors -> temporary."""
-    if isinstance(exc, PermanentReconcileError):
-        return kopf.PermanentError(str(exc))
-    if isinstance(exc, ReconcileError):
-        return kopf.TemporaryError(str(exc), delay=1)
-    return kopf.TemporaryError(f"unexpected: {exc}", delay=5)
 
 
 def admission_error(message: str) -> Exception:
