@@ -64,7 +64,10 @@ def start(
     elif mode == "vllm":
         if not vllm_python:
             raise SystemExit("--vllm-python is required for the vllm mode")
-        args += ["--engine", "vllm", "--kaito-vllm-python", vllm_python]
+        # On CPU this flag is the share of RAM vLLM reserves for its KV cache (its default, 0.92,
+        # fails when other processes hold memory).
+        args += ["--engine", "vllm", "--kaito-vllm-python", vllm_python,
+                 "--gpu-memory-utilization=0.3"]  # fmt: skip
     else:
         raise SystemExit(f"unknown mode {mode}")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

