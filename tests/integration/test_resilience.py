@@ -81,3 +81,51 @@ async def test_ten_percent_of_api_calls_failing_still_converges(harness: Harness
     assert len(harness.objects("karpenter.sh", "nodeclaims")) == 4
     assert len(harness.objects("apps", "statefulsets", "default")) == 3
     assert len(harness.objects("batch", "jobs", "default")) == 1
+
+
+async def test_workspace_deleted_while_the_operator_is_down_is_finalized_after_restart(
+    harness: Harness,
+) -> None:
+    op = await harness.start_operator()
+    harness.apply_workspace(inference_workspace("orphan"))
+    await harness.wait_for(lambda: is_true(harness.workspace("orphan"), "WorkspaceSucceeded"))
+    await harness.kill_operator(op)
+
+    harness.store.delete(harness.rt("kaito.sh", "workspaces"), "default", "orphan")
+    await asyncio.sleep(0.2)
+    assert harness.workspace("orphan")["metadata"]["deletionTimestamp"]  # held by our finalizer
+    assert len(harness.objects("karpenter.sh", "nodeclaims")) == 1
+
+    await harness.start_operator()
+    await harness.wait_for(lambda: harness.workspace("orphan") is None, what="finalized")
+    assert harness.objects("karpenter.sh", "nodeclaims") == []
+
+
+async def test_a_nodeclaim_deleted_behind_our_back_is_recreated_in_its_slot(
+    harness: Harness,
+) -> None:
+    await harness.start_operator()
+    harness.apply_workspace(inference_workspace("healing"))
+    await harness.wait_for(lambda: is_true(harness.workspace("healing"), "WorkspaceSucceeded"))
+    (claim,) = harness.objects("karpenter.sh", "nodeclaims")
+    pod = harness.store.get(harness.rt("", "pods"), "default", "healing-0")
+
+    harness.store.delete(harness.rt("karpenter.sh", "nodeclaims"), None, claim["metadata"]["name"])
+
+    def replaced() -> dict | None:
+        claims = harness.objects("karpenter.sh", "nodeclaims")
+        if len(claims) == 1 and claims[0]["metadata"]["uid"] != claim["metadata"]["uid"]:
+            return claims[0]
+        return None
+
+    new = await harness.wait_for(replaced, what="replacement NodeClaim")
+    assert new["metadata"]["name"] == claim["metadata"]["name"]  # same deterministic slot name
+    await harness.wait_for(
+        lambda: (
+            (p := harness.store.get(harness.rt("", "pods"), "default", "healing-0"))
+            and p["metadata"]["uid"] != pod["metadata"]["uid"]
+            and is_true(harness.workspace("healing"), "WorkspaceSucceeded")
+        ),
+        what="a new pod, ready on the replacement node",
+    )
+    assert len(harness.objects("karpenter.sh", "nodeclaims")) == 1
