@@ -61,14 +61,27 @@ def _provisioner(ctx: ControllerContext) -> NodeProvisioner:
     return get_provisioner(ctx.settings.node_provisioner)
 
 
-async def _ensure_finalizer(ctx: ControllerContext, body: Obj) -> None:
+async def _update_metadata(
+    ctx: ControllerContext, body: Obj, annotations: dict[str, str], *, finalizer: bool
+) -> Obj:
+    """Add our finalizer and the revision annotations in one compare-and-swap patch.
+
+    Returns the Workspace as stored afterwards (``body`` itself when nothing had to change).
+    """
     meta = body["metadata"]
+    patch: Obj = {}
     finalizers = list(meta.get("finalizers") or [])
-    if constants.WORKSPACE_FINALIZER in finalizers:
-        return
-    finalizers.append(constants.WORKSPACE_FINALIZER)
-    patch = {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}}
-    await ctx.cluster.patch(resources.WORKSPACE, meta["name"], patch, meta["namespace"])
+    if finalizer and constants.WORKSPACE_FINALIZER not in finalizers:
+        patch["finalizers"] = [*finalizers, constants.WORKSPACE_FINALIZER]
+    current = meta.get("annotations") or {}
+    if any(current.get(k) != v for k, v in annotations.items()):
+        patch["annotations"] = annotations
+    if not patch:
+        return body
+    patch["resourceVersion"] = meta["resourceVersion"]
+    return await ctx.cluster.patch(
+        resources.WORKSPACE, meta["name"], {"metadata": patch}, meta["namespace"]
+    )
 
 
 async def sync_revision(ctx: ControllerContext, body: Obj, ws: AnyWorkspace) -> int:
@@ -77,13 +90,30 @@ async def sync_revision(ctx: ControllerContext, body: Obj, ws: AnyWorkspace) -> 
     One ControllerRevision per distinct hash (``<ws>-<hash[:5]>``), numbered in order, at most
     ``MAX_CONTROLLER_REVISIONS`` kept; the hash and number are mirrored as Workspace annotations.
     """
+    revision, annotations = await record_revision(ctx, body, ws)
+    await _update_metadata(ctx, body, annotations, finalizer=False)
+    return revision
+
+
+async def record_revision(
+    ctx: ControllerContext, body: Obj, ws: AnyWorkspace
+) -> tuple[int, dict[str, str]]:
+    """The revision number of ``ws``'s spec (recording a new ControllerRevision if needed).
+
+    Returns:
+        The number and the annotations the Workspace should carry for it.
+    """
     meta = body["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     digest = revisions.workspace_hash(ws)
     annotations = meta.get("annotations") or {}
     recorded = annotations.get(constants.ANNOTATION_WORKSPACE_REVISION, "")
     if annotations.get(constants.ANNOTATION_WORKSPACE_HASH) == digest and recorded.isdigit():
-        return int(recorded)  # this revision was recorded by an earlier pass
+        # Recorded by an earlier pass.
+        return int(recorded), {
+            constants.ANNOTATION_WORKSPACE_HASH: digest,
+            constants.ANNOTATION_WORKSPACE_REVISION: recorded,
+        }
     history = await ctx.cluster.list(
         resources.CONTROLLER_REVISION,
         namespace,
@@ -113,15 +143,10 @@ async def sync_revision(ctx: ControllerContext, body: Obj, ws: AnyWorkspace) -> 
         await apply.delete_if_exists(
             ctx.cluster, resources.CONTROLLER_REVISION, old["metadata"]["name"], namespace
         )
-    wanted = {
+    return revision, {
         constants.ANNOTATION_WORKSPACE_HASH: digest,
         constants.ANNOTATION_WORKSPACE_REVISION: str(revision),
     }
-    if any(annotations.get(k) != v for k, v in wanted.items()):
-        await ctx.cluster.patch(
-            resources.WORKSPACE, name, {"metadata": {"annotations": wanted}}, namespace
-        )
-    return revision
 
 
 async def _max_model_len(ctx: ControllerContext, ws: AnyWorkspace) -> int | None:
@@ -188,7 +213,7 @@ async def _write_status(
         return new
 
     written = await apply.patch_status(
-        ctx.cluster, resources.WORKSPACE, meta["name"], meta["namespace"], compute
+        ctx.cluster, resources.WORKSPACE, meta["name"], meta["namespace"], compute, current=body
     )
     if written is not None:
         for message in news:
@@ -210,8 +235,9 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
     requeue: float | None = None
     failure: Exception | None = None
     try:
-        await _ensure_finalizer(ctx, body)
-        revision = await sync_revision(ctx, body, ws)
+        # The finalizer lands before any node is requested, so a deletion can never orphan one.
+        revision, annotations = await record_revision(ctx, body, ws)
+        body = await _update_metadata(ctx, body, annotations, finalizer=True)
         old_target = int(((body.get("status") or {}).get("targetNodeCount")) or 0)
         gpu = await _gpu(ctx, ws)
         plan = render.plan_workload(

@@ -63,6 +63,7 @@ async def patch_status(
     compute: Callable[[Obj], Obj | None],
     *,
     retries: int = STATUS_RETRIES,
+    current: Obj | None = None,
 ) -> Obj | None:
     """Write a status computed from the freshest object, retrying on conflicts and server errors.
 
@@ -72,6 +73,8 @@ async def patch_status(
         name: Object name.
         namespace: Object namespace (``None`` for cluster-scoped kinds).
         retries: Attempts before the last error is raised.
+        current: The object as the caller last read it; the first attempt uses it instead of a
+            fresh read (the resourceVersion check catches a stale copy, and retries re-read).
         compute: Given the current object, returns the new ``status`` or ``None`` when nothing
             needs writing (the status is unchanged).
 
@@ -80,7 +83,8 @@ async def patch_status(
     """
     for attempt in range(retries):
         try:
-            current = await cluster.get(kind, name, namespace)
+            if current is None or attempt > 0:
+                current = await cluster.get(kind, name, namespace)
             status = compute(copy.deepcopy(current))
             if status is None:
                 return None
