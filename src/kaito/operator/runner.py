@@ -236,6 +236,8 @@ def _preset_of(body: dict[str, Any]) -> str:
 def run_forever(settings: OperatorSettings) -> None:
     """Blocking entry point for the CLI and ``python -m kaito.operator``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # probes every few seconds
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per API request
 
     async def main() -> None:
         await Operator(settings).run()
