@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.integration.conftest import Harness, condition, inference_workspace, is_true
+from tests.fixtures.emulator.samples import inference_workspace
+from tests.integration.conftest import Harness, condition, is_true
 
 
 async def test_inference_workspace_reaches_succeeded_with_nodeclaims_services_and_statefulset(

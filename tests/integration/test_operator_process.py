@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 
-from tests.integration.conftest import Harness, inference_workspace, is_true
+from tests.fixtures.emulator.samples import inference_workspace
+from tests.integration.conftest import Harness, is_true
 
 
 async def test_only_the_lease_holder_reconciles_and_a_standby_takes_over(harness: Harness) -> None:

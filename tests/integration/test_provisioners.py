@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.integration.conftest import Harness, condition, inference_workspace, is_true
+from tests.fixtures.emulator.samples import inference_workspace
+from tests.integration.conftest import Harness, condition, is_true
 
 
 def _byo_node(harness: Harness, name: str, labels: dict[str, str]) -> None:

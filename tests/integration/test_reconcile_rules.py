@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.integration.conftest import Harness, condition, inference_workspace, is_true
+from tests.fixtures.emulator.samples import inference_workspace
+from tests.integration.conftest import Harness, condition, is_true
 
 
 async def test_node_without_gpu_capacity_waits_for_the_device_plugin(harness: Harness) -> None:

@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from kaito.manifests import naming
+from tests.fixtures.emulator.samples import inference_workspace, tuning_workspace
 from tests.fixtures.emulator.store import WatchEvent
-from tests.integration.conftest import Harness, inference_workspace, is_true, tuning_workspace
+from tests.integration.conftest import Harness, is_true
 
 # llama-3.3-70b-instruct on one A100 80GB per node: the estimator asks for 3 nodes.
 MULTI_NODE = {"name": "big", "preset": "llama-3.3-70b-instruct"}

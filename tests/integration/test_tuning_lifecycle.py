@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.integration.conftest import Harness, condition, is_true, tuning_workspace
+from tests.fixtures.emulator.samples import tuning_workspace
+from tests.integration.conftest import Harness, condition, is_true
 
 CUSTOM_TRAINING_CONFIG = "training_config:\n  TrainingArguments:\n    output_dir: /mnt/custom\n"
 

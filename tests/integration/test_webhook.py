@@ -9,7 +9,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.integration.conftest import Harness, inference_workspace
+from tests.fixtures.emulator.samples import inference_workspace
+from tests.integration.conftest import Harness
 
 
 def _free_port() -> int:
