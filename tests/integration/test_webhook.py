@@ -111,3 +111,16 @@ async def test_webhook_reads_the_inference_configmap_from_the_cluster(harness: H
         },
     )
     assert (await _post(port, _review(ws)))["allowed"] is True
+
+
+async def test_webhook_admits_with_warnings_the_user_should_see(harness: Harness) -> None:
+    port = _free_port()
+    await harness.start_operator(webhook=True, webhook_host="127.0.0.1", webhook_port=port)
+    ws = inference_workspace(
+        "unlisted-sku", instance_type="Standard_NV6ads_A10_v5", preset="mistral-7b-instruct"
+    )
+
+    response = await _post(port, _review(ws))
+
+    assert response["allowed"] is True
+    assert any("not in the azure SKU table" in w for w in response.get("warnings", []))

@@ -103,10 +103,11 @@ def register(registry: kopf.OperatorRegistry, op: Operator) -> None:
             body: Mapping[str, Any] = kwargs["body"]
             old: Mapping[str, Any] | None = kwargs.get("old")
             try:
-                problems = await webhook.review(
+                problems, warnings = await webhook.review(
                     op.cluster, settings, dict(body), dict(old) if old else None
                 )
             except k8s_errors.KubernetesError as exc:
                 raise errors.admission_error(f"cannot validate the Workspace: {exc}") from exc
+            kwargs["warnings"].extend(warnings)  # shown by kubectl on admission
             if problems:
                 raise errors.admission_error("; ".join(problems))

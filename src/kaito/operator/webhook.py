@@ -63,8 +63,11 @@ async def build_lookup(
 
 async def review(
     cluster: Cluster, settings: OperatorSettings, body: Obj, old: Obj | None
-) -> list[str]:
-    """Messages rejecting ``body`` (empty when admitted).
+) -> tuple[list[str], list[str]]:
+    """Messages rejecting ``body`` (empty when admitted) and warnings to show the user.
+
+    Warnings are what upstream downgrades from errors (e.g. GPU memory checks under
+    ``kaito.sh/bypass-resource-checks``); rules this process cannot check are left out.
 
     Args:
         cluster: The API, for lookups.
@@ -76,7 +79,7 @@ async def review(
         ws = parse_workspace(body)
         old_ws = parse_workspace(old) if old else None
     except WorkspaceParseError as exc:
-        return [str(exc)]
+        return [str(exc)], []
     ctx = api_validation.ValidationContext(
         models=catalog,
         skus=skus,
@@ -88,4 +91,6 @@ async def review(
         release_namespace=settings.release_namespace,
         default_namespace=ws.metadata.namespace or "default",
     )
-    return [str(e) for e in api_validation.validate_workspace(ws, ctx, old_ws)]
+    report = api_validation.check_workspace(ws, ctx, old_ws)
+    warnings = [str(w) for w in report.warnings if "not checked:" not in w.message]
+    return [str(e) for e in report.errors], warnings
