@@ -172,3 +172,27 @@ async def test_deletion_removes_nodeclaims_before_releasing_the_finalizer(harnes
     # Children with owner references are garbage-collected with the Workspace.
     assert harness.objects("apps", "statefulsets", "default") == []
     assert harness.objects("", "services", "default") == []
+
+
+async def test_deployment_from_an_older_release_is_replaced_by_the_statefulset(
+    harness: Harness,
+) -> None:
+    harness.store.create(
+        harness.rt("apps", "deployments"),
+        "default",
+        {
+            "metadata": {"name": "legacy", "labels": {"kaito.sh/workspace": "legacy"}},
+            "spec": {"replicas": 1},
+        },
+    )
+    await harness.start_operator()
+    harness.apply_workspace(inference_workspace("legacy"))
+
+    await harness.wait_for(lambda: is_true(harness.workspace("legacy"), "WorkspaceSucceeded"))
+    await harness.wait_for(
+        lambda: any(
+            e["reason"] == "WorkloadMigration" for e in harness.objects("", "events", "default")
+        ),
+        what="WorkloadMigration event",
+    )
+    assert harness.objects("apps", "deployments", "default") == []

@@ -49,6 +49,7 @@ async def apply_statefulset(
         await events.post_event(
             ctx.cluster, ws_body, EVENT_WORKLOAD_CREATED, f"created StatefulSet {name}"
         )
+        await _migrate_deployment(ctx, ws_body, name, desired["metadata"]["namespace"])
         return current
     if _revision_of(current) == str(plan.revision):
         return current
@@ -82,6 +83,22 @@ async def apply_statefulset(
         f"rolled out revision {plan.revision} to StatefulSet {name}",
     )
     return updated
+
+
+async def _migrate_deployment(ctx: ControllerContext, ws_body: Obj, name: str, ns: str) -> None:
+    """Delete the Deployment older releases ran inference in (now always a StatefulSet, §2.6)."""
+    old = await ctx.cluster.get_or_none(resources.DEPLOYMENT, name, ns)
+    labels = ((old or {}).get("metadata") or {}).get("labels") or {}
+    if old is None or labels.get(constants.LABEL_WORKSPACE) != name:
+        return
+    await apply.delete_if_exists(ctx.cluster, resources.DEPLOYMENT, name, ns)
+    await events.post_event(
+        ctx.cluster,
+        ws_body,
+        constants.EVENT_WORKLOAD_MIGRATION,
+        f"deleted the Deployment {name} of an earlier release; inference now runs in a StatefulSet",
+        events.EVENT_WARNING,
+    )
 
 
 async def apply_tuning_config(ctx: ControllerContext, ws: AnyWorkspace) -> str | None:
