@@ -223,7 +223,10 @@ def run_demo(
         run_args += ["--model-dir", str(model_dir)]
     done = _kaito(run_args, echo)
     if done.returncode != 0:
-        raise DemoError(f"kaito run exited with code {done.returncode}")
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise DemoError(
+            f"kaito run exited with code {done.returncode}: {detail[-1] if detail else ''}"
+        )
     try:
         run = follow_until_serving(store, name, echo, timeout_s)
         if not run.endpoint or len(run.served_models) < 2:
