@@ -9,9 +9,9 @@ from tests.integration.conftest import Harness, is_true
 
 
 async def test_only_the_lease_holder_reconciles_and_a_standby_takes_over(harness: Harness) -> None:
-    first = await harness.start_operator(leader_elect=True, leader_lease_seconds=2.0)
+    first = await harness.start_operator(leader_elect=True, leader_lease_seconds=3.0)
     await harness.wait_for(first.is_leader, what="first replica elected")
-    second = await harness.start_operator(leader_elect=True, leader_lease_seconds=2.0)
+    second = await harness.start_operator(leader_elect=True, leader_lease_seconds=3.0)
     harness.apply_workspace(inference_workspace("led"))
     await harness.wait_for(lambda: is_true(harness.workspace("led"), "WorkspaceSucceeded"))
 
@@ -24,7 +24,7 @@ async def test_only_the_lease_holder_reconciles_and_a_standby_takes_over(harness
     assert lease["spec"]["holderIdentity"] == first.identity
 
     await harness.kill_operator(first)  # no graceful release: the lease must expire
-    await harness.wait_for(second.is_leader, within=10, what="standby elected")
+    await harness.wait_for(second.is_leader, within=15, what="standby elected")
     harness.apply_workspace(inference_workspace("after-failover"))
     await harness.wait_for(
         lambda: is_true(harness.workspace("after-failover"), "WorkspaceSucceeded")
