@@ -99,7 +99,10 @@ def run(
             raise _fail(str(exc)) from None
         typer.echo(f"running in the background (pid {record.pid})")
         if prepared.plan.port is not None:
-            typer.echo(f"will serve at http://{local_plan.LOCAL_HOST}:{prepared.plan.port}")
+            url = f"http://{local_plan.LOCAL_HOST}:{prepared.plan.port}"
+            models = [prepared.plan.served_model or "", *prepared.plan.adapter_names]
+            typer.echo(f"will serve {', '.join(models)} at {url} once kaito get shows it ready:")
+            typer.echo(local_runner.curl_example(url, models[-1]))
         typer.echo(f"follow with: kaito logs {prepared.name} -f    status: kaito get")
         raise typer.Exit(0)
     job = local_runner.Runner(store, prepared.name, echo=typer.echo, follow_logs=True)
