@@ -112,7 +112,7 @@ class StateStore:
     """
 
     def __init__(self, root: Path) -> None:
-        self.root = root.expanduser()
+        self.root = root.expanduser().absolute()
 
     @property
     def workspaces_dir(self) -> Path:
