@@ -314,3 +314,70 @@ def test_sigkill_mid_run_resumes_and_finishes_with_the_same_step_count(
     assert events[-1]["resumed_from_step"] == resumed
     assert not (out / ".kaito-checkpoints").exists()
     assert _answers(tiny_model_dir, out) == _expected()
+
+
+def test_kill_after_the_last_checkpoint_but_before_the_adapter_still_completes(
+    tiny_model_dir: Path,
+    facts_parquet: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from kaito.runtime.tuning import training
+
+    config = tmp_path / "training_config.yaml"
+    config.write_text(
+        TRAINED.format(quant=LORA_QUANT).replace("max_steps: 150", "max_steps: 10"),
+        encoding="utf-8",
+    )
+    options = TuningOptions(output_root=tmp_path, metrics_port=0, progress="none")
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("simulated kill while writing the adapter")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "_save_adapter", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_tuning(config, facts_parquet.parent, str(tiny_model_dir), None, options)
+    out = tmp_path / "results"
+    assert not (out / "fine_tuning_completed.txt").exists()
+    assert (out / ".kaito-checkpoints" / "checkpoint-10").is_dir()
+
+    caplog.set_level(logging.INFO, logger="kaito")
+    result = run_tuning(config, facts_parquet.parent, str(tiny_model_dir), None, options)
+    assert "resuming from step 10" in caplog.text
+    assert result.global_step == 10
+    assert result.resumed_from_step == 10
+    assert (out / "adapter_model.safetensors").is_file()
+    assert (out / "fine_tuning_completed.txt").is_file()
+    assert not (out / ".kaito-checkpoints").exists()
+
+
+def test_checkpoints_of_a_different_config_are_not_reused(
+    tiny_model_dir: Path,
+    facts_parquet: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from kaito.runtime.tuning import training
+
+    config = tmp_path / "training_config.yaml"
+    text = TRAINED.format(quant=LORA_QUANT).replace("max_steps: 150", "max_steps: 10")
+    config.write_text(text, encoding="utf-8")
+    options = TuningOptions(output_root=tmp_path, metrics_port=0, progress="none")
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("simulated kill while writing the adapter")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "_save_adapter", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_tuning(config, facts_parquet.parent, str(tiny_model_dir), None, options)
+    config.write_text(text.replace("max_steps: 10", "max_steps: 12"), encoding="utf-8")
+    caplog.set_level(logging.INFO, logger="kaito")
+    result = run_tuning(config, facts_parquet.parent, str(tiny_model_dir), None, options)
+    assert "belong to another configuration: starting over" in caplog.text
+    assert "resuming" not in caplog.text
+    assert result.resumed_from_step is None
+    assert result.global_step == 12

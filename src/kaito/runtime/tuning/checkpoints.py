@@ -12,6 +12,7 @@ since the previous checkpoint.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -20,6 +21,8 @@ from pathlib import Path
 CHECKPOINT_DIRNAME = ".kaito-checkpoints"
 COMPLETE_MARKER = "KAITO_CHECKPOINT_COMPLETE"
 STAGING_PREFIX = ".staging-"
+FINGERPRINT_FILENAME = "run.json"
+TRAINER_STATE_FILENAME = "trainer_state.json"
 _CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -80,6 +83,34 @@ def commit_checkpoint(staged: Path, root: Path, step: int) -> Path:
         if match or child.name.startswith(STAGING_PREFIX):
             shutil.rmtree(child, ignore_errors=True)
     return final
+
+
+def read_fingerprint(root: Path) -> str | None:
+    """The identity of the run that wrote the checkpoints under ``root``, if recorded."""
+    try:
+        value = json.loads((root / FINGERPRINT_FILENAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = value.get("fingerprint") if isinstance(value, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def write_fingerprint(root: Path, fingerprint: str) -> None:
+    """Record which run owns the checkpoints (written atomically)."""
+    root.mkdir(parents=True, exist_ok=True)
+    partial = root / f".{FINGERPRINT_FILENAME}.tmp"
+    partial.write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8")
+    os.replace(partial, root / FINGERPRINT_FILENAME)
+
+
+def is_final(checkpoint: Path) -> bool:
+    """Whether ``checkpoint`` was taken at the run's last step (its trainer state says so)."""
+    try:
+        state = json.loads((checkpoint / TRAINER_STATE_FILENAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    step, total = state.get("global_step"), state.get("max_steps")
+    return isinstance(step, int) and isinstance(total, int) and 0 < total <= step
 
 
 def remove_checkpoints(output_dir: Path) -> None:

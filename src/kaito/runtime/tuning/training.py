@@ -16,6 +16,9 @@ This is what ``kaito-tune`` (and ``kaito run`` in local mode) calls. The order m
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -55,6 +58,7 @@ PROGRESS_JSON = "json"
 PROGRESS_NONE = "none"
 PROGRESS_MODES: tuple[str, ...] = (PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_JSON, PROGRESS_NONE)
 _ADAPTER_STAGING = ".kaito-adapter-staging"
+_TOKENIZER_PREFIXES = ("tokenizer", "special_tokens_map", "chat_template", "added_tokens")
 # ModelConfig keys passed straight to ``from_pretrained``.
 _PASSTHROUGH_MODEL_KEYS = (
     "revision",
@@ -161,7 +165,57 @@ def run_tuning(
     prepared = dataset.prepare_dataset(data_dir, config.dataset, opts.output_root)
     model_dir = _resolve_model(model or config.model.get("pretrained_model_name_or_path"))
     out.mkdir(parents=True, exist_ok=True)
+    root = checkpoints.checkpoint_root(out)
+    fingerprint = _run_fingerprint(config, prepared, model_dir)
+    if checkpoints.read_fingerprint(root) not in (None, fingerprint):
+        logger.info("checkpoints in %s belong to another configuration: starting over", root)
+        checkpoints.remove_checkpoints(out)
+    checkpoints.write_fingerprint(root, fingerprint)
+    latest = checkpoints.latest_checkpoint(root)
+    if latest and checkpoints.is_final(latest[1]):
+        # Killed after the last step but before the adapter was written: training again would
+        # run one step too many, so the adapter is taken from the final checkpoint instead.
+        logger.info("resuming from step %d (%s): training already finished", *latest)
+        return _finish_from_checkpoint(config, latest, out)
     return _train(config, prepared, model_dir, out, opts)
+
+
+def _run_fingerprint(config: TuningConfig, prepared: dataset.PreparedDataset, model: Path) -> str:
+    """Identify a run so that checkpoints of a different config, dataset or model are not reused."""
+    identity = {
+        "config": dataclasses.asdict(config),
+        "files": [(str(p), p.stat().st_size) for p in prepared.files],
+        "model": str(model),
+    }
+    encoded = json.dumps(identity, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _finish_from_checkpoint(
+    config: TuningConfig, latest: tuple[int, Path], out: Path
+) -> TuningResult:
+    step, folder = latest
+    names = list(ADAPTER_FILES)
+    if config.model.get("chat_template"):
+        names += [p.name for p in folder.iterdir() if p.name.startswith(_TOKENIZER_PREFIXES)]
+    written = []
+    for name in names:
+        source = folder / name
+        if not source.is_file():
+            raise TuningError(f"checkpoint {folder} lacks {name}")
+        partial = out / f".{name}.tmp"
+        shutil.copyfile(source, partial)
+        os.replace(partial, out / name)
+        written.append(out / name)
+    _write_sentinel(out, step)
+    checkpoints.remove_checkpoints(out)
+    return TuningResult(
+        output_dir=out,
+        adapter_files=tuple(written),
+        method=config.method,
+        global_step=step,
+        resumed_from_step=step,
+    )
 
 
 def _train(
@@ -208,7 +262,7 @@ def _train(
     trainer.add_callback(saver)
     trainer.add_callback(reporter)
 
-    latest = checkpoints.latest_checkpoint(root) if opts.resume else None
+    latest = checkpoints.latest_checkpoint(root)
     resumed_from = latest[0] if latest else None
     if latest:
         logger.info("resuming from step %d (%s)", latest[0], latest[1])

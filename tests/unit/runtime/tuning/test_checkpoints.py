@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from kaito.runtime.tuning.checkpoints import (
     COMPLETE_MARKER,
     checkpoint_root,
     commit_checkpoint,
+    is_final,
     latest_checkpoint,
+    read_fingerprint,
     remove_checkpoints,
     staging_dir,
+    write_fingerprint,
 )
 
 
@@ -69,3 +73,22 @@ def test_remove_checkpoints_deletes_the_hidden_root(tmp_path: Path) -> None:
     commit_checkpoint(_stage(root, 5), root, 5)
     remove_checkpoints(tmp_path)
     assert not root.exists()
+
+
+def test_fingerprint_round_trips_and_is_absent_by_default(tmp_path: Path) -> None:
+    root = checkpoint_root(tmp_path)
+    assert read_fingerprint(root) is None
+    write_fingerprint(root, "abc123")
+    assert read_fingerprint(root) == "abc123"
+    write_fingerprint(root, "def456")
+    assert read_fingerprint(root) == "def456"
+
+
+def test_final_checkpoint_is_recognised_from_trainer_state(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoint-10"
+    folder.mkdir()
+    assert not is_final(folder)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 9, "max_steps": 10}))
+    assert not is_final(folder)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 10, "max_steps": 10}))
+    assert is_final(folder)
