@@ -263,6 +263,19 @@ class Runner:
             code = self._run_plan()
         except (StopRequestedError, KeyboardInterrupt):
             code = self._stopped()
+        except OSError as exc:  # a runtime command could not even start (not installed?)
+            message = f"cannot start a step: {exc}"
+            self._note(f"FAILED: {message}")
+            succeeded = bool(self.ws.status and self.ws.status.state == constants.STATE_SUCCEEDED)
+            if status.is_tuning(self.ws) and not succeeded:
+                status.mark_job_failed(self.ws, message)
+            else:
+                status.mark_inference_down(
+                    self.ws,
+                    constants.REASON_CONTAINER_START_ERROR,
+                    message,
+                    ever_ready=self._ever_ready,
+                )
         finally:
             # Recording the runner's own exit tells readers the outcome above is final (a runner
             # that vanished without one crashed: see launch.refresh_stale).
