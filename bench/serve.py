@@ -50,13 +50,15 @@ def free_port() -> int:
 
 
 def start(
-    mode: str, model_dir: Path, vllm_python: str | None, log: Path
+    mode: str, model_dir: Path, vllm_python: str | None, log: Path, threads: int | None
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     args = [str(Path(sys.executable).parent / "kaito-serve"), "--model", str(model_dir),
             "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
             "--kaito-adapters-dir", str(log.parent / "no-adapters"),
             "--max-model-len", "1024"]  # fmt: skip
+    if threads and mode.startswith("transformers"):
+        args += ["--threads", str(threads)]
     if mode == "transformers-sequential":
         args += ["--engine", "transformers", "--max-batch-size", "1"]
     elif mode == "transformers-batched":
@@ -143,6 +145,7 @@ def main() -> int:
     parser.add_argument("--concurrency", default="16,64")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--vllm-python", default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (transformers)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
     args = parser.parse_args()
     if args.vllm_python is None and (ROOT / ".venv-vllm" / "bin" / "python").exists():
@@ -157,7 +160,7 @@ def main() -> int:
     rows: list[dict[str, object]] = []
     for mode in args.modes.split(","):
         log = args.out.parent / f"serve-{mode}.log"
-        process, url = start(mode, model_dir, args.vllm_python, log)
+        process, url = start(mode, model_dir, args.vllm_python, log, args.threads)
         try:
             for concurrency in (int(c) for c in args.concurrency.split(",")):
                 result = asyncio.run(wave(url, concurrency, args.tokens))

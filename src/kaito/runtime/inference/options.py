@@ -54,7 +54,7 @@ class ServeOptions:
     max_queue: int = 256
     """Requests that may wait for a batch slot before HTTP 429."""
     threads: int | None = None
-    """torch CPU threads (transformers engine)."""
+    """torch CPU threads (transformers engine); default all cores but one."""
     vllm_python: str | None = None
     """Interpreter that has vLLM installed (default: this one)."""
     vllm_port: int | None = None
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device", default="auto", help="auto, cpu or cuda[:N] (transformers engine).")
     add("--max-batch-size", type=int, default=64, help="Rows decoded together.")
     add("--max-queue", type=int, default=256, help="Waiting requests before HTTP 429.")
-    add("--threads", type=int, help="torch CPU threads (transformers engine).")
+    add("--threads", type=int, help="torch CPU threads (default: cores - 1).")
     add("--kaito-vllm-python", help="Python interpreter with vLLM installed.")
     add("--kaito-vllm-port", type=int, help="Internal port of the vLLM child process.")
     add(

@@ -132,6 +132,8 @@ def run_server(options: ServeOptions) -> int:
     logging.basicConfig(
         level=options.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # One line per health poll of the vLLM child would drown the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     app = build_app(options)
     config = uvicorn.Config(
         app,

@@ -69,7 +69,7 @@ class TransformersEngineConfig:
     max_queue: int = 256
     """Requests allowed to wait for a batch slot before new ones get HTTP 429."""
     threads: int | None = None
-    """torch intra-op threads on CPU; defaults to all cores."""
+    """torch intra-op threads on CPU; defaults to :func:`default_cpu_threads`."""
     adapters_dir: Path | None = None
     """Each sub-directory holding ``adapter_config.json`` is served under its directory name."""
     adapter_loader: Callable[[str, Path], Path] | None = None
@@ -263,7 +263,7 @@ class TransformersEngine:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self._device = torch.device(device)
         if self._device.type == "cpu":
-            torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+            torch.set_num_threads(cfg.threads or default_cpu_threads())
         if cfg.dtype == "auto":
             dtype: Any = torch.float32 if self._device.type == "cpu" else "auto"
         else:
@@ -534,6 +534,16 @@ class TransformersEngine:
     def _require_ready(self) -> None:
         if not self._ready:
             raise errors.NotReadyError("the model is still loading")
+
+
+def default_cpu_threads() -> int:
+    """All cores but one, which stays free for the HTTP event loop and the scheduler.
+
+    Measured on 2 shared cores: with as many torch threads as cores, each OpenMP barrier waits for a
+    thread the kernel has descheduled in favour of the event loop (or a neighbour), and a batch-16
+    matmul ran 30 times slower than on one thread; batched serving went from 0.09 to 0.71 req/s.
+    """
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
