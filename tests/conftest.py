@@ -1,4 +1,4 @@
-"""Shared pytest fixtures. Keep this small: fixtures that one area needs live in that area's conftest."""
+"""Shared pytest fixtures; fixtures one area needs live in that area's conftest."""
 
 from __future__ import annotations
 

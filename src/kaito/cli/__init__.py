@@ -1,1 +1,1 @@
-"""The command-line interface: one module per command group, no logic beyond parsing and printing."""
+"""The command-line interface: one module per command group, only parsing and printing."""
