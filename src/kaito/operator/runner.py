@@ -148,8 +148,17 @@ class Operator:
         ks.watching.client_timeout = 330
         ks.networking.request_timeout = 30
         ks.networking.error_backoffs = [0.1, 0.5, 1, 2, 5]
-        if self.settings.webhook:
-            cert_dir = self.settings.webhook_cert_dir
+        cert_dir = self.settings.webhook_cert_dir
+        if self.settings.webhook and cert_dir and not _cert_files_present(cert_dir):
+            # The Deployment mounts the certificate Secret as optional (config/webhook/README.md):
+            # before `make-cert.sh` or cert-manager has issued it, reconcile without admission
+            # rather than crash-looping; the webhook's failurePolicy keeps rejecting until then.
+            log.warning(
+                "webhook disabled: %s has no tls.crt/tls.key yet; restart once the certificate "
+                "Secret workspace-webhook-cert exists",
+                cert_dir,
+            )
+        elif self.settings.webhook:
             ks.admission.server = kopf.WebhookServer(
                 addr=self.settings.webhook_host,
                 port=self.settings.webhook_port,
@@ -243,3 +252,8 @@ def run_forever(settings: OperatorSettings) -> None:
         await Operator(settings).run()
 
     asyncio.run(main())
+
+
+def _cert_files_present(cert_dir: str) -> bool:
+    """Whether the webhook's serving certificate and key are both mounted."""
+    return all(os.path.isfile(os.path.join(cert_dir, f)) for f in ("tls.crt", "tls.key"))
