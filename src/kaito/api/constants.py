@@ -349,7 +349,9 @@ ENV_DATA_VOLUME_PATH: Final = "DATA_VOLUME_PATH"
 ENV_YAML_FILE_PATH: Final = "YAML_FILE_PATH"
 ENV_DATASET_FOLDER_PATH: Final = "DATASET_FOLDER_PATH"
 DEFAULT_PRESET_REGISTRY: Final = "mcr.microsoft.com/aks/kaito"
-DEFAULT_RELEASE_NAMESPACE: Final = "kaito-workspace"
+# Where `kubectl apply -k config/default` installs the operator and its default tuning ConfigMaps
+# (upstream's Helm chart uses kaito-workspace; RELEASE_NAMESPACE overrides either).
+DEFAULT_RELEASE_NAMESPACE: Final = "kaito-system"
 
 # Secret keys.
 SECRET_KEY_HF_TOKEN: Final = "HF_TOKEN"

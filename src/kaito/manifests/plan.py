@@ -26,7 +26,7 @@ from kaito.manifests import podspec
 from kaito.presets import skus
 
 RUNTIME_IMAGE_REPOSITORY = "ghcr.io/kaito-py/runtime"
-DEFAULT_OPERATOR_NAMESPACE = "kaito-system"
+DEFAULT_OPERATOR_NAMESPACE = constants.DEFAULT_RELEASE_NAMESPACE
 DEFAULT_NAMESPACE = "default"
 
 

@@ -613,7 +613,7 @@ CREATE_REJECTIONS = [
         {},
         "tuning.config",
         "ConfigMap 'lora-params-template' specified in 'config' not found in namespace "
-        "'kaito-workspace'",
+        "'kaito-system'",
         ctx={"include_default_templates": False},
     ),
     Case(
