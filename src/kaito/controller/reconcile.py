@@ -23,7 +23,7 @@ from kaito.controller.context import ControllerContext
 from kaito.controller.errors import PermanentReconcileError, ReconcileError
 from kaito.controller.provisioners import NodeProvisioner, get_provisioner
 from kaito.k8s import apply, errors, events, resources
-from kaito.manifests import naming, render, revisions
+from kaito.manifests import naming, render, revisions, tuning
 from kaito.presets import skus
 from kaito.presets.errors import PresetError
 
@@ -260,7 +260,7 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
             obs.statefulset = await workloads.apply_statefulset(ctx, ws, body, plan)
         else:
             text = await workloads.apply_tuning_config(ctx, ws)
-            output_dir = workloads.output_dir_of(text)
+            output_dir = tuning.output_dir_of(text)
             if output_dir:
                 plan = dataclasses.replace(plan, tuning_output_dir=output_dir)
             await workloads.apply_tuning_job(ctx, ws, body, plan)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import yaml
-
 from kaito.api import constants
 from kaito.api.workspace import AnyWorkspace
 from kaito.controller.context import ControllerContext
@@ -127,19 +125,6 @@ async def apply_tuning_config(ctx: ControllerContext, ws: AnyWorkspace) -> str |
         body["data"] = dict(source["data"])
     stored, _ = await apply.create_or_get(ctx.cluster, body)
     return (stored.get("data") or {}).get(constants.CONFIGMAP_KEY_TRAINING)
-
-
-def output_dir_of(training_config: str | None) -> str | None:
-    """``TrainingArguments.output_dir`` of a training config, if it names one."""
-    if not training_config:
-        return None
-    try:
-        doc = yaml.safe_load(training_config) or {}
-    except yaml.YAMLError:
-        return None
-    args = ((doc.get(constants.TRAINING_CONFIG_ROOT) or {}).get("TrainingArguments")) or {}
-    value = args.get(constants.TRAINING_KEY_OUTPUT_DIR) if isinstance(args, dict) else None
-    return str(value) if value else None
 
 
 async def apply_tuning_job(
