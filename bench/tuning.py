@@ -36,7 +36,7 @@ EVAL_ROWS = 32
 BEST_SETTINGS = [
     "TrainingArguments.per_device_train_batch_size=8",
     "TrainingArguments.padding_free=true",
-    "TrainingArguments.learning_rate=0.0004",
+    "TrainingArguments.learning_rate=0.0006",
 ]
 RUNS: dict[str, tuple[str, list[str]]] = {
     "lora-upstream": ("lora", []),
@@ -168,7 +168,7 @@ def run_one(
         "method": method,
         "settings": "upstream defaults (batch 1, no packing, lr 5e-5)"
         if not overrides
-        else "padding-free, batch 8, lr 4e-4",
+        else "padding-free, batch 8, lr 6e-4",
         "steps": summary["global_step"],
         "tokens_per_second": progress[-1]["tokens_per_second"],
         "seconds_per_step": progress[-1]["seconds_per_step"],
@@ -183,7 +183,7 @@ def run_one(
 def main() -> None:
     """Run the selected configurations and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=256, help="training rows")
+    parser.add_argument("--rows", type=int, default=192, help="training rows")
     parser.add_argument("--only", default=",".join(RUNS), help="comma list of runs")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
