@@ -79,7 +79,7 @@ demo: $(STAMP) ## The main job: fine-tune SmolLM2-135M offline with `kaito run`,
 
 .PHONY: bench
 bench: $(STAMP) ## Run the benchmarks under bench/ (each prints its figures; see docs/benchmarks.md)
-	@for b in presets api operator tuning serve local; do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
+	@for b in presets api operator_scale tuning serve local; do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed

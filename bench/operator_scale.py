@@ -6,7 +6,7 @@ Reported: time until every Workspace is ``WorkspaceSucceeded=True``, reconcile l
 (interpolated from the operator's ``kaito_reconcile_duration_seconds`` histogram), API requests
 per Workspace (counted by the emulator, watches excluded) and the operator's peak RSS (VmHWM).
 
-Usage: ``python bench/operator.py [--workspaces 200] [--tuning-share 0.25]``.
+Usage: ``python bench/operator_scale.py [--workspaces 200] [--tuning-share 0.25]``.
 """
 
 from __future__ import annotations
