@@ -36,6 +36,7 @@ EVAL_ROWS = 32
 BEST_SETTINGS = [
     "TrainingArguments.per_device_train_batch_size=8",
     "TrainingArguments.padding_free=true",
+    "TrainingArguments.max_length=null",
     "TrainingArguments.learning_rate=0.0006",
 ]
 RUNS: dict[str, tuple[str, list[str]]] = {
@@ -112,7 +113,13 @@ def eval_loss(model_dir: Path, adapter: Path | None, rows: list[dict[str, Any]])
 
 
 def run_one(
-    name: str, method: str, overrides: list[str], work: Path, data: Path, model_dir: Path
+    name: str,
+    method: str,
+    overrides: list[str],
+    work: Path,
+    data: Path,
+    model_dir: Path,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """One ``kaito-tune`` run in a child process; returns its measurements."""
     from kaito.api import default_configs
@@ -151,9 +158,12 @@ def run_one(
     ]
     for override in overrides:
         cmd += ["--set", override]
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     started = time.monotonic()
     with (root / "stderr.log").open("w") as err, (root / "stdout.log").open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -185,12 +195,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=192, help="training rows")
     parser.add_argument("--only", default=",".join(RUNS), help="comma list of runs")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="OMP_NUM_THREADS for the training processes"
+    )
+    parser.add_argument(
+        "--eval-rows", type=int, default=EVAL_ROWS, help="held-out rows for the final loss"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from kaito.runtime.models import materialize_model
 
     model_dir = materialize_model(PRESET)
-    rows = build_rows(args.rows + EVAL_ROWS)
+    rows = build_rows(args.rows + args.eval_rows)
     train, held_out = rows[: args.rows], rows[args.rows :]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="kaito-bench-tuning-") as tmp:
@@ -204,7 +220,7 @@ def main() -> None:
         print(f"base model held-out loss: {base_loss:.4f}", flush=True)
         for name in args.only.split(","):
             method, overrides = RUNS[name]
-            result = run_one(name, method, overrides, work, data, model_dir)
+            result = run_one(name, method, overrides, work, data, model_dir, args.threads)
             result["final_loss"] = eval_loss(model_dir, Path(result.pop("adapter")), held_out)
             results.append(result)
             print(json.dumps(result), flush=True)
@@ -212,7 +228,8 @@ def main() -> None:
     report = {
         "base_loss": base_loss,
         "train_rows": args.rows,
-        "eval_rows": EVAL_ROWS,
+        "eval_rows": args.eval_rows,
+        "threads": args.threads,
         "runs": results,
     }
     (RESULTS / "tuning.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
