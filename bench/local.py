@@ -1,7 +1,7 @@
 """Benchmark local mode: what ``kaito run`` adds around the runtime commands.
 
-Run: ``.venv/bin/python -P bench/local.py`` (``-P``: ``bench/operator.py`` would shadow the
-stdlib module). Measures, on the tiny test model built offline:
+Run: ``.venv/bin/python -P bench/local.py`` (``-P`` keeps ``bench/`` off ``sys.path``, like the
+other benchmarks). Measures, on the tiny test model built offline:
 
 - ``prepare_run`` in-process (read the file, validate, probe the machine, plan, record);
 - ``kaito get`` in a fresh process with 1 and 50 recorded Workspaces (stale-pid checks included);
