@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -104,6 +105,13 @@ def kaito(state: Path, *args: str, timeout: float = 120) -> subprocess.Completed
     )
 
 
+def ephemeral_port() -> int:
+    """A port the kernel just handed out: never the default 5000 another server may hold."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def get_json(state: Path, name: str) -> dict[str, Any]:
     done = kaito(state, "get", "workspace", name, "-o", "json")
     assert done.returncode == 0, done.stderr
@@ -166,6 +174,8 @@ def tuned(
         str(tiny_model_dir),
         "--state-dir",
         str(state),
+        "--port",
+        str(ephemeral_port()),
     ]
 
     # 1. Foreground run, Ctrl-C once training has logged a few steps.
@@ -288,6 +298,8 @@ def test_an_inference_workspace_serves_the_adapter_from_a_host_path(
         str(tuned.folder / "serve.yaml"),
         "--model-dir",
         str(tiny_model_dir),
+        "--port",
+        str(ephemeral_port()),
         "--detach",
     )
     assert started.returncode == 0, started.stderr
