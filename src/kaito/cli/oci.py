@@ -23,8 +23,12 @@ _PUSH_HELP = (
 _PULL_HELP = "Pull the adapter at REF into DIR (byte-identical to what was pushed)."
 
 DockerConfig = Annotated[
-    Path | None,
-    typer.Option("--docker-config", help="docker config.json holding registry credentials."),
+    list[Path] | None,
+    typer.Option(
+        "--docker-config",
+        help="docker config.json holding registry credentials; repeat for several pull "
+        "secrets (the first with credentials for the registry wins).",
+    ),
 ]
 Username = Annotated[str | None, typer.Option("--username", "-u", help="Registry user.")]
 Password = Annotated[
@@ -100,7 +104,7 @@ def pull(
 
 
 def _auth(
-    docker_config: Path | None,
+    docker_config: list[Path] | None,
     username: str | None,
     password: str | None,
     insecure: bool,
@@ -112,7 +116,7 @@ def _auth(
     return RegistryAuth(
         username=username,
         password=password,
-        docker_config=docker_config,
+        docker_configs=tuple(docker_config or ()),
         insecure=insecure,
         plain_http=plain_http,
         attempts=attempts,

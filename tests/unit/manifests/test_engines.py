@@ -117,4 +117,4 @@ def test_adapter_puller_command_parses_with_the_kaito_cli():
     params = _parse_kaito(puller["command"][1:])
     assert params["ref"] == "r.io/a:1"
     assert str(params["directory"]) == "/mnt/adapter/a"
-    assert str(params["docker_config"]) == "/etc/kaito/registry-auth/s/config.json"
+    assert [str(p) for p in params["docker_config"]] == ["/etc/kaito/registry-auth/s/config.json"]

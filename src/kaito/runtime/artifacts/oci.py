@@ -71,8 +71,10 @@ class RegistryAuth:
     username: str | None = None
     """With ``password``: used instead of any docker config."""
     password: str | None = None
-    docker_config: Path | None = None
-    """A docker ``config.json``; default ``$DOCKER_CONFIG/config.json`` or ``~/.docker``."""
+    docker_configs: tuple[Path, ...] = ()
+    """Docker ``config.json`` files, tried in order (one per projected pull secret): the first
+    holding credentials for the registry wins. Default ``$DOCKER_CONFIG/config.json`` or
+    ``~/.docker``."""
     plain_http: bool = False
     """Talk HTTP instead of HTTPS (local test registries)."""
     insecure: bool = False
@@ -350,9 +352,11 @@ def _credentials_for(registry: str, access: RegistryAuth) -> tuple[str, str] | N
         return access.username, access.password
     if access.username is not None or access.password is not None:
         raise AuthenticationError("give both --username and --password, or neither")
-    return load_docker_credentials(
-        access.docker_config or settings.default_docker_config(), registry
-    )
+    for config in access.docker_configs or (settings.default_docker_config(),):
+        found = load_docker_credentials(config, registry)
+        if found is not None:
+            return found
+    return None
 
 
 def _parse_ref(ref: str) -> oras.container.Container:

@@ -135,12 +135,40 @@ def test_credentials_from_docker_config_are_used(
         ),
         encoding="utf-8",
     )
-    auth = RegistryAuth(plain_http=True, docker_config=config, attempts=1)
+    auth = RegistryAuth(plain_http=True, docker_configs=(config,), attempts=1)
     ref = f"{oci_registry_with_auth.host}/adapters/private:v1"
     push_adapter(adapter_dir, ref, auth=auth)
     out = pull_adapter(ref, tmp_path / "pulled", auth=auth)
     assert (out / "adapter_model.safetensors").read_bytes() == (
         adapter_dir / "adapter_model.safetensors"
+    ).read_bytes()
+
+
+def test_several_docker_configs_are_searched_for_the_registry(
+    oci_registry_with_auth: RunningRegistry, adapter_dir: Path, tmp_path: Path
+) -> None:
+    # One projected pull secret per adapter source: only the second knows this registry.
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"auths": {"elsewhere.example": {"auth": "eDp5"}}}))
+    right = tmp_path / "right.json"
+    secret = f"{oci_registry_with_auth.username}:{oci_registry_with_auth.password}"
+    right.write_text(
+        json.dumps(
+            {
+                "auths": {
+                    oci_registry_with_auth.host: {
+                        "auth": base64.b64encode(secret.encode()).decode()
+                    }
+                }
+            }
+        )
+    )
+    auth = RegistryAuth(plain_http=True, docker_configs=(other, right), attempts=1)
+    ref = f"{oci_registry_with_auth.host}/adapters/two-secrets:v1"
+    push_adapter(adapter_dir, ref, auth=auth)
+    out = pull_adapter(ref, tmp_path / "pulled", auth=auth)
+    assert (out / "adapter_config.json").read_bytes() == (
+        adapter_dir / "adapter_config.json"
     ).read_bytes()
 
 
@@ -156,7 +184,7 @@ def test_wrong_password_fails_with_authentication_error(
 def test_missing_credentials_say_which_registry_wants_them(
     oci_registry_with_auth: RunningRegistry, adapter_dir: Path, tmp_path: Path
 ) -> None:
-    auth = RegistryAuth(plain_http=True, docker_config=tmp_path / "absent.json", attempts=1)
+    auth = RegistryAuth(plain_http=True, docker_configs=(tmp_path / "absent.json",), attempts=1)
     with pytest.raises(AuthenticationError, match="requires credentials and none were given"):
         pull_adapter(f"{oci_registry_with_auth.host}/adapters/x:v1", tmp_path / "o", auth=auth)
 
