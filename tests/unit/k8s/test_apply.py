@@ -31,7 +31,6 @@ async def test_patch_status_retries_conflicts_until_it_writes(
     await cluster.create(_ws())
     emulator.faults.rate = 0.5
     emulator.faults.kinds = ("conflict",)
-    emulator.faults.seed = 7
     emulator.faults.__post_init__()
     written = await apply.patch_status(
         cluster, resources.WORKSPACE, "w", "default", lambda ws: {"state": "Ready"}, retries=20
