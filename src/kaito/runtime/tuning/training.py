@@ -6,7 +6,8 @@ This is what ``kaito-tune`` (and ``kaito run`` in local mode) calls. The order m
    seconds, not a GPU start-up;
 2. a previous run's newest complete checkpoint is picked up (``resuming from step N``), so a
    killed pod loses little work and finishes with the same number of steps;
-3. training uses TRL's ``SFTTrainer`` with PEFT; QLoRA loads the base model in 4-bit NF4 (or
+3. training uses TRL's ``SFTTrainer`` with PEFT (with the plain LM head on small CPU batches,
+   see ``trainer``); QLoRA loads the base model in 4-bit NF4 (or
    8-bit) with bitsandbytes, on CUDA or on CPU; the compute dtype follows the hardware (float32 on
    CPU, bfloat16 where the GPU supports it, else float16) whatever the config asks for;
 4. the adapter is written into ``output_dir`` and only then the sentinel
@@ -41,6 +42,7 @@ from kaito.runtime.tuning.errors import (
     TuningError,
 )
 from kaito.runtime.tuning.metrics import ThroughputMeter, TuningMetrics, format_progress_line
+from kaito.runtime.tuning.trainer import sft_trainer_class
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +229,6 @@ def _train(
 ) -> TuningResult:
     import torch
     from transformers import PrinterCallback
-    from trl import SFTTrainer  # type: ignore[attr-defined]
 
     cuda = torch.cuda.is_available()
     if _progress_mode(opts) != PROGRESS_BAR:
@@ -243,7 +244,7 @@ def _train(
     sft_config = _build_sft_config(config, out, opts, cuda)
 
     try:
-        trainer = SFTTrainer(
+        trainer = sft_trainer_class()(
             model=peft_model,
             args=sft_config,
             train_dataset=prepared.train,

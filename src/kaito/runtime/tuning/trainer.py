@@ -1,0 +1,78 @@
+"""The SFT trainer we train with: TRL's, with the ordinary LM head where the fused one costs more.
+
+TRL's ``SFTTrainer`` always scores tokens through a chunked "fused" LM head that never builds the
+full ``(tokens, vocab)`` logits. On a GPU with a large batch that saves gigabytes. On CPU it is a
+loss: the head is recomputed chunk by chunk in the backward pass and entropy and top-1 accuracy
+are computed for the logs, which took about a third of every step for SmolLM2-135M (see
+``docs/benchmarks.md``, tuning). When a batch's logits are small, the model's own
+cross-entropy gives the same loss and gradients for less work, so we use it there and keep TRL's
+path everywhere else (CUDA, large batches, label smoothing, custom losses, other loss types, MoE
+auxiliary losses, models that do not take ``num_items_in_batch``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+#: The largest float32 logits tensor (bytes) a CPU batch may build with the plain head. 256 MiB is
+#: about 1,300 tokens at a 49k vocabulary or 430 at 150k; beyond it the fused head's memory
+#: saving matters more than its cost.
+PLAIN_HEAD_LOGITS_BUDGET = 256 * 1024 * 1024
+
+
+def plain_head_fits(tokens: int, vocab_size: int, budget: int = PLAIN_HEAD_LOGITS_BUDGET) -> bool:
+    """Whether a batch of ``tokens`` positions may materialise its float32 logits."""
+    return tokens > 0 and vocab_size > 0 and tokens * vocab_size * 4 <= budget
+
+
+@functools.cache
+def sft_trainer_class() -> type[Any]:
+    """``SFTTrainer`` subclass choosing the LM head per batch (built lazily: TRL imports slowly)."""
+    from transformers import Trainer
+    from trl import SFTTrainer  # type: ignore[attr-defined]
+
+    class KaitoSFTTrainer(SFTTrainer):
+        """TRL's trainer; batches that qualify take the model's own loss (see module docstring)."""
+
+        plain_head_logits_budget = PLAIN_HEAD_LOGITS_BUDGET
+        plain_head_batches = 0
+
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            if not self._plain_head_applies(inputs):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)  # type: ignore[no-untyped-call]
+            self.plain_head_batches += 1
+            inputs["use_cache"] = False
+            return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+        def _plain_head_applies(self, inputs: dict[str, Any]) -> bool:
+            ids = inputs.get("input_ids")
+            if ids is None or "labels" not in inputs or ids.device.type != "cpu":
+                return False
+            if getattr(self.args, "loss_type", "nll") != "nll":
+                return False
+            if self.label_smoother is not None or self.compute_loss_func is not None:
+                return False
+            if getattr(self, "aux_loss_enabled", False) or not self.model_accepts_loss_kwargs:
+                return False
+            return plain_head_fits(
+                int(ids.numel()), _vocab_size(self.model), self.plain_head_logits_budget
+            )
+
+    return KaitoSFTTrainer
+
+
+def _vocab_size(model: Any) -> int:
+    """Rows of the output embedding (0 when the model has none we can see)."""
+    try:
+        head = model.get_output_embeddings()
+    except (AttributeError, NotImplementedError):
+        return 0
+    weight = getattr(head, "weight", None)
+    return int(weight.shape[0]) if weight is not None and weight.dim() == 2 else 0

@@ -1,0 +1,103 @@
+"""The LM-head choice of our SFT trainer: the plain head must train exactly like TRL's fused one.
+
+Both paths run on the tiny Llama model with the same batch of chat rows (padding-free, as the
+best settings use it): the loss and every LoRA gradient must agree, the plain path must really be
+taken within the budget, and TRL's path must be kept when the logits would not fit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kaito.runtime.tuning.trainer import (
+    PLAIN_HEAD_LOGITS_BUDGET,
+    plain_head_fits,
+    sft_trainer_class,
+)
+from tests.fixtures.tiny_model import fact_rows
+
+
+def test_budget_counts_float32_logits() -> None:
+    vocab = 49152
+    most = PLAIN_HEAD_LOGITS_BUDGET // (vocab * 4)
+    assert plain_head_fits(most, vocab)
+    assert not plain_head_fits(most + 1, vocab)
+    assert not plain_head_fits(0, vocab)
+    assert not plain_head_fits(10, 0)
+
+
+def _trainer(model_dir: Path, tmp_path: Path, budget: int) -> Any:
+    import datasets
+    import peft
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    model = peft.get_peft_model(
+        base, peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
+    )
+    for (
+        name,
+        param,
+    ) in model.named_parameters():  # non-zero B so that every LoRA weight gets a gradient
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.05)
+    args = SFTConfig(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        padding_free=True,
+        max_length=None,
+        gradient_checkpointing=False,
+        report_to="none",
+        use_cpu=True,
+    )
+    rows = datasets.Dataset.from_list(fact_rows(8))
+    trainer = sft_trainer_class()(
+        model=model, args=args, train_dataset=rows, processing_class=tokenizer
+    )
+    trainer.plain_head_logits_budget = budget
+    return trainer
+
+
+def _loss_and_grads(trainer: Any) -> tuple[float, dict[str, Any]]:
+    batch = next(iter(trainer.get_train_dataloader()))
+    labels = batch["labels"]
+    items = int((labels[:, 1:] != -100).sum())
+    trainer.model.train()
+    loss = trainer.compute_loss(trainer.model, dict(batch), num_items_in_batch=items)
+    loss.backward()
+    grads = {
+        n: p.grad.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad
+    }
+    return float(loss), grads
+
+
+@pytest.mark.timeout(180)
+def test_plain_head_gives_the_fused_loss_and_gradients(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    plain = _trainer(tiny_model_dir, tmp_path / "plain", PLAIN_HEAD_LOGITS_BUDGET)
+    plain_loss, plain_grads = _loss_and_grads(plain)
+    assert plain.plain_head_batches == 1
+    assert "entropy" not in plain._metrics["train"]
+
+    fused = _trainer(tiny_model_dir, tmp_path / "fused", budget=0)
+    fused_loss, fused_grads = _loss_and_grads(fused)
+    assert fused.plain_head_batches == 0
+    assert fused._metrics["train"]["entropy"]  # TRL's fused head ran and logged its metrics
+
+    assert plain_loss > 1.0
+    assert plain_loss == pytest.approx(fused_loss, rel=1e-5)
+    assert plain_grads.keys() == fused_grads.keys()
+    assert len(plain_grads) > 0
+    for name, grad in plain_grads.items():
+        assert torch.count_nonzero(grad) > 0, name
+        torch.testing.assert_close(grad, fused_grads[name], rtol=1e-4, atol=1e-6, msg=name)
