@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.fixtures.fake_hub import FakeHub
 
 # Nothing in the test suite may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,3 +33,14 @@ def facts_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.fixtures.tiny_model import write_facts_parquet
 
     return write_facts_parquet(tmp_path_factory.mktemp("facts-data") / "facts.parquet")
+
+
+@pytest.fixture
+def fake_hub() -> Iterator[FakeHub]:
+    """A local HTTP server answering like the Hugging Face hub (``tests.fixtures.fake_hub``)."""
+    from tests.fixtures.fake_hub import FakeHub
+
+    server = FakeHub()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()

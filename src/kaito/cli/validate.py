@@ -41,6 +41,8 @@ from kaito.api.workspace import (
 )
 from kaito.presets import catalog, estimator, mig, skus
 from kaito.presets.errors import PresetError
+from kaito.runtime.models.hub_config import HubConfigReader
+from kaito.runtime.models.settings import load_model_settings
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -175,6 +177,16 @@ def register(app: typer.Typer) -> None:
                 help="Resolve host names of tuning URLs and refuse private addresses.",
             ),
         ] = False,
+        check_hub: Annotated[
+            bool,
+            typer.Option(
+                "--check-hub/--no-check-hub",
+                help=(
+                    "Ask the Hugging Face hub ($HF_ENDPOINT, token $HF_TOKEN) for the "
+                    "architectures of org/repo presets the catalog does not list."
+                ),
+            ),
+        ] = False,
         old: Annotated[
             Path | None,
             typer.Option(
@@ -199,6 +211,7 @@ def register(app: typer.Typer) -> None:
                 release_namespace=release_namespace,
                 karpenter_node_classes=karpenter_node_classes,
                 resolve_dns=resolve_dns,
+                check_hub=check_hub,
                 old=old,
             )
         )
@@ -218,6 +231,11 @@ def parse_feature_gates(text: str) -> dict[str, bool]:
             raise ValueError(f"feature gate {name} must be true or false, got {value!r}")
         gates[name] = lowered == "true"
     return gates
+
+
+def _hub_reader() -> HubConfigReader:
+    model_settings = load_model_settings()
+    return HubConfigReader(endpoint=model_settings.hf_endpoint, token=model_settings.hf_token)
 
 
 def _system_resolver(host: str) -> list[str]:
@@ -262,6 +280,7 @@ def run_validate(
     release_namespace: str = constants.DEFAULT_RELEASE_NAMESPACE,
     karpenter_node_classes: str = "",
     resolve_dns: bool = False,
+    check_hub: bool = False,
     old: Path | None = None,
 ) -> int:
     """Validate the manifests; print results; return the exit code."""
@@ -297,6 +316,7 @@ def run_validate(
         default_namespace=namespace,
         karpenter_node_classes=classes or None,
         resolver=_system_resolver if resolve_dns else None,
+        hub=_hub_reader() if check_hub else None,
     )
     results: list[DocumentResult] = []
     notes: list[str] = []

@@ -91,6 +91,7 @@ def register(registry: kopf.OperatorRegistry, op: Operator) -> None:
         )(child_event)
 
     if settings.webhook:
+        hub = webhook.hub_reader(settings)
 
         @kopf.on.validate(
             group=constants.GROUP,
@@ -104,7 +105,7 @@ def register(registry: kopf.OperatorRegistry, op: Operator) -> None:
             old: Mapping[str, Any] | None = kwargs.get("old")
             try:
                 problems, warnings = await webhook.review(
-                    op.cluster, settings, dict(body), dict(old) if old else None
+                    op.cluster, settings, dict(body), dict(old) if old else None, hub
                 )
             except k8s_errors.KubernetesError as exc:
                 raise errors.admission_error(f"cannot validate the Workspace: {exc}") from exc

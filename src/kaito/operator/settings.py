@@ -86,6 +86,16 @@ class OperatorSettings(BaseSettings):
         description="Directory with tls.crt and tls.key (the mounted workspace-webhook-cert "
         "Secret); without it the webhook serves plain HTTP (tests, local runs).",
     )
+    hub_endpoint: str = Field(
+        default="https://huggingface.co",
+        validation_alias=AliasChoices("KAITO_HUB_ENDPOINT", "HF_ENDPOINT", "hub_endpoint"),
+        description="Hugging Face hub the webhook asks for unlisted repos' architectures.",
+    )
+    hub_offline: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("KAITO_HUB_OFFLINE", "HF_HUB_OFFLINE", "hub_offline"),
+        description="Never ask the hub: unlisted org/repo presets are admitted unchecked.",
+    )
     leader_elect: bool = Field(default=True, description="Act only while holding the Lease.")
     pod_name: str | None = Field(
         default=None,

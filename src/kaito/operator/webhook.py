@@ -19,6 +19,8 @@ from kaito.k8s.client import Cluster
 from kaito.manifests import naming
 from kaito.operator.settings import OperatorSettings
 from kaito.presets import catalog, mig, skus
+from kaito.presets.errors import PresetError
+from kaito.runtime.models.hub_config import HubConfigReader
 
 Obj = dict[str, Any]
 
@@ -61,8 +63,33 @@ async def build_lookup(
     )
 
 
+def hub_reader(settings: OperatorSettings) -> HubConfigReader | None:
+    """The hub client the webhook keeps for its lifetime (its cache), or None when offline."""
+    if settings.hub_offline:
+        return None
+    return HubConfigReader(endpoint=settings.hub_endpoint)
+
+
+async def prefetch_hub(ws: AnyWorkspace, hub: HubConfigReader) -> api_validation.StaticHubLookup:
+    """Ask the hub, before the synchronous rules run, about an unlisted ``org/repo`` preset."""
+    answers: dict[str, Any] = {}
+    preset = ws.inference.preset if ws.inference is not None else None
+    if preset is not None:
+        try:
+            spec = catalog.get_model(preset.name)
+        except PresetError:
+            spec = None
+        if spec is not None and spec.best_effort:
+            answers[spec.hf_repo] = await hub.prefetch(spec.hf_repo)
+    return api_validation.StaticHubLookup(answers)
+
+
 async def review(
-    cluster: Cluster, settings: OperatorSettings, body: Obj, old: Obj | None
+    cluster: Cluster,
+    settings: OperatorSettings,
+    body: Obj,
+    old: Obj | None,
+    hub: HubConfigReader | None = None,
 ) -> tuple[list[str], list[str]]:
     """Messages rejecting ``body`` (empty when admitted) and warnings to show the user.
 
@@ -74,6 +101,7 @@ async def review(
         settings: Operator settings (provisioner mode, gates, cloud, release namespace).
         body: The Workspace under review.
         old: The stored Workspace for an UPDATE, else ``None``.
+        hub: Asked about unlisted ``org/repo`` presets on CREATE; None skips that check.
     """
     try:
         ws = parse_workspace(body)
@@ -90,6 +118,7 @@ async def review(
         cloud_provider=settings.cloud_provider,
         release_namespace=settings.release_namespace,
         default_namespace=ws.metadata.namespace or "default",
+        hub=await prefetch_hub(ws, hub) if hub is not None and old_ws is None else None,
     )
     report = api_validation.check_workspace(ws, ctx, old_ws)
     warnings = [str(w) for w in report.warnings if "not checked:" not in w.message]

@@ -19,12 +19,13 @@ import functools
 import importlib.resources
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from kaito.presets import vllm_support
 from kaito.presets.errors import DeprecatedPresetError, PresetError, UnknownPresetError
 
 # libyaml's C loader when available (about 10x faster); same safe subset of YAML.
@@ -46,6 +47,8 @@ __all__ = [
     "list_models",
     "load_catalog",
     "parse_catalog",
+    "vllm_lora_support",
+    "vllm_serves",
 ]
 
 # Node disk requested for a model whose size is unknown (upstream's fallback storage request).
@@ -575,3 +578,13 @@ def legacy_aliases() -> dict[str, str]:
         for spec in load_catalog().models
         if spec.name != spec.hf_repo and not spec.legacy_only and not spec.is_local
     }
+
+
+def vllm_serves(architectures: Sequence[str]) -> bool | None:
+    """Whether vLLM serves any of ``architectures`` (see :mod:`kaito.presets.vllm_support`)."""
+    return vllm_support.vllm_serves(architectures)
+
+
+def vllm_lora_support(architectures: Sequence[str]) -> bool | None:
+    """Whether vLLM takes LoRA adapters for such a model; None when unknown."""
+    return vllm_support.vllm_lora_support(architectures)

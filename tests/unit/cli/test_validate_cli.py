@@ -10,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from kaito.cli.main import app
+from tests.fixtures.fake_hub import FakeHub
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
@@ -258,3 +259,42 @@ def test_old_manifest_without_matching_name_validates_as_create(tmp_path: Path) 
     assert result.exit_code == 0
     assert json.loads(result.stdout)[0]["operation"] == "CREATE"
     assert "no stored Workspace of that name" in result.stderr
+
+
+UNLISTED = """\
+apiVersion: kaito.sh/v1beta1
+kind: Workspace
+metadata: {{name: house}}
+resource:
+  instanceType: Standard_NC24ads_A100_v4
+  labelSelector: {{matchLabels: {{apps: house}}}}
+inference:
+  preset: {{name: {repo}}}
+"""
+
+
+def test_check_hub_rejects_a_repo_whose_architecture_vllm_does_not_serve(
+    tmp_path: Path, fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_hub.routes["/org/exotic/resolve/main/config.json"] = (
+        200,
+        {"architectures": ["ExoticNetForCausalLM"]},
+    )
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_cli")
+    exotic = write(tmp_path, "exotic.yaml", UNLISTED.format(repo="org/exotic"))
+    llama = write(tmp_path, "llama.yaml", UNLISTED.format(repo="org/llama"))
+
+    result = invoke("--check-hub", "-f", exotic)
+    assert result.exit_code == 1, result.output
+    assert "inference.preset.name" in result.output
+    assert "ExoticNetForCausalLM, none of which vLLM supports" in result.output
+    assert ("/org/exotic/resolve/main/config.json", "Bearer hf_cli") in fake_hub.requests
+
+    assert invoke("--check-hub", "-f", llama).exit_code == 0
+    # Without --check-hub the CLI stays offline and says what it did not check.
+    before = len(fake_hub.requests)
+    offline = invoke("-f", exotic)
+    assert offline.exit_code == 0, offline.output
+    assert "not checked: whether vLLM supports the architecture of org/exotic" in offline.output
+    assert len(fake_hub.requests) == before

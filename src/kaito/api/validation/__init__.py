@@ -17,8 +17,9 @@ better without rejecting anything upstream accepts for a real deployment:
   HEAD downloads every catalog model at runtime, so its error never fires there).
 - Adapters are validated on CREATE as well as UPDATE; ``kaito.sh/runtime`` values and
   ``matchLabels`` key/value syntax are checked; ``output_dir`` must lie strictly inside ``/mnt``.
-- Not checked (no data offline): "vLLM does not support LoRA adapters for this model", and the
-  Hugging Face architecture lookup of unlisted ``org/repo`` presets.
+- The Hugging Face architecture lookup of unlisted ``org/repo`` presets needs the hub; without it
+  (offline, gated repo, timeout) the preset is accepted with a "not checked" warning. A repo the hub
+  says does not exist is an error. It runs on CREATE only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 from kaito.api.validation.context import (
     ClusterLookup,
     GPUFacts,
+    HubLookup,
     LookupUnavailableError,
     MigTable,
     ModelCatalog,
@@ -35,13 +37,14 @@ from kaito.api.validation.context import (
     ValidationContext,
 )
 from kaito.api.validation.findings import FieldError, ValidationReport
-from kaito.api.validation.static_lookup import StaticClusterLookup
+from kaito.api.validation.static_lookup import StaticClusterLookup, StaticHubLookup
 from kaito.api.validation.workspace import check_workspace, validate_workspace
 
 __all__ = [
     "ClusterLookup",
     "FieldError",
     "GPUFacts",
+    "HubLookup",
     "LookupUnavailableError",
     "MigTable",
     "ModelCatalog",
@@ -49,6 +52,7 @@ __all__ = [
     "NodeInfo",
     "SkuTable",
     "StaticClusterLookup",
+    "StaticHubLookup",
     "ValidationContext",
     "ValidationReport",
     "check_workspace",

@@ -12,7 +12,8 @@ fill a :class:`ValidationContext`:
   ``kaito.presets.mig`` so callers pass those modules directly; ``kaito.api`` sits below
   ``kaito.presets`` in the layering and therefore cannot import them itself.
 - operator settings: feature gates, node-provisioner mode, cloud provider, release namespace,
-  Karpenter node classes, and an optional DNS resolver for URL checks.
+  Karpenter node classes, an optional DNS resolver for URL checks and an optional hub lookup
+  (``hub``) for the architectures of ``org/repo`` presets the catalog does not list.
 """
 
 from __future__ import annotations
@@ -124,6 +125,16 @@ class ModelFacts(Protocol):
         """Can run on the Hugging Face transformers runtime."""
         ...
 
+    @property
+    def architectures(self) -> tuple[str, ...]:
+        """``architectures`` of the model config; empty when unknown."""
+        ...
+
+    @property
+    def best_effort(self) -> bool:
+        """An ``org/repo`` the catalog does not list (facts unknown until looked up)."""
+        ...
+
 
 class ModelCatalog(Protocol):
     """Preset lookups (satisfied by the ``kaito.presets.catalog`` module)."""
@@ -141,6 +152,27 @@ class ModelCatalog(Protocol):
         self, *, tuning_only: bool = False, include_deprecated: bool = False
     ) -> Sequence[ModelFacts]:
         """Catalog entries."""
+        ...
+
+    def vllm_serves(self, architectures: Sequence[str]) -> bool | None:
+        """Whether vLLM serves any of the architectures; None when none are given."""
+        ...
+
+    def vllm_lora_support(self, architectures: Sequence[str]) -> bool | None:
+        """Whether vLLM takes LoRA adapters for such a model; None when unknown."""
+        ...
+
+
+class HubLookup(Protocol):
+    """Model facts from the Hugging Face hub, for repos the catalog does not list."""
+
+    def model_architectures(self, repo: str) -> Sequence[str]:
+        """``architectures`` of the repo's ``config.json``.
+
+        Raises:
+            LookupUnavailableError: the hub cannot answer here (offline, gated, timeout).
+            LookupError: the hub says the repository or its config does not exist.
+        """
         ...
 
 
@@ -228,6 +260,7 @@ class ValidationContext:
         default_namespace: namespace of a Workspace whose metadata names none.
         karpenter_node_classes: allowed ``kaito.sh/node-class-name`` values; None when unknown.
         resolver: resolves host names for URL checks; None when DNS is not available.
+        hub: reads unlisted repos' model configs; None when the hub is not reachable.
     """
 
     models: ModelCatalog
@@ -241,6 +274,7 @@ class ValidationContext:
     default_namespace: str = "default"
     karpenter_node_classes: tuple[str, ...] | None = None
     resolver: Resolver | None = None
+    hub: HubLookup | None = None
 
     def gate(self, name: str) -> bool:
         """Whether feature gate ``name`` is on (upstream default when not set)."""

@@ -12,7 +12,7 @@ import math
 from kaito.api import constants, names
 from kaito.api.data_sources import AdapterSpec
 from kaito.api.validation.config_files import inference_config_errors
-from kaito.api.validation.context import LookupUnavailableError
+from kaito.api.validation.context import LookupUnavailableError, ModelFacts
 from kaito.api.validation.review import Review
 from kaito.api.validation.sources import check_source_create
 
@@ -57,6 +57,13 @@ def _check_preset(review: Review) -> None:
                 message += f"; did you mean {', '.join(resolution.suggestions)}?"
             review.report.error("inference.preset.name", message)
         return
+    architectures = _hub_architectures(review, model)
+    if architectures and review.ctx.models.vllm_serves(architectures) is False:
+        review.report.error(
+            "inference.preset.name",
+            f"failed to get model preset: model {model.hf_repo} has architectures "
+            f"{', '.join(architectures)}, none of which vLLM supports",
+        )
     runtime = review.runtime
     if runtime == constants.RUNTIME_TRANSFORMERS and not model.transformers_runtime:
         review.report.error(
@@ -93,6 +100,55 @@ def _check_preset(review: Review) -> None:
             secret_path,
             "This preset does not require a modelAccessSecret with HF_TOKEN key under "
             "presetOptions; it is ignored",
+        )
+
+
+def _hub_architectures(review: Review, model: ModelFacts) -> tuple[str, ...]:
+    """The model's architectures; for an unlisted repo, read from the hub (create only).
+
+    Without a hub the rule is reported as not checked; a repository the hub says does not exist
+    is an error, as upstream's preset generator fails on it.
+    """
+    if not model.best_effort:
+        return tuple(model.architectures)
+    repo = model.hf_repo
+    if repo in review.hub_architectures:
+        return review.hub_architectures[repo]
+    path = "inference.preset.name"
+    found: tuple[str, ...] = ()
+    what = f"whether vLLM supports the architecture of {repo}"
+    if review.ctx.hub is None:
+        review.report.not_checked(path, f"{what} (no Hugging Face hub here)")
+    else:
+        try:
+            found = tuple(review.ctx.hub.model_architectures(repo))
+        except LookupUnavailableError as exc:
+            review.report.not_checked(path, f"{what} ({exc})")
+        except LookupError as exc:
+            review.report.error(path, f"failed to get model preset: {exc}")
+    review.hub_architectures[repo] = found
+    return found
+
+
+def _check_lora_support(review: Review) -> None:
+    """VLLM refuses LoRA adapters for models whose implementation does not take them."""
+    inference = review.ws.inference
+    if inference is None or inference.preset is None or not inference.adapters:
+        return
+    if review.runtime != constants.RUNTIME_VLLM:
+        return
+    model = review.resolve_model(inference.preset.name).model
+    if model is None:
+        return
+    architectures = (
+        review.hub_architectures.get(model.hf_repo, ())
+        if model.best_effort
+        else tuple(model.architectures)
+    )
+    if architectures and review.ctx.models.vllm_lora_support(architectures) is False:
+        review.report.error(
+            "inference.adapters",
+            "Runtime validation: vLLM does not support LoRA adapters for this model",
         )
 
 
@@ -149,6 +205,7 @@ def check_adapters(review: Review) -> None:
         else:
             check_source_create(review, f"{path}.source", source)
         _check_strength(review, f"{path}.strength", adapter, name)
+    _check_lora_support(review)
 
 
 def check_inference_update(review: Review) -> None:

@@ -34,6 +34,8 @@ class Review:
     report: ValidationReport = field(default_factory=ValidationReport)
     old: AnyWorkspace | None = None
     _models: dict[str, ModelResolution] = field(default_factory=dict)
+    #: Architectures of unlisted repos read from the hub during this run (repo → names).
+    hub_architectures: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def beta(self) -> bool:

@@ -74,3 +74,25 @@ class StaticClusterLookup:
         if self._csi is None:
             raise LookupUnavailableError("CSI drivers cannot be listed without a cluster")
         return name in self._csi
+
+
+class StaticHubLookup:
+    """Hub answers fetched beforehand (the webhook prefetches them asynchronously).
+
+    Args:
+        answers: repo → architectures, or the exception the lookup ended with
+            (``LookupError``: the repo does not exist; ``LookupUnavailableError``: no answer).
+            A repo not given is "not available".
+    """
+
+    def __init__(self, answers: Mapping[str, Sequence[str] | Exception]) -> None:
+        self._answers = dict(answers)
+
+    def model_architectures(self, repo: str) -> Sequence[str]:
+        """The prefetched answer for ``repo``."""
+        answer = self._answers.get(repo)
+        if answer is None:
+            raise LookupUnavailableError(f"the hub was not asked about {repo}")
+        if isinstance(answer, Exception):
+            raise answer
+        return answer

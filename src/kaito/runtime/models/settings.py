@@ -13,6 +13,8 @@ from pathlib import Path
 CACHE_DIR_ENV = "KAITO_CACHE_DIR"
 HF_TOKEN_ENV = "HF_TOKEN"
 HF_OFFLINE_ENV = "HF_HUB_OFFLINE"
+HF_ENDPOINT_ENV = "HF_ENDPOINT"
+DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 DEFAULT_CACHE_DIR = Path("~/.cache/kaito")
 
 
@@ -26,6 +28,8 @@ class ModelSettings:
     """Token for gated or private Hugging Face repositories (``$HF_TOKEN``)."""
     hf_offline: bool
     """Whether ``$HF_HUB_OFFLINE`` forbids any hub access."""
+    hf_endpoint: str = DEFAULT_HF_ENDPOINT
+    """The hub to ask (``$HF_ENDPOINT``, default https://huggingface.co)."""
 
 
 def load_model_settings() -> ModelSettings:
@@ -36,4 +40,5 @@ def load_model_settings() -> ModelSettings:
         cache_dir=Path(raw_cache).expanduser(),
         hf_token=os.environ.get(HF_TOKEN_ENV) or None,
         hf_offline=offline,
+        hf_endpoint=os.environ.get(HF_ENDPOINT_ENV) or DEFAULT_HF_ENDPOINT,
     )
