@@ -108,6 +108,15 @@ class OperatorSettings(BaseSettings):
     max_concurrent_reconciles: int = Field(default=5)
     default_node_image_family: str = Field(default=constants.NODE_IMAGE_FAMILY_UBUNTU)
 
+    @field_validator("hub_offline", mode="before")
+    @classmethod
+    def _hub_offline_flag(cls, value: object) -> bool:
+        # HF_HUB_OFFLINE belongs to huggingface_hub, which reads any of these spellings as "on" and
+        # everything else (including an empty value) as "off"; never refuse to start over it.
+        if isinstance(value, bool):
+            return value
+        return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
     @field_validator("node_provisioner")
     @classmethod
     def _known_provisioner(cls, value: str) -> str:

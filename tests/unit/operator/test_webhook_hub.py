@@ -51,3 +51,13 @@ def test_hub_reader_follows_settings() -> None:
     assert reader is not None
     assert reader.endpoint == "http://hub.internal"
     assert webhook.hub_reader(OperatorSettings(hub_offline=True)) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "offline"), [("1", True), ("YES", True), ("", False), ("0", False), ("nope", False)]
+)
+def test_hf_hub_offline_is_read_like_huggingface_hub(
+    monkeypatch: pytest.MonkeyPatch, value: str, offline: bool
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)
+    assert OperatorSettings().hub_offline is offline
