@@ -50,7 +50,12 @@ def free_port() -> int:
 
 
 def start(
-    mode: str, model_dir: Path, vllm_python: str | None, log: Path, threads: int | None
+    mode: str,
+    model_dir: Path,
+    vllm_python: str | None,
+    log: Path,
+    threads: int | None,
+    dtype: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     args = [str(Path(sys.executable).parent / "kaito-serve"), "--model", str(model_dir),
@@ -59,6 +64,8 @@ def start(
             "--max-model-len", "1024"]  # fmt: skip
     if threads and mode.startswith("transformers"):
         args += ["--threads", str(threads)]
+    if dtype and mode.startswith("transformers"):
+        args += ["--dtype", dtype]
     if mode == "transformers-sequential":
         args += ["--engine", "transformers", "--max-batch-size", "1"]
     elif mode == "transformers-batched":
@@ -146,6 +153,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--vllm-python", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (transformers)")
+    parser.add_argument("--dtype", default=None, help="weights dtype (transformers), e.g. bfloat16")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
     args = parser.parse_args()
     if args.vllm_python is None and (ROOT / ".venv-vllm" / "bin" / "python").exists():
@@ -160,7 +168,7 @@ def main() -> int:
     rows: list[dict[str, object]] = []
     for mode in args.modes.split(","):
         log = args.out.parent / f"serve-{mode}.log"
-        process, url = start(mode, model_dir, args.vllm_python, log, args.threads)
+        process, url = start(mode, model_dir, args.vllm_python, log, args.threads, args.dtype)
         try:
             for concurrency in (int(c) for c in args.concurrency.split(",")):
                 result = asyncio.run(wave(url, concurrency, args.tokens))

@@ -154,3 +154,31 @@ async def test_stop_string_and_length_finish_reasons(tiny_model_dir: Path) -> No
     assert plain[0].startswith(text)
     assert stop not in text
     assert events[-1].finish_reason == "stop"
+
+
+async def test_bfloat16_weights_on_cpu_match_bfloat16_generate(tiny_model_dir: Path) -> None:
+    """``--dtype bfloat16`` (the fast CPU setting in docs/benchmarks.md) computes what bf16 does."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    engine = await started(tiny_model_dir, dtype="bfloat16", max_batch_size=1)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.bfloat16)
+    tokenizer, _ = _reference(tiny_model_dir)
+    try:
+        for prompt in PROMPTS[:4]:
+            ids = engine.encode_chat([{"role": "user", "content": prompt}])
+            params = SamplingParams(max_tokens=12, temperature=0)
+            got = (await collect(engine, GenerationRequest("tiny", tuple(ids), params)))[0]
+            inputs = torch.tensor([ids])
+            with torch.no_grad():
+                out = model.generate(
+                    inputs,
+                    attention_mask=torch.ones_like(inputs),
+                    max_new_tokens=12,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                )
+            assert got == tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
+    finally:
+        await engine.stop()
