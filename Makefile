@@ -30,10 +30,11 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP) ## Create .venv and install pinned dependencies (idempotent)
 
 .PHONY: registry
-registry: ## Install Debian's docker-registry (used by OCI tests) if missing
-	@command -v docker-registry >/dev/null 2>&1 || test -x /usr/bin/docker-registry || \
-	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null) \
-	    || echo "warning: could not install docker-registry; OCI tests will be skipped"; }
+registry: ## Install Debian's docker-registry and htpasswd (used by OCI tests) if missing
+	@{ command -v docker-registry >/dev/null 2>&1 || test -x /usr/bin/docker-registry; } && \
+	  command -v htpasswd >/dev/null 2>&1 || \
+	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry apache2-utils >/dev/null) \
+	    || echo "warning: could not install docker-registry/apache2-utils; some OCI tests will be skipped"; }
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and autofix
