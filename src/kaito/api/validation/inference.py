@@ -131,7 +131,7 @@ def _hub_architectures(review: Review, model: ModelFacts) -> tuple[str, ...]:
 
 
 def _check_lora_support(review: Review) -> None:
-    """VLLM refuses LoRA adapters for models whose implementation does not take them."""
+    """Refuse LoRA adapters on vLLM for models whose vLLM implementation does not take them."""
     inference = review.ws.inference
     if inference is None or inference.preset is None or not inference.adapters:
         return
