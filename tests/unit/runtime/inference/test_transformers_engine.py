@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,39 @@ async def test_bfloat16_weights_on_cpu_match_bfloat16_generate(tiny_model_dir: P
             assert got == tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
     finally:
         await engine.stop()
+
+
+async def test_prompts_waiting_together_are_prefilled_in_one_pass_and_match_unbatched(
+    tiny_model_dir: Path,
+) -> None:
+    engine = await started(tiny_model_dir, max_batch_size=16)
+    prefills: list[tuple[int, int]] = []
+    forward = engine._forward
+
+    def counting_forward(input_ids: Any, adapters: list[str], **kwargs: Any) -> Any:
+        if input_ids.shape[1] > 1:  # decode steps feed one token per row
+            prefills.append((int(input_ids.shape[0]), int(input_ids.shape[1])))
+        return forward(input_ids, adapters, **kwargs)
+
+    engine._forward = counting_forward  # type: ignore[method-assign]
+    try:
+        jobs = [engine.encode_chat([{"role": "user", "content": p}]) for p in PROMPTS]
+        assert len({len(ids) for ids in jobs}) > 1  # different lengths: padding is exercised
+        # Hold the scheduler while all requests are queued, so that it finds them together.
+        hold = asyncio.ensure_future(engine._run_on_scheduler(lambda: time.sleep(0.3)))
+        await asyncio.sleep(0.05)
+        streams = [
+            collect(
+                engine,
+                GenerationRequest("tiny", tuple(ids), SamplingParams(max_tokens=9, temperature=0)),
+            )
+            for ids in jobs
+        ]
+        results = await asyncio.gather(*streams)
+        await hold
+    finally:
+        await engine.stop()
+    assert prefills[0] == (len(PROMPTS), max(len(ids) for ids in jobs))
+    assert len(prefills) == 1
+    for ids, got in zip(jobs, results, strict=True):
+        assert got[0] == unbatched(tiny_model_dir, ids, 9)

@@ -40,20 +40,27 @@ class DecodeBatch:
         """Common (padded) cache length ``L``."""
         return 0 if self.mask is None else int(self.mask.shape[1])
 
-    def add(self, layers: list[LayerKV], prompt_len: int, next_tokens: Any) -> None:
-        """Append rows prefilled together (same prompt, so no padding among them).
+    def add(
+        self, layers: list[LayerKV], prompt_len: int, next_tokens: Any, mask: Any = None
+    ) -> None:
+        """Append rows prefilled together.
 
         Args:
             layers: per-layer (keys, values) of shape ``[k, heads, prompt_len, head_dim]``.
-            prompt_len: number of real positions in those rows.
+            prompt_len: cache length of those rows (their longest prompt).
             next_tokens: ``[k]`` long tensor of each new row's first sampled token.
+            mask: ``[k, prompt_len]`` long tensor when the rows were prefilled left-padded to a
+                common length (different prompts); None when every position is real.
         """
         import torch
 
         rows = int(next_tokens.shape[0])
         device = next_tokens.device
-        new_mask = torch.ones((rows, prompt_len), dtype=torch.long, device=device)
-        new_positions = torch.full((rows,), prompt_len, dtype=torch.long, device=device)
+        if mask is None:
+            new_mask = torch.ones((rows, prompt_len), dtype=torch.long, device=device)
+        else:
+            new_mask = mask.to(dtype=torch.long, device=device)
+        new_positions = new_mask.sum(dim=1)
         if self.size == 0:
             self.layers = list(layers)
             self.mask, self.positions, self.next_tokens = new_mask, new_positions, next_tokens

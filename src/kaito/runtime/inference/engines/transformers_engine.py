@@ -48,6 +48,8 @@ BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 DEFAULT_MAX_MODEL_LEN = 4096
 _IDLE_WAIT_S = 0.5
+#: Padded prompt tokens prefilled in one forward pass at most (a lone longer prompt still runs).
+PREFILL_TOKEN_BUDGET = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +112,7 @@ class TransformersEngine:
         self._tokenizer: Any = None
         self._device: Any = None
         self._eos_ids: frozenset[int] = frozenset()
+        self._pad_id = 0
         self._max_model_len = config.max_model_len or DEFAULT_MAX_MODEL_LEN
         self._adapters: dict[str, Path] = {}
         self._lock = threading.Lock()
@@ -276,6 +279,9 @@ class TransformersEngine:
         model.eval()  # type: ignore[no-untyped-call]
         self._model = model
         self._eos_ids = frozenset(_eos_ids(model, self._tokenizer))
+        # Left padding of batched prefills; masked out, so any valid token id would do.
+        pad = self._tokenizer.pad_token_id
+        self._pad_id = int(pad if pad is not None else min(self._eos_ids, default=0))
         limit = getattr(model.config, "max_position_embeddings", None) or DEFAULT_MAX_MODEL_LEN
         self._max_model_len = cfg.max_model_len or min(int(limit), DEFAULT_MAX_MODEL_LEN)
         if cfg.adapters_dir is not None and cfg.adapters_dir.is_dir():
@@ -363,21 +369,62 @@ class TransformersEngine:
             self._compact()
 
     def _admit(self) -> None:
+        """Prefill waiting requests that fit the batch, several prompts per forward pass."""
         while True:
-            with self._lock:
-                if not self._waiting:
-                    return
-                head = self._waiting[0]
-                if self._rows and len(self._rows) + head.request.n > self._config.max_batch_size:
-                    return
-                self._waiting.popleft()
-            if head.cancelled:
+            group = self._take_waiting()
+            if not group:
+                return
+            ready: list[tuple[_Pending, str]] = []
+            for pending in group:
+                try:
+                    ready.append((pending, self._adapter_for(pending.request)))
+                except errors.ModelNotFoundError as exc:
+                    self._fail(pending, exc)
+            if not ready:
                 continue
             try:
-                self._prefill(head)
+                self._prefill(ready)
             except Exception as exc:
-                logger.exception("prefill failed")
-                self._fail(head, exc)
+                logger.exception("prefill of %d requests failed", len(ready))
+                if len(ready) == 1:
+                    self._fail(ready[0][0], exc)
+                    continue
+                # Retry one by one so that one bad request does not fail its neighbours.
+                for item in ready:
+                    try:
+                        self._prefill([item])
+                    except Exception as single:
+                        logger.exception("prefill failed")
+                        self._fail(item[0], single)
+
+    def _take_waiting(self) -> list[_Pending]:
+        """The next waiting requests that fit the batch and the prefill token budget, in order."""
+        group: list[_Pending] = []
+        rows = len(self._rows)
+        longest = 0
+        with self._lock:
+            while self._waiting:
+                head = self._waiting[0]
+                if head.cancelled:
+                    self._waiting.popleft()
+                    continue
+                n = head.request.n
+                if (rows or group) and rows + n > self._config.max_batch_size:
+                    break
+                length = max(longest, len(head.request.prompt_ids))
+                if group and length * (len(group) + 1) > PREFILL_TOKEN_BUDGET:
+                    break
+                self._waiting.popleft()
+                group.append(head)
+                rows += n
+                longest = length
+        return group
+
+    def _adapter_for(self, request: GenerationRequest) -> str:
+        adapter = BASE_ADAPTER if request.model == self.base_model_name else request.model
+        if adapter != BASE_ADAPTER and adapter not in self._adapters:
+            raise errors.ModelNotFoundError(f"The model `{request.model}` does not exist.")
+        return adapter
 
     def _forward(self, input_ids: Any, adapters: list[str], **kwargs: Any) -> Any:
         from peft import PeftModel
@@ -389,54 +436,77 @@ class TransformersEngine:
                 return self._model(input_ids=input_ids, use_cache=True, **kwargs)
         return self._model(input_ids=input_ids, use_cache=True, **kwargs)
 
-    def _prefill(self, pending: _Pending) -> None:
+    def _prefill(self, items: list[tuple[_Pending, str]]) -> None:
+        """Prefill prompts in one forward pass, left-padded to the longest; rows join the batch.
+
+        A single prompt runs unpadded, exactly as an unbatched ``generate`` would; several are
+        left-padded with an attention mask and per-row position ids, as the decode batch is.
+        """
         import torch
         from transformers import DynamicCache
 
-        request = pending.request
-        adapter = BASE_ADAPTER if request.model == self.base_model_name else request.model
-        if adapter != BASE_ADAPTER and adapter not in self._adapters:
-            raise errors.ModelNotFoundError(f"The model `{request.model}` does not exist.")
-        prompt_len = len(request.prompt_ids)
-        input_ids = torch.tensor([request.prompt_ids], dtype=torch.long, device=self._device)
+        lengths = [len(pending.request.prompt_ids) for pending, _ in items]
+        longest = max(lengths)
+        input_ids = torch.full(
+            (len(items), longest), self._pad_id, dtype=torch.long, device=self._device
+        )
+        mask = torch.zeros((len(items), longest), dtype=torch.long, device=self._device)
+        for i, ((pending, _), length) in enumerate(zip(items, lengths, strict=True)):
+            input_ids[i, longest - length :] = torch.tensor(
+                pending.request.prompt_ids, dtype=torch.long, device=self._device
+            )
+            mask[i, longest - length :] = 1
+        padded = min(lengths) != longest
+        extra: dict[str, Any] = {}
+        if padded:
+            extra["attention_mask"] = mask
+            extra["position_ids"] = (mask.cumsum(dim=1) - 1).clamp(min=0)
         out = self._forward(
             input_ids,
-            [adapter],
+            [adapter for _, adapter in items],
             past_key_values=DynamicCache(),
             logits_to_keep=1,
+            **extra,
         )
-        cache = out.past_key_values
-        layers = [(layer.keys, layer.values) for layer in cache.layers]
-        n = request.n
-        if n > 1:
-            layers = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in layers]
-        logits = out.logits[:, -1, :].expand(n, -1)
-        params = request.params
-        max_tokens = min(params.max_tokens, self._max_model_len - prompt_len)
-        if max_tokens != params.max_tokens:
-            params = dataclasses.replace(params, max_tokens=max_tokens)
+        counts = [pending.request.n for pending, _ in items]
+        index = torch.repeat_interleave(
+            torch.arange(len(items), device=self._device),
+            torch.tensor(counts, device=self._device),
+        )
+        layers = [
+            (layer.keys.index_select(0, index), layer.values.index_select(0, index))
+            for layer in out.past_key_values.layers
+        ]
+        logits = out.logits[:, -1, :].index_select(0, index)
         rows: list[_Row] = []
-        for index in range(n):
-            generator = None
-            if not params.greedy:
-                generator = torch.Generator(device=self._device)
-                seed = params.seed + index if params.seed is not None else secrets.randbits(62)
-                generator.manual_seed(seed)
-            rows.append(
-                _Row(
-                    pending=pending,
-                    index=index,
-                    adapter=adapter,
-                    detokenizer=IncrementalDetokenizer(self._decode_ids, params.stop),
-                    generator=generator,
-                    prompt_len=prompt_len,
+        row_params: list[SamplingParams] = []
+        for (pending, adapter), length in zip(items, lengths, strict=True):
+            params = pending.request.params
+            max_tokens = min(params.max_tokens, self._max_model_len - length)
+            if max_tokens != params.max_tokens:
+                params = dataclasses.replace(params, max_tokens=max_tokens)
+            for choice in range(pending.request.n):
+                generator = None
+                if not params.greedy:
+                    generator = torch.Generator(device=self._device)
+                    seed = params.seed + choice if params.seed is not None else secrets.randbits(62)
+                    generator.manual_seed(seed)
+                rows.append(
+                    _Row(
+                        pending=pending,
+                        index=choice,
+                        adapter=adapter,
+                        detokenizer=IncrementalDetokenizer(self._decode_ids, params.stop),
+                        generator=generator,
+                        prompt_len=length,
+                    )
                 )
-            )
-        pending.open_choices = n
-        tokens = _sample(logits, [params] * n, [r.generator for r in rows])
-        self._batch.add(layers, prompt_len, tokens)
+                row_params.append(params)
+            pending.open_choices = pending.request.n
+        tokens = _sample(logits, row_params, [row.generator for row in rows])
+        self._batch.add(layers, longest, tokens, mask.index_select(0, index) if padded else None)
         self._rows.extend(rows)
-        self._after_sampling(rows, tokens.tolist(), [params] * n)
+        self._after_sampling(rows, tokens.tolist(), row_params)
         self._compact()
 
     def _decode(self) -> None:
