@@ -211,7 +211,7 @@ def _has_gpu(local: settings.LocalSettings) -> bool:
 
 def _probe_hub(local: settings.LocalSettings) -> tuple[bool, str]:
     if local.hf_offline:
-        return False, f"{settings.HF_OFFLINE_ENV} is set"
+        return False, f"{model_settings.HF_OFFLINE_ENV} is set"
     parsed = urllib.parse.urlparse(local.hf_endpoint)
     host = parsed.hostname or ""
     port = parsed.port or (443 if parsed.scheme == "https" else 80)

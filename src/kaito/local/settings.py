@@ -11,13 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kaito.runtime.models.settings import load_model_settings
+
 STATE_DIR_ENV = "KAITO_STATE_DIR"
-HF_OFFLINE_ENV = "HF_HUB_OFFLINE"
-HF_ENDPOINT_ENV = "HF_ENDPOINT"
 DEVICE_ENV = "KAITO_LOCAL_DEVICE"
 DEFAULT_STATE_DIR = Path("~/.kaito")
-DEFAULT_HF_ENDPOINT = "https://huggingface.co"
-_TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 
 @dataclass(frozen=True)
@@ -37,9 +35,10 @@ class LocalSettings:
 def load_local_settings() -> LocalSettings:
     """Read the local-mode settings from the environment."""
     raw_device = (os.environ.get(DEVICE_ENV) or "").strip().lower()
+    hub = load_model_settings()  # the hub variables are the runtime's; read them the same way
     return LocalSettings(
         state_dir=Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR).expanduser(),
-        hf_offline=(os.environ.get(HF_OFFLINE_ENV) or "").strip().lower() in _TRUTHY,
-        hf_endpoint=os.environ.get(HF_ENDPOINT_ENV) or DEFAULT_HF_ENDPOINT,
+        hf_offline=hub.hf_offline,
+        hf_endpoint=hub.hf_endpoint,
         device=raw_device or None,
     )

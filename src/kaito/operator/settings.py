@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kaito.api import constants
 from kaito.manifests.plan import DEFAULT_OPERATOR_NAMESPACE, ManifestSettings, default_runtime_image
+from kaito.runtime.models.settings import DEFAULT_HF_ENDPOINT, offline_flag
 
 
 class SettingsError(ValueError):
@@ -87,7 +88,7 @@ class OperatorSettings(BaseSettings):
         "Secret); without it the webhook serves plain HTTP (tests, local runs).",
     )
     hub_endpoint: str = Field(
-        default="https://huggingface.co",
+        default=DEFAULT_HF_ENDPOINT,
         validation_alias=AliasChoices("KAITO_HUB_ENDPOINT", "HF_ENDPOINT", "hub_endpoint"),
         description="Hugging Face hub the webhook asks for unlisted repos' architectures.",
     )
@@ -111,11 +112,11 @@ class OperatorSettings(BaseSettings):
     @field_validator("hub_offline", mode="before")
     @classmethod
     def _hub_offline_flag(cls, value: object) -> bool:
-        # HF_HUB_OFFLINE belongs to huggingface_hub, which reads any of these spellings as "on" and
-        # everything else (including an empty value) as "off"; never refuse to start over it.
+        # HF_HUB_OFFLINE belongs to huggingface_hub; read it as the runtime does and never refuse
+        # to start over its spelling (an empty value included).
         if isinstance(value, bool):
             return value
-        return str(value).strip().lower() in {"1", "true", "yes", "on"}
+        return offline_flag(str(value))
 
     @field_validator("node_provisioner")
     @classmethod

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 
 from kaito.api.validation import LookupUnavailableError
+from kaito.runtime.models.settings import DEFAULT_HF_ENDPOINT
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
 DEFAULT_TIMEOUT_SECONDS = 3.0
 CACHE_SECONDS = 3600.0
 
@@ -34,7 +34,7 @@ Answer = tuple[str, ...] | LookupError | LookupUnavailableError
 class HubConfigReader:
     """Reads ``<endpoint>/<repo>/resolve/main/config.json``; a ``HubLookup`` for validation."""
 
-    endpoint: str = DEFAULT_ENDPOINT
+    endpoint: str = DEFAULT_HF_ENDPOINT
     token: str | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     clock: Any = time.monotonic

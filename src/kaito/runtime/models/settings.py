@@ -16,6 +16,12 @@ HF_OFFLINE_ENV = "HF_HUB_OFFLINE"
 HF_ENDPOINT_ENV = "HF_ENDPOINT"
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 DEFAULT_CACHE_DIR = Path("~/.cache/kaito")
+_TRUTHY = frozenset({"1", "true", "yes", "on"})
+
+
+def offline_flag(value: str | None) -> bool:
+    """``$HF_HUB_OFFLINE`` as huggingface_hub reads it: these spellings are on, all else off."""
+    return (value or "").strip().lower() in _TRUTHY
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ class ModelSettings:
 def load_model_settings() -> ModelSettings:
     """Read the model settings from the environment."""
     raw_cache = os.environ.get(CACHE_DIR_ENV) or str(DEFAULT_CACHE_DIR)
-    offline = os.environ.get(HF_OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    offline = offline_flag(os.environ.get(HF_OFFLINE_ENV))
     return ModelSettings(
         cache_dir=Path(raw_cache).expanduser(),
         hf_token=os.environ.get(HF_TOKEN_ENV) or None,
