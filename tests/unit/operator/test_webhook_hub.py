@@ -13,21 +13,11 @@ from kaito.operator import webhook
 from kaito.operator.settings import OperatorSettings
 from kaito.runtime.models.hub_config import HubConfigReader
 from tests.fixtures.fake_hub import FakeHub
+from tests.unit.api.validation.conftest import inference_doc, patched
 
 
 def _ws(preset: str) -> Any:
-    return parse_workspace(
-        {
-            "apiVersion": "kaito.sh/v1beta1",
-            "kind": "Workspace",
-            "metadata": {"name": "w", "namespace": "default"},
-            "resource": {
-                "instanceType": "Standard_NC24ads_A100_v4",
-                "labelSelector": {"matchLabels": {"apps": "w"}},
-            },
-            "inference": {"preset": {"name": preset}},
-        }
-    )
+    return parse_workspace(patched(inference_doc(), {"inference.preset.name": preset}))
 
 
 def test_prefetch_asks_only_for_unlisted_repos(fake_hub: FakeHub) -> None:

@@ -109,11 +109,9 @@ def _hub_architectures(review: Review, model: ModelFacts) -> tuple[str, ...]:
     Without a hub the rule is reported as not checked; a repository the hub says does not exist
     is an error, as upstream's preset generator fails on it.
     """
-    if not model.best_effort:
-        return tuple(model.architectures)
     repo = model.hf_repo
-    if repo in review.hub_architectures:
-        return review.hub_architectures[repo]
+    if not model.best_effort or repo in review.hub_architectures:
+        return _known_architectures(review, model)
     path = "inference.preset.name"
     found: tuple[str, ...] = ()
     what = f"whether vLLM supports the architecture of {repo}"
@@ -130,6 +128,13 @@ def _hub_architectures(review: Review, model: ModelFacts) -> tuple[str, ...]:
     return found
 
 
+def _known_architectures(review: Review, model: ModelFacts) -> tuple[str, ...]:
+    """The catalog's architectures, or what the hub said about an unlisted repo in this run."""
+    if model.best_effort:
+        return review.hub_architectures.get(model.hf_repo, ())
+    return tuple(model.architectures)
+
+
 def _check_lora_support(review: Review) -> None:
     """Refuse LoRA adapters on vLLM for models whose vLLM implementation does not take them."""
     inference = review.ws.inference
@@ -140,11 +145,7 @@ def _check_lora_support(review: Review) -> None:
     model = review.resolve_model(inference.preset.name).model
     if model is None:
         return
-    architectures = (
-        review.hub_architectures.get(model.hf_repo, ())
-        if model.best_effort
-        else tuple(model.architectures)
-    )
+    architectures = _known_architectures(review, model)
     if architectures and review.ctx.models.vllm_lora_support(architectures) is False:
         review.report.error(
             "inference.adapters",
