@@ -47,6 +47,8 @@ def vllm_lora_support(architectures: Iterable[str]) -> bool | None:
     """
     table = _table()[1]
     known = [table[name] for name in architectures if name in table]
-    if not known or any(value is None for value in known):
-        return True if any(known) else None
-    return any(known)
+    if any(value is True for value in known):
+        return True
+    if known and all(value is False for value in known):
+        return False
+    return None
