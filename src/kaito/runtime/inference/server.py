@@ -94,6 +94,7 @@ async def _start_transformers(app: FastAPI, options: ServeOptions) -> None:
                 max_batch_size=options.max_batch_size,
                 max_queue=options.max_queue,
                 threads=options.threads,
+                cpu_prepack=options.cpu_prepack,
                 adapters_dir=options.adapters_dir,
                 adapter_loader=build_adapter_loader(options),
             )

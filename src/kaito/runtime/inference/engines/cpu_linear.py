@@ -1,0 +1,83 @@
+"""Linear layers on CPU through oneDNN, with each weight reordered once when the model loads.
+
+Why: a decoding step multiplies a handful of rows by every weight matrix of the model, and on CPU
+``torch.nn.functional.linear`` spends much of that time on the weight's memory layout. oneDNN's
+linear with a weight reordered ahead of time into its blocked layout (the path PyTorch's own
+compiler takes for CPU linears) measured, on 16 rows of SmolLM2-135M's shapes: 1.2-2.0x faster in
+bfloat16 and 1.3-2.7x in float32 (the LM head: 6.5 -> 3.2 ms and 19.0 -> 7.1 ms), and a whole
+16-row decoding step about 1.25x (bf16) to 2x (fp32) faster. bfloat16 results are bit-identical
+to ``F.linear``; float32 results differ in the last bits (accumulation order, as between two BLAS
+libraries).
+
+The trade-off is memory: the reordered copy is kept next to the original weight, which PEFT reads
+when it attaches a LoRA adapter (its shape, dtype and, for DoRA, its values). Linear weights are
+therefore held twice; ``--no-cpu-prepack`` turns this off for models close to the memory limit.
+
+Weights must not change after packing (inference only): the packed copy would not see it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+#: Rows per forward pass the layout is tuned for (a typical decoding batch).
+BATCH_HINT = 16
+
+
+def prepack_supported(dtype: Any) -> bool:
+    """Whether this PyTorch build can run packed linears of ``dtype`` on this CPU."""
+    import torch
+
+    mkldnn = torch.ops.mkldnn
+    if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
+        return False
+    if not (hasattr(mkldnn, "_reorder_linear_weight") and hasattr(mkldnn, "_linear_pointwise")):
+        return False
+    if dtype == torch.float32:
+        return True
+    return bool(dtype == torch.bfloat16 and mkldnn._is_mkldnn_bf16_supported())
+
+
+def prepack_linears(model: Any) -> int:
+    """Switch every plain ``nn.Linear`` of ``model`` on CPU to a packed weight; returns the count.
+
+    Subclasses of ``nn.Linear`` (quantised layers, PEFT's LoRA wrappers) are left alone, and so
+    is any layer whose dtype :func:`prepack_supported` rejects.
+    """
+    import torch
+
+    packed_class = _packed_linear_class()
+    count = 0
+    for module in model.modules():
+        if type(module) is not torch.nn.Linear:
+            continue
+        weight = module.weight
+        if weight.device.type != "cpu" or not prepack_supported(weight.dtype):
+            continue
+        module.packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), BATCH_HINT)
+        module.__class__ = packed_class
+        count += 1
+    return count
+
+
+@functools.cache
+def _packed_linear_class() -> type[Any]:
+    """``nn.Linear`` whose forward calls oneDNN with the packed weight (built lazily)."""
+    import torch
+
+    class PackedLinear(torch.nn.Linear):
+        """Still a ``nn.Linear`` (for PEFT and ``isinstance`` checks), with a packed weight."""
+
+        packed_weight: torch.Tensor
+
+        def forward(self, input: torch.Tensor) -> torch.Tensor:
+            if input.dtype != self.weight.dtype or torch.is_grad_enabled():
+                # Mixed dtypes raise the usual error there; training needs autograd.
+                return torch.nn.functional.linear(input, self.weight, self.bias)
+            result: torch.Tensor = torch.ops.mkldnn._linear_pointwise(
+                input, self.packed_weight, self.bias, "none", [], ""
+            )
+            return result
+
+    return PackedLinear
