@@ -211,7 +211,7 @@ def print_summary(
             for row in rows
             if row["mode"] == spec and row["concurrency"] == concurrency
         ]
-        return statistics.median(values)
+        return round(statistics.median(values), 3)
 
     def ratio(spec: str, concurrency: int) -> float:
         per_round = {

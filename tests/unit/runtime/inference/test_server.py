@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from kaito.runtime.inference.options import parse_serve_args
@@ -54,3 +55,26 @@ def test_metrics_expose_request_counts_by_status(tmp_path: Path) -> None:
         text = client.get("/metrics").text
         assert 'kaito_inference_requests_total{endpoint="/v1/models",status="503"} 1.0' in text
         assert "kaito_inference_queue_depth 0.0" in text
+
+
+async def test_model_sources_run_on_a_thread_that_ends_with_them() -> None:
+    """Torch work of a model conversion must not stay on a live thread (see ``in_own_thread``)."""
+    import threading
+
+    from kaito.runtime.inference.server import in_own_thread
+
+    threads: list[threading.Thread] = []
+
+    def convert() -> str:
+        threads.append(threading.current_thread())
+        return "/models/converted"
+
+    def broken() -> str:
+        raise ValueError("cannot read GGUF file x.gguf")
+
+    assert await in_own_thread(convert) == "/models/converted"
+    threads[0].join(timeout=5)
+    assert threads[0] is not threading.main_thread()
+    assert not threads[0].is_alive()
+    with pytest.raises(ValueError, match="cannot read GGUF file"):
+        await in_own_thread(broken)
