@@ -723,7 +723,9 @@ def _sample(logits: Any, params: list[SamplingParams], generators: list[Any]) ->
     """Pick one token per row: a batched argmax, then sampling for the non-greedy rows."""
     import torch
 
-    tokens = logits.argmax(dim=-1)
+    # In float32: the same index (bf16 -> fp32 is exact), and argmax over bf16 on CPU took twice
+    # as long as the cast plus a float32 argmax (1.5 vs 0.7 ms for 16 rows of a 49k vocabulary).
+    tokens = logits.float().argmax(dim=-1)
     for row, (param, generator) in enumerate(zip(params, generators, strict=True)):
         if param.greedy or generator is None:
             continue
