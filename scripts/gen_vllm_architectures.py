@@ -10,7 +10,8 @@ read from its source instead: ``lora: true`` when it declares ``SupportsLoRA``, 
 
 Run it with the interpreter of a vLLM environment (``make .venv-vllm/.installed`` builds one)::
 
-    .venv-vllm/bin/python scripts/gen_vllm_architectures.py > src/kaito/presets/data/vllm_architectures.yaml
+    .venv-vllm/bin/python scripts/gen_vllm_architectures.py \
+        > src/kaito/presets/data/vllm_architectures.yaml
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def main() -> None:
         try:
             module = importlib.import_module(f"vllm.model_executor.models.{module_name}")
             lora = bool(interfaces.supports_lora(getattr(module, class_name)))
-        except Exception as exc:  # noqa: BLE001 - any import failure means "unknown"
+        except Exception as exc:  # any import failure means "unknown"
             lora = _declares_lora(module_name, class_name)
             print(f"{arch}: {type(exc).__name__}: {exc}; from source: {lora}", file=sys.stderr)
             failed += 1
