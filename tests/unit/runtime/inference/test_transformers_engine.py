@@ -194,42 +194,6 @@ def test_auto_dtype_is_float32_on_cpu_and_the_checkpoints_on_gpu() -> None:
         resolve_dtype("float33", "cpu")
 
 
-async def test_prompts_waiting_together_are_prefilled_in_one_pass_and_match_unbatched(
-    tiny_model_dir: Path,
-) -> None:
-    engine = await started(tiny_model_dir, max_batch_size=16)
-    prefills: list[tuple[int, int]] = []
-    forward = engine._forward
-
-    def counting_forward(input_ids: Any, adapters: list[str], **kwargs: Any) -> Any:
-        if input_ids.shape[1] > 1:  # decode steps feed one token per row
-            prefills.append((int(input_ids.shape[0]), int(input_ids.shape[1])))
-        return forward(input_ids, adapters, **kwargs)
-
-    engine._forward = counting_forward  # type: ignore[method-assign]
-    try:
-        jobs = [engine.encode_chat([{"role": "user", "content": p}]) for p in PROMPTS]
-        assert len({len(ids) for ids in jobs}) > 1  # different lengths: padding is exercised
-        # Hold the scheduler while all requests are queued, so that it finds them together.
-        hold = asyncio.ensure_future(engine._run_on_scheduler(lambda: time.sleep(0.3)))
-        await asyncio.sleep(0.05)
-        streams = [
-            collect(
-                engine,
-                GenerationRequest("tiny", tuple(ids), SamplingParams(max_tokens=9, temperature=0)),
-            )
-            for ids in jobs
-        ]
-        results = await asyncio.gather(*streams)
-        await hold
-    finally:
-        await engine.stop()
-    assert prefills[0] == (len(PROMPTS), max(len(ids) for ids in jobs))
-    assert len(prefills) == 1
-    for ids, got in zip(jobs, results, strict=True):
-        assert got[0] == unbatched(tiny_model_dir, ids, 9)
-
-
 def recording_prefills(engine: TransformersEngine) -> list[tuple[int, int]]:
     """Shapes ``(rows, tokens)`` of every prefill forward pass the engine runs from now on."""
     prefills: list[tuple[int, int]] = []
@@ -242,6 +206,36 @@ def recording_prefills(engine: TransformersEngine) -> list[tuple[int, int]]:
 
     engine._forward = recording  # type: ignore[method-assign]
     return prefills
+
+
+async def generate_together(
+    engine: TransformersEngine, jobs: list[list[int]], max_tokens: int
+) -> list[list[str]]:
+    """Queue every prompt while the scheduler is held, so that it finds them all together."""
+    hold = asyncio.ensure_future(engine._run_on_scheduler(lambda: time.sleep(0.3)))
+    await asyncio.sleep(0.05)
+    params = SamplingParams(max_tokens=max_tokens, temperature=0)
+    results = await asyncio.gather(
+        *(collect(engine, GenerationRequest("tiny", tuple(ids), params)) for ids in jobs)
+    )
+    await hold
+    return results
+
+
+async def test_prompts_waiting_together_are_prefilled_in_one_pass_and_match_unbatched(
+    tiny_model_dir: Path,
+) -> None:
+    engine = await started(tiny_model_dir, max_batch_size=16)
+    prefills = recording_prefills(engine)
+    try:
+        jobs = [engine.encode_chat([{"role": "user", "content": p}]) for p in PROMPTS]
+        assert len({len(ids) for ids in jobs}) > 1  # different lengths: padding is exercised
+        results = await generate_together(engine, jobs, 9)
+    finally:
+        await engine.stop()
+    assert prefills == [(len(PROMPTS), max(len(ids) for ids in jobs))]
+    for ids, got in zip(jobs, results, strict=True):
+        assert got[0] == unbatched(tiny_model_dir, ids, 9)
 
 
 async def test_a_system_prompt_shared_by_waiting_requests_is_computed_once(
@@ -258,13 +252,7 @@ async def test_a_system_prompt_shared_by_waiting_requests_is_computed_once(
         jobs = [engine.encode_chat([system, {"role": "user", "content": p}]) for p in PROMPTS]
         prefix = shared_prefix([tuple(ids) for ids in jobs], ["base"] * len(jobs))
         assert prefix >= MIN_SHARED_PREFIX
-        hold = asyncio.ensure_future(engine._run_on_scheduler(lambda: time.sleep(0.3)))
-        await asyncio.sleep(0.05)
-        params = SamplingParams(max_tokens=9, temperature=0)
-        results = await asyncio.gather(
-            *(collect(engine, GenerationRequest("tiny", tuple(ids), params)) for ids in jobs)
-        )
-        await hold
+        results = await generate_together(engine, jobs, 9)
     finally:
         await engine.stop()
     # The prefix once for everybody, then every prompt's own tokens together.
