@@ -1,8 +1,9 @@
 """Our own continuously batched engine over a Hugging Face causal LM (CPU or GPU).
 
-One scheduler thread owns the model. Between two decoding steps it runs pending adapter commands,
-drops cancelled rows, admits waiting requests (the prompts waiting at that moment are prefilled
-together in one left-padded forward pass, up to ``PREFILL_TOKEN_BUDGET`` tokens; a lone prompt
+One scheduler thread owns the model, from loading on (see ``start`` for why that matters on CPU).
+Between two decoding steps it runs pending adapter commands, drops cancelled rows, admits waiting
+requests (the prompts waiting at that moment are prefilled together in one left-padded forward
+pass, up to ``PREFILL_TOKEN_BUDGET`` tokens, their common start computed once; a lone prompt
 runs unpadded, exactly as an unbatched pass; first tokens are sampled at once) and then runs one
 forward pass for every running row together (:mod:`.batch` keeps the padded cache). A request
 therefore joins a running batch at the next step and leaves it the step it finishes; nobody waits
