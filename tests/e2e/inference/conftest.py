@@ -186,9 +186,12 @@ class Reference:
         self.base.eval()
         self.tuned.eval()
 
-    def chat_ids(self, question: str) -> list[int]:
+    def chat_ids(self, question: str, system: str | None = None) -> list[int]:
+        messages = [{"role": "user", "content": question}]
+        if system is not None:
+            messages.insert(0, {"role": "system", "content": system})
         encoded: Any = self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=True
+            messages, add_generation_prompt=True, tokenize=True
         )
         if hasattr(encoded, "keys"):
             encoded = encoded["input_ids"]
@@ -213,8 +216,10 @@ class Reference:
         text: str = self.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
         return text
 
-    def chat(self, question: str, adapter: bool, max_new_tokens: int) -> str:
-        return self.generate(tuple(self.chat_ids(question)), adapter, max_new_tokens)
+    def chat(
+        self, question: str, adapter: bool, max_new_tokens: int, system: str | None = None
+    ) -> str:
+        return self.generate(tuple(self.chat_ids(question, system)), adapter, max_new_tokens)
 
 
 @pytest.fixture(scope="session")

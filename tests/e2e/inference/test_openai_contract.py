@@ -285,6 +285,33 @@ async def test_100_concurrent_mixed_requests_equal_unbatched_greedy_output(
         assert got == expected, (model, question, max_tokens, stream)
 
 
+async def test_requests_sharing_a_system_prompt_through_an_adapter_equal_unbatched_output(
+    server: LiveServer, reference: Reference
+) -> None:
+    """Sent together, these are prefilled as one group whose common start is computed once."""
+    system = (
+        "You are a careful assistant. You answer questions about capitals, colors, moons and "
+        "guilds with short precise sentences in plain english."
+    )
+    api = async_client(server)
+
+    async def run(model: str, question: str) -> str:
+        response = await api.chat.completions.create(
+            model=model,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": question}],
+            max_tokens=16,
+            temperature=0,
+        )
+        return response.choices[0].message.content or ""
+
+    # One adapter for all: only prompts for the same adapter share their start (LoRA changes it).
+    jobs = [("facts", question) for question in QUESTIONS[:8]]
+    results = await asyncio.gather(*(run(*job) for job in jobs))
+    await api.close()
+    for (model, question), got in zip(jobs, results, strict=True):
+        assert got == reference.chat(question, True, 16, system), (model, question)
+
+
 # -- errors ---------------------------------------------------------------------------------------
 
 

@@ -209,14 +209,14 @@ def recording_prefills(engine: TransformersEngine) -> list[tuple[int, int]]:
 
 
 async def generate_together(
-    engine: TransformersEngine, jobs: list[list[int]], max_tokens: int
+    engine: TransformersEngine, jobs: list[list[int]], max_tokens: int, n: int = 1
 ) -> list[list[str]]:
     """Queue every prompt while the scheduler is held, so that it finds them all together."""
     hold = asyncio.ensure_future(engine._run_on_scheduler(lambda: time.sleep(0.3)))
     await asyncio.sleep(0.05)
     params = SamplingParams(max_tokens=max_tokens, temperature=0)
     results = await asyncio.gather(
-        *(collect(engine, GenerationRequest("tiny", tuple(ids), params)) for ids in jobs)
+        *(collect(engine, GenerationRequest("tiny", tuple(ids), params, n)) for ids in jobs)
     )
     await hold
     return results
@@ -252,13 +252,13 @@ async def test_a_system_prompt_shared_by_waiting_requests_is_computed_once(
         jobs = [engine.encode_chat([system, {"role": "user", "content": p}]) for p in PROMPTS]
         prefix = shared_prefix([tuple(ids) for ids in jobs], ["base"] * len(jobs))
         assert prefix >= MIN_SHARED_PREFIX
-        results = await generate_together(engine, jobs, 9)
+        results = await generate_together(engine, jobs, 9, n=2)
     finally:
         await engine.stop()
     # The prefix once for everybody, then every prompt's own tokens together.
     assert prefills == [(1, prefix), (len(jobs), max(len(ids) for ids in jobs) - prefix)]
     for ids, got in zip(jobs, results, strict=True):
-        assert got[0] == unbatched(tiny_model_dir, ids, 9)
+        assert got == [unbatched(tiny_model_dir, ids, 9)] * 2  # both choices of each request
 
 
 def test_only_same_adapter_prompts_with_a_long_enough_common_start_share_it() -> None:

@@ -491,6 +491,9 @@ class TransformersEngine:
         prefix = shared_prefix(prompts, adapters)
         cache = DynamicCache()
         if prefix:
+            logger.debug(
+                "prefilling %d prompts that share their first %d tokens", len(items), prefix
+            )
             head = torch.tensor([prompts[0][:prefix]], dtype=torch.long, device=self._device)
             shared = self._forward(
                 head, adapters[:1], past_key_values=DynamicCache(), logits_to_keep=1
