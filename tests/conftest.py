@@ -39,8 +39,8 @@ def facts_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fake_hub() -> Iterator[FakeHub]:
     """A local HTTP server answering like the Hugging Face hub (``tests.fixtures.fake_hub``)."""
     from tests.fixtures.fake_hub import FakeHub
+    from tests.fixtures.http_server import stop
 
     server = FakeHub()
     yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    stop(server.httpd)

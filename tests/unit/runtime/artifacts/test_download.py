@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from kaito.runtime.artifacts import (
     ForbiddenAddressError,
     fetch_files,
 )
+from tests.fixtures.http_server import start_local_server, stop
 
 BODY = b'{"messages": [{"role": "user", "content": "hi"}]}\n'
 FAST = FetchOptions(allow_private=True, attempts=2, retry_delay_seconds=0.01, timeout_seconds=0.5)
@@ -72,10 +72,8 @@ class _Server:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = start_local_server(Handler)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -85,8 +83,7 @@ class _Server:
 def server() -> Iterator[_Server]:
     srv = _Server()
     yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
+    stop(srv.httpd)
 
 
 def test_fetches_file_named_after_url_path_without_query(server: _Server, tmp_path: Path) -> None:

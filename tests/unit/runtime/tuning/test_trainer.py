@@ -42,10 +42,8 @@ def _trainer(model_dir: Path, tmp_path: Path, budget: int) -> Any:
     model = peft.get_peft_model(
         base, peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
     )
-    for (
-        name,
-        param,
-    ) in model.named_parameters():  # non-zero B so that every LoRA weight gets a gradient
+    # Non-zero B, so that every LoRA weight gets a gradient.
+    for name, param in model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(param, std=0.05)
     args = SFTConfig(
