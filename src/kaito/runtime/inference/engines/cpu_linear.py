@@ -25,8 +25,9 @@ from typing import Any
 BATCH_HINT = 16
 
 
+@functools.cache
 def prepack_supported(dtype: Any) -> bool:
-    """Whether this PyTorch build can run packed linears of ``dtype`` on this CPU."""
+    """Whether this PyTorch build can run packed linears of ``dtype`` on this CPU (asked once)."""
     import torch
 
     mkldnn = torch.ops.mkldnn
