@@ -85,8 +85,9 @@ class WorkloadPlan:
         engine_args: Engine arguments for ``kaito-serve`` if the controller computed them already;
             ``None`` lets the builder compute them from the preset catalog and ``gpu``.
         weights_storage_class: StorageClass for a per-pod weights volume (upstream: the local NVMe
-            class ``kaito-local-nvme-disk``, used when the SKU has NVMe and the class exists -- the
-            controller checks that); ``None`` keeps weights in an ``emptyDir``.
+            class ``kaito-local-nvme-disk``, used when the SKU has NVMe and the class exists);
+            ``None`` keeps weights in an ``emptyDir``. The controller does not look StorageClasses
+            up (its RBAC has no access to them), so it always plans ``None`` for now.
     """
 
     node_count: int = 1

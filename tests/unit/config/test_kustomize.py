@@ -133,7 +133,8 @@ def test_rbac_has_no_wildcards_and_covers_what_the_operator_does(installed):
         ("batch", "jobs", "delete"),
         ("", "configmaps", "create"),
         ("", "pods", "list"),
-        ("", "pods/log", "get"),
+        ("apps", "deployments", "get"),
+        ("apps", "deployments", "delete"),
         ("", "events", "create"),
         ("coordination.k8s.io", "leases", "update"),
         ("apiextensions.k8s.io", "customresourcedefinitions", "get"),
@@ -144,6 +145,8 @@ def test_rbac_has_no_wildcards_and_covers_what_the_operator_does(installed):
     # Nothing may delete nodes or touch workloads it does not create.
     assert ("", "nodes", "delete") not in granted
     assert ("", "pods", "delete") not in granted
+    # Pod logs and StorageClasses are never read (test_rbac.py checks every grant).
+    assert not any(resource in {"pods/log", "storageclasses"} for _, resource, _ in granted)
 
 
 @needs_kubectl
