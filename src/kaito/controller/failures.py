@@ -4,6 +4,10 @@
 looped. The controller therefore inspects the workload's pods on every pass and names the first
 failure it finds, in upstream's order: OOM kill, image pull errors, container start errors, crash
 loops, evictions, then scheduling failures.
+
+A tuning Job's failed pods are only described here (``job_pod_failure``): Kubernetes retries them up
+to the Job's ``backoffLimit``, so whether the Job (and the Workspace) failed is decided by the Job's
+own status (``kaito.controller.status.job_outcome``), never by one failed pod.
 """
 
 from __future__ import annotations
@@ -117,3 +121,43 @@ def classify_pods(pods: Iterable[Obj]) -> PodFailure | None:
         if failure is not None:
             return failure
     return None
+
+
+def _finished_at(pod: Obj) -> str:
+    """When the pod's last container stopped (RFC 3339 sorts as text), else its creation time."""
+    times = [
+        str(((cs.get("state") or {}).get("terminated") or {}).get("finishedAt") or "")
+        for cs in _container_statuses(pod)
+    ]
+    meta = pod.get("metadata") or {}
+    return max([t for t in times if t] or [str(meta.get("creationTimestamp") or "")])
+
+
+def _exit_detail(pod: Obj) -> str:
+    for cs in _container_statuses(pod):
+        terminated = (cs.get("state") or {}).get("terminated") or {}
+        if terminated and terminated.get("exitCode") not in (None, 0):
+            reason = terminated.get("reason") or "Error"
+            return (
+                f"container {cs.get('name')} exited with code {terminated['exitCode']} ({reason})"
+            )
+    status = pod.get("status") or {}
+    reason = status.get("reason") or "Failed"
+    message = status.get("message")
+    return f"{reason}: {message}" if message else str(reason)
+
+
+def job_pod_failure(pods: Iterable[Obj]) -> str | None:
+    """A description of the most recently failed pod of a Job, or ``None`` when none failed.
+
+    Only pods in phase ``Failed`` count (the ones the Job controller counts in ``status.failed``);
+    the classified reason is used when there is one (OOMKilled, eviction, ...), else the exit code.
+    """
+    failed = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
+    if not failed:
+        return None
+    pod = max(failed, key=lambda p: (_finished_at(p), p.get("metadata", {}).get("name", "")))
+    classified = _classify_pod(pod)
+    if classified is not None:
+        return classified.message
+    return f"pod {pod.get('metadata', {}).get('name', '?')} failed: {_exit_detail(pod)}"

@@ -287,11 +287,10 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
 def _finished(ws: AnyWorkspace, obs: status_mod.Observation) -> bool:
     """Whether nothing is left to wait for (children's watch events cover later changes)."""
     if ws.inference is not None:
-        sts = obs.statefulset or {}
-        replicas = int((sts.get("spec") or {}).get("replicas") or 0)
-        return bool(sts) and int((sts.get("status") or {}).get("readyReplicas") or 0) >= replicas
-    job_status = (obs.job or {}).get("status") or {}
-    return bool(job_status.get("succeeded") or job_status.get("failed"))
+        # Not while a rollout is in progress: old pods are still ready then.
+        return obs.statefulset is not None and status_mod.statefulset_rollout(obs.statefulset)[0]
+    # A Job retrying its failed pods is not finished.
+    return status_mod.job_outcome(obs.job) is not None
 
 
 async def finalize(ctx: ControllerContext, body: Obj, ws: AnyWorkspace) -> Outcome:

@@ -14,7 +14,7 @@ from typing import Any
 
 from kaito.api import conditions, constants
 from kaito.api.meta import Condition
-from kaito.controller.failures import PodFailure, classify_pods
+from kaito.controller.failures import PodFailure, classify_pods, job_pod_failure
 
 Obj = dict[str, Any]
 
@@ -72,9 +72,8 @@ def _inference_conditions(obs: Observation, resource_ready: bool) -> list[Condit
             else "the inference StatefulSet is being created",
         )
     else:
-        replicas = int((sts.get("spec") or {}).get("replicas") or 0)
-        ready_replicas = int((sts.get("status") or {}).get("readyReplicas") or 0)
-        ready = replicas > 0 and ready_replicas >= replicas and resource_ready
+        rolled_out, progress = statefulset_rollout(sts)
+        ready = rolled_out and resource_ready
         if ready:
             inference = ConditionValue(
                 constants.CONDITION_INFERENCE_READY,
@@ -94,7 +93,7 @@ def _inference_conditions(obs: Observation, resource_ready: bool) -> list[Condit
                 constants.CONDITION_INFERENCE_READY,
                 constants.CONDITION_FALSE,
                 constants.REASON_INFERENCE_STATUS_PENDING,
-                f"inference pods ready: {ready_replicas}/{replicas}",
+                progress,
             )
     if ready:
         summary = ConditionValue(
@@ -120,12 +119,94 @@ def _inference_conditions(obs: Observation, resource_ready: bool) -> list[Condit
     return [inference, summary]
 
 
+def statefulset_rollout(sts: Obj) -> tuple[bool, str]:
+    """Whether every pod of ``sts`` runs its current spec and is ready, with a progress message.
+
+    What ``kubectl rollout status statefulset`` checks for a RollingUpdate: the StatefulSet
+    controller has observed the current ``metadata.generation``; ``updatedReplicas`` (pods at
+    ``updateRevision``) and ``readyReplicas`` reach ``spec.replicas``. Until the controller has
+    observed a template change, ``readyReplicas`` still counts the old pods, and during the roll
+    ``currentRevision`` differs from ``updateRevision``, so ready replicas alone would report a
+    Workspace Ready on its previous revision. The operator sets no ``partition``: every pod must
+    be updated. Counts missing from ``status`` are 0 (Kubernetes omits zero values).
+    """
+    meta = sts.get("metadata") or {}
+    spec = sts.get("spec") or {}
+    status = sts.get("status") or {}
+    replicas = int(spec.get("replicas") or 0)
+    ready = int(status.get("readyReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    generation = meta.get("generation")
+    observed = int(status.get("observedGeneration") or 0)
+    if generation is not None and observed < int(generation):
+        return False, (
+            f"waiting for the StatefulSet controller to observe generation {generation} "
+            f"(observed: {observed}); inference pods ready: {ready}/{replicas}"
+        )
+    current, update = status.get("currentRevision"), status.get("updateRevision")
+    if updated < replicas and not (current and update and current == update):
+        return False, (
+            f"rolling out: {updated} of {replicas} pods updated"
+            + (f" to revision {update}" if update else "")
+            + f", {ready} ready"
+        )
+    if replicas <= 0 or ready < replicas or updated < replicas:
+        return False, f"inference pods ready: {ready}/{replicas}" + (
+            f" ({updated} created at the current revision)" if updated < replicas else ""
+        )
+    return True, f"all {replicas} inference pods are updated and ready"
+
+
+# Kubernetes' default ``spec.backoffLimit`` (the Job the operator builds sets the same value).
+_DEFAULT_BACKOFF_LIMIT = 6
+JOB_SUCCEEDED = "Succeeded"
+JOB_FAILED = "Failed"
+
+
+def _job_condition(job: Obj, *types: str) -> Obj | None:
+    """The first of ``types`` (in that order of preference) that the Job has with status True."""
+    true = {
+        c.get("type"): c
+        for c in (job.get("status") or {}).get("conditions") or []
+        if c.get("status") == constants.CONDITION_TRUE
+    }
+    return next((dict(true[t]) for t in types if t in true), None)
+
+
+def job_outcome(job: Obj | None) -> str | None:
+    """``JOB_SUCCEEDED``, ``JOB_FAILED``, or ``None`` while the Job runs, waits or retries.
+
+    A Job has failed only when Kubernetes says so: its ``Failed`` condition (or the terminal
+    ``FailureTarget`` that precedes it) is True (BackoffLimitExceeded, DeadlineExceeded, a pod
+    failure policy), or -- for servers that do not set the condition -- ``status.failed`` exceeds
+    ``spec.backoffLimit``. A failed pod below the limit is a retry, not a failure.
+    """
+    if job is None:
+        return None
+    status = job.get("status") or {}
+    if _job_condition(job, "Complete", "SuccessCriteriaMet") is not None:
+        return JOB_SUCCEEDED
+    if _job_condition(job, "Failed", "FailureTarget") is not None:
+        return JOB_FAILED
+    if int(status.get("succeeded") or 0) > 0:
+        return JOB_SUCCEEDED
+    if int(status.get("failed") or 0) > _backoff_limit(job):
+        return JOB_FAILED
+    return None
+
+
+def _backoff_limit(job: Obj) -> int:
+    limit = (job.get("spec") or {}).get("backoffLimit")
+    return _DEFAULT_BACKOFF_LIMIT if limit is None else int(limit)
+
+
 def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:
     job = obs.job
     status = (job or {}).get("status") or {}
     failed = int(status.get("failed") or 0)
-    succeeded = int(status.get("succeeded") or 0)
-    started = bool(status.get("active") or status.get("ready") or succeeded)
+    outcome = job_outcome(job)
+    # A failed pod means the Job ran; between retries (the pod backoff) nothing is active.
+    started = bool(status.get("active") or status.get("ready") or status.get("succeeded") or failed)
     if job is None:
         started_cond = ConditionValue(
             constants.CONDITION_JOB_STARTED,
@@ -133,19 +214,28 @@ def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:
             constants.REASON_TUNING_JOB_PENDING,
             "the tuning job has not been created yet",
         )
-    elif failed > 0:
+    elif outcome == JOB_FAILED:
         started_cond = ConditionValue(
             constants.CONDITION_JOB_STARTED,
             constants.CONDITION_FALSE,
             constants.REASON_TUNING_JOB_FAILED,
             _job_failure_message(job, obs.pods),
         )
-    elif started:
+    elif started or outcome == JOB_SUCCEEDED:
+        message = "the tuning job has started"
+        if failed and outcome is None:
+            message = (
+                f"the tuning job is retrying after {failed} failed pod(s) "
+                f"(backoff limit {_backoff_limit(job)})"
+            )
+            last = job_pod_failure(obs.pods)
+            if last:
+                message += f"; last failure: {last}"
         started_cond = ConditionValue(
             constants.CONDITION_JOB_STARTED,
             constants.CONDITION_TRUE,
             constants.REASON_TUNING_JOB_STARTED,
-            "the tuning job has started",
+            message,
         )
     else:
         started_cond = ConditionValue(
@@ -154,7 +244,7 @@ def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:
             constants.REASON_TUNING_JOB_PENDING,
             "the tuning job is pending",
         )
-    if succeeded > 0:
+    if outcome == JOB_SUCCEEDED:
         state = constants.STATE_SUCCEEDED
         summary = ConditionValue(
             constants.CONDITION_WORKSPACE_SUCCEEDED,
@@ -162,7 +252,7 @@ def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:
             constants.REASON_WORKSPACE_SUCCEEDED,
             "workspace succeeds",
         )
-    elif failed > 0:
+    elif outcome == JOB_FAILED:
         state = constants.STATE_FAILED
         summary = ConditionValue(
             constants.CONDITION_WORKSPACE_SUCCEEDED,
@@ -182,13 +272,21 @@ def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:
 
 
 def _job_failure_message(job: Obj, pods: list[Obj]) -> str:
-    failure = classify_pods(pods) if pods else None
-    if failure is not None:
-        return failure.message
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Failed" and cond.get("status") == "True":
-            return f"{cond.get('reason', 'Failed')}: {cond.get('message', '')}".rstrip(": ")
-    return "the tuning job failed"
+    """The Job's own failure reason first (BackoffLimitExceeded, ...), then its last failed pod."""
+    parts = []
+    cond = _job_condition(job, "Failed", "FailureTarget")
+    if cond is not None:
+        parts.append(f"{cond.get('reason', 'Failed')}: {cond.get('message', '')}".rstrip(": "))
+    else:
+        failed = int((job.get("status") or {}).get("failed") or 0)
+        parts.append(f"{failed} pods failed (backoff limit {_backoff_limit(job)})")
+    last = job_pod_failure(pods)
+    if last is None:
+        classified = classify_pods(pods) if pods else None
+        last = classified.message if classified is not None else None
+    if last:
+        parts.append(f"last failure: {last}")
+    return "; ".join(parts)
 
 
 def compute_status(ws: Obj, obs: Observation) -> Obj:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kaito.controller.failures import classify_pods
+from kaito.controller.failures import classify_pods, job_pod_failure
 
 
 def _pod(name: str = "ws-0", **status: Any) -> dict:
@@ -91,3 +91,40 @@ def test_pods_are_examined_in_name_order() -> None:
     failure = classify_pods([late, early])
     assert failure.reason == "ContainerCrashLoopBackOff"
     assert "ws-0" in failure.message
+
+
+def _failed(name: str, finished: str, reason: str = "Error", code: int = 1) -> dict:
+    terminated = {"reason": reason, "exitCode": code, "finishedAt": finished}
+    return _pod(
+        name,
+        phase="Failed",
+        containerStatuses=[{"name": "tuner", "state": {"terminated": terminated}}],
+    )
+
+
+def test_job_pod_failure_describes_the_most_recent_failed_pod() -> None:
+    pods = [
+        _failed("w-zzzzz", "2025-01-01T00:01:00Z", "OOMKilled", 137),
+        _failed("w-aaaaa", "2025-01-01T00:05:00Z", "Error", 2),
+        _pod("w-bbbbb", phase="Running", containerStatuses=[_waiting("CrashLoopBackOff")]),
+    ]
+    assert job_pod_failure(pods) == (
+        "pod w-aaaaa failed: container tuner exited with code 2 (Error)"
+    )
+
+
+def test_job_pod_failure_uses_the_classified_reason_when_there_is_one() -> None:
+    message = job_pod_failure([_failed("w-1", "2025-01-01T00:01:00Z", "OOMKilled", 137)])
+    assert message is not None
+    assert "out of memory (OOMKilled)" in message
+    evicted = _pod("w-2", phase="Failed", reason="Evicted", message="low on resource: memory")
+    assert job_pod_failure([evicted]) == "pod w-2 was evicted: low on resource: memory"
+
+
+def test_job_pod_failure_ignores_pods_that_have_not_failed() -> None:
+    # A running retry that crash loops is not a failed attempt (yet): only phase Failed counts.
+    running = _pod("w-1", phase="Running", containerStatuses=[_waiting("CrashLoopBackOff")])
+    assert job_pod_failure([running]) is None
+    assert job_pod_failure([]) is None
+    deadline = _pod("w-3", phase="Failed", reason="DeadlineExceeded", message="too long")
+    assert job_pod_failure([deadline]) == "pod w-3 failed: DeadlineExceeded: too long"
