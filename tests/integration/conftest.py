@@ -1,34 +1,51 @@
-"""Fixtures for integration tests: the API emulator over HTTP, simulated actors, the operator.
+"""Integration tests against a real Kubernetes control plane.
 
-The operator runs in-process as an asyncio task (Kopf plus our client code), against the
-emulator's real HTTP endpoint, with short requeue and actor delays so scenarios finish fast.
+One control plane per test session (``tests.fixtures.cluster``): etcd, kube-apiserver with RBAC
+and an audit log, kube-controller-manager (garbage collector, StatefulSet, Job, namespace and
+service-account controllers) and kube-scheduler, built from pinned Go modules. kaito is installed
+with ``kubectl apply -k`` of ``config/default`` (webhook pointed at loopback), and the operator
+runs in-process as its ServiceAccount, with a TokenRequest token, so RBAC applies to every call
+it makes. Each test gets a fresh namespace, a simulated cloud provisioner and simulated kubelets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kaito.operator.runner import Operator
 from kaito.operator.settings import OperatorSettings
-from tests.fixtures.emulator.actors import Kubelet, Provisioner
-from tests.fixtures.emulator.server import KubernetesEmulator
+from tests.fixtures.cluster.actors import TERMINATION_FINALIZER, Kubelet, Provisioner
+from tests.fixtures.cluster.client import ApiError, Kube
+from tests.fixtures.cluster.controlplane import ControlPlane, controlplane_bin, free_port
+from tests.fixtures.cluster.install import OPERATOR_NAMESPACE, Installation, install_kaito
 
 Obj = dict[str, Any]
+LEASE = "ef60f9b0.io"
+_counter = itertools.count(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.k8s)
 
 
 class OperatorReplica:
     """An operator in its own thread and event loop, like a separate process.
 
     Kopf's shutdown cancels every task its event loop gained while it ran, so replicas must not
-    share a loop with each other or with the emulator. ``kill`` stops the loop dead (no cleanup,
-    no lease release), which is how a crashed or OOM-killed pod looks to the rest of the cluster.
+    share a loop with each other or with the test. ``kill`` stops the loop dead (no cleanup, no
+    lease release), which is how a crashed or OOM-killed pod looks to the rest of the cluster.
     """
 
     def __init__(self, settings: OperatorSettings) -> None:
@@ -56,17 +73,27 @@ class OperatorReplica:
 
     async def start(self) -> Operator:
         self._thread.start()
-        ok = await asyncio.to_thread(self._ready.wait, 15)
+        ok = await asyncio.to_thread(self._ready.wait, 30)
         assert ok, "operator did not become ready"
         assert self.op is not None
+        if self.settings.webhook:
+            # Kopf opens the webhook port after its resource discovery, shortly after ready.
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", self.settings.webhook_port)
+                    writer.close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "the webhook never listened"
+                    await asyncio.sleep(0.05)
         return self.op
 
     async def stop(self) -> None:
         if self._loop is not None and self.op is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self.op.stop)
-            await asyncio.to_thread(self._thread.join, 1.5)
+            await asyncio.to_thread(self._thread.join, 3)
         if self._thread.is_alive() and self._loop is not None and self._task is not None:
-            # Kopf waits for the emulator's request handlers; don't wait for it.
             self._loop.call_soon_threadsafe(self._task.cancel)
             await asyncio.to_thread(self._thread.join, 5)
 
@@ -76,32 +103,68 @@ class OperatorReplica:
             await asyncio.to_thread(self._thread.join, 5)
 
 
-class Harness:
-    """The emulator, its actors and operator replicas for one test."""
+class Cluster:
+    """The session's control plane with kaito installed."""
 
-    def __init__(self, emulator: KubernetesEmulator) -> None:
-        self.emulator = emulator
-        self.store = emulator.store
-        self.provisioner = Provisioner(emulator.store, delay=0.05)
-        self.kubelet = Kubelet(emulator.store, delay=0.05)
+    def __init__(self, cp: ControlPlane, install: Installation) -> None:
+        self.cp = cp
+        self.install = install
+        self.kube = Kube(cp.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    bin_dir = controlplane_bin(build=True)
+    assert bin_dir is not None
+    cp = ControlPlane(tmp_path_factory.mktemp("controlplane"), bin_dir)
+    try:
+        cp.start_apiserver()
+        install = install_kaito(cp, webhook_port=free_port())
+        cp.start_controllers()
+        yield Cluster(cp, install)
+    finally:
+        cp.stop()
+
+
+class Harness:
+    """One test's view: a fresh namespace, simulated actors and operator replicas."""
+
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        self.cluster = cluster
+        self.cp = cluster.cp
+        self.kube = cluster.kube
+        self.ns = namespace
+        self.provisioner = Provisioner(self.kube, delay=0.05)
+        self.kubelet = Kubelet(self.kube, delay=0.05)
         self.replicas: list[OperatorReplica] = []
+        self.namespaces = [namespace]
+        self._last_settings: OperatorSettings | None = None
+
+    # ---- operators -----------------------------------------------------------------------------
 
     def settings(self, **overrides: Any) -> OperatorSettings:
+        install = self.cluster.install
+        serving_webhook = any(r.settings.webhook for r in self.replicas if r.op is not None)
         values: dict[str, Any] = {
-            "server": self.emulator.url,
+            "kubeconfig": str(install.kubeconfig),
             "node_provisioner": "gpu-provisioner",
-            "release_namespace": "kaito-system",
+            "release_namespace": OPERATOR_NAMESPACE,
             "metrics_bind_address": "127.0.0.1:0",
             "health_probe_bind_address": "127.0.0.1:0",
-            "webhook": False,
+            # The API server calls one fixed address; the first live replica serves it.
+            "webhook": not serving_webhook,
+            "webhook_host": "127.0.0.1",
+            "webhook_port": install.webhook_port,
+            "webhook_cert_dir": str(install.webhook_cert_dir),
             "leader_elect": False,
-            "requeue_seconds": 0.1,
+            "requeue_seconds": 0.2,
         }
         values.update(overrides)
         return OperatorSettings(**values)
 
     async def start_operator(self, **overrides: Any) -> Operator:
         replica = OperatorReplica(self.settings(**overrides))
+        self._last_settings = replica.settings
         self.replicas.append(replica)
         return await replica.start()
 
@@ -117,33 +180,133 @@ class Harness:
             await replica.stop()
         self.replicas.clear()
 
-    # ---- store helpers -------------------------------------------------------------------------
+    # ---- the API -------------------------------------------------------------------------------
 
-    def rt(self, group: str, plural: str) -> Any:
-        return self.store.rtype(group, plural)
+    def _ns(self, namespace: str | None) -> str:
+        return namespace or self.ns
+
+    def new_namespace(self, suffix: str) -> str:
+        """Another namespace for this test, removed with it."""
+        name = f"{self.ns}-{suffix}"
+        self.kube.create("namespaces", {"metadata": {"name": name}})
+        self.namespaces.append(name)
+        return name
 
     def apply_workspace(self, body: Obj) -> Obj:
-        return self.store.create(
-            self.rt("kaito.sh", "workspaces"), body["metadata"].get("namespace", "default"), body
-        )
+        """Create a Workspace (through admission, as kubectl would).
 
-    def workspace(self, name: str, namespace: str = "default") -> Obj | None:
-        return self.store.get(self.rt("kaito.sh", "workspaces"), namespace, name)
+        It goes to this test's namespace unless it names one of ``namespaces``.
+        """
+        namespace = body["metadata"].get("namespace")
+        if namespace not in self.namespaces:
+            namespace = self.ns
+        body = {**body, "metadata": {**body["metadata"], "namespace": namespace}}
+        return self.kube.create("workspaces", body)
 
-    def objects(self, group: str, plural: str, namespace: str | None = None) -> list[Obj]:
-        return self.store.list(self.rt(group, plural), namespace)
+    def workspace(self, name: str, namespace: str | None = None) -> Obj | None:
+        return self.kube.get("workspaces", name, self._ns(namespace))
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        from tests.fixtures.cluster.client import res
+
+        return self.kube.get(kind, name, self._ns(namespace) if res(kind).namespaced else None)
+
+    def objects(self, kind: str, namespace: str | None = None) -> list[Obj]:
+        from tests.fixtures.cluster.client import res
+
+        return self.kube.list(kind, self._ns(namespace) if res(kind).namespaced else None)
+
+    def create(self, kind: str, body: Obj, namespace: str | None = None) -> Obj:
+        from tests.fixtures.cluster.client import res
+
+        ns = self._ns(namespace) if res(kind).namespaced else None
+        return self.kube.create(kind, body, ns)
+
+    def patch(self, kind: str, name: str, patch: Any, namespace: str | None = None) -> Obj:
+        from tests.fixtures.cluster.client import res
+
+        ns = self._ns(namespace) if res(kind).namespaced else None
+        return self.kube.patch(kind, name, patch, ns)
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
+        from tests.fixtures.cluster.client import res
+
+        ns = self._ns(namespace) if res(kind).namespaced else None
+        return self.kube.delete(kind, name, ns)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> Any:
+        return self.cp.kubectl("-n", self.ns, *args, input=input, check=check)
 
     async def wait_for(
-        self, predicate: Callable[[], Any], within: float = 15.0, what: str = "condition"
+        self, predicate: Callable[[], Any], within: float = 30.0, what: str = "condition"
     ) -> Any:
         deadline = time.monotonic() + within
         while True:
-            value = predicate()
+            value = await asyncio.to_thread(predicate)
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await asyncio.sleep(0.02)
+                raise AssertionError(f"timed out waiting for {what}\n{self.describe()}")
+            await asyncio.sleep(0.05)
+
+    def describe(self) -> str:
+        """What the cluster looks like now, for a failure message."""
+        lines = [f"actor errors: {(self.provisioner.errors + self.kubelet.errors)[-3:]}"]
+        with contextlib.suppress(Exception):
+            for ns in self.namespaces:
+                for ws in self.objects("workspaces", ns):
+                    status = ws.get("status") or {}
+                    conds = [
+                        f"{c['type']}={c['status']}({c.get('reason')}: {c.get('message', '')[:120]})"
+                        for c in status.get("conditions") or []
+                    ]
+                    lines.append(f"workspace {ws['metadata']['name']}: {status.get('state')} {conds}")
+                for pod in self.objects("pods", ns):
+                    spec, st = pod.get("spec") or {}, pod.get("status") or {}
+                    sched = [c.get("message") for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"]
+                    lines.append(f"pod {pod['metadata']['name']}: node={spec.get('nodeName')} phase={st.get('phase')} {sched}")
+            for node in self.kube.list("nodes"):
+                lines.append(f"node {node['metadata']['name']}: taints={node['spec'].get('taints')}")
+            for nc in self.kube.list("nodeclaims"):
+                lines.append(f"nodeclaim {nc['metadata']['name']}: {(nc.get('status') or {}).get('nodeName')}")
+        return "\n".join(lines)
+
+    # ---- cleanup -------------------------------------------------------------------------------
+
+    async def cleanup(self) -> None:
+        """Delete what the test left, through the operator (its finalizer), then the rest."""
+        leftovers = [ws for ns in self.namespaces for ws in self.objects("workspaces", ns)]
+        if leftovers:
+            if not any(r.op is not None for r in self.replicas) and self._last_settings:
+                await self.start_operator(
+                    **{
+                        "node_provisioner": self._last_settings.node_provisioner,
+                        "leader_elect": False,
+                    }
+                )
+            for ws in leftovers:
+                meta = ws["metadata"]
+                self.kube.delete("workspaces", meta["name"], meta["namespace"])
+            with contextlib.suppress(AssertionError):
+                await self.wait_for(
+                    lambda: not any(self.objects("workspaces", ns) for ns in self.namespaces),
+                    within=20,
+                )
+        await self.stop_all()
+        self.provisioner.stop()
+        self.kubelet.stop()
+        kube = self.kube
+        for claim in kube.list("nodeclaims"):
+            with contextlib.suppress(ApiError):
+                kube.patch("nodeclaims", claim["metadata"]["name"], {"metadata": {"finalizers": None}})
+            kube.delete("nodeclaims", claim["metadata"]["name"])
+        for pool in kube.list("nodepools"):
+            kube.delete("nodepools", pool["metadata"]["name"])
+        for node in kube.list("nodes"):
+            kube.delete("nodes", node["metadata"]["name"])
+        kube.delete("leases", LEASE, OPERATOR_NAMESPACE)
+        for namespace in self.namespaces:
+            kube.delete("namespaces", namespace)
 
 
 def condition(ws: Obj | None, ctype: str) -> Obj | None:
@@ -159,19 +322,13 @@ def is_true(ws: Obj | None, ctype: str) -> bool:
 
 
 @pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
-    emulator = KubernetesEmulator(bookmark_interval=0.5)
-    await emulator.start()
-    emulator.store.create(
-        emulator.rtype("", "namespaces"), None, {"metadata": {"name": "kaito-system"}}
-    )
-    h = Harness(emulator)
+async def harness(cluster: Cluster) -> AsyncIterator[Harness]:
+    namespace = f"t{next(_counter)}-{int(time.time()) % 100000}"
+    cluster.kube.create("namespaces", {"metadata": {"name": namespace}})
+    h = Harness(cluster, namespace)
     h.provisioner.start()
     h.kubelet.start()
     try:
         yield h
     finally:
-        await h.stop_all()
-        await h.provisioner.stop()
-        await h.kubelet.stop()
-        await emulator.stop()
+        await h.cleanup()

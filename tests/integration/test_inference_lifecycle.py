@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.fixtures.emulator.samples import inference_workspace
+import asyncio
+
+from tests.fixtures.samples import inference_workspace
 from tests.integration.conftest import Harness, condition, is_true
 
 
@@ -35,22 +37,22 @@ async def test_inference_workspace_reaches_succeeded_with_nodeclaims_services_an
     assert "workspace.finalizer.kaito.sh" in ws["metadata"]["finalizers"]
     assert ws["metadata"]["annotations"]["workspace.kaito.io/revision"] == "1"
 
-    claims = harness.objects("karpenter.sh", "nodeclaims")
+    claims = harness.objects("nodeclaims")
     assert len(claims) == 1
     assert claims[0]["metadata"]["labels"]["kaito.sh/workspace"] == "workspace-phi-4-mini"
     assert status["workerNodes"] == [claims[0]["status"]["nodeName"]]
-    node = harness.store.get(harness.rt("", "nodes"), None, claims[0]["status"]["nodeName"])
+    node = harness.get("nodes", claims[0]["status"]["nodeName"])
     assert node["metadata"]["labels"]["accelerator"] == "nvidia"
 
-    services = {s["metadata"]["name"] for s in harness.objects("", "services", "default")}
+    services = {s["metadata"]["name"] for s in harness.objects("services")}
     assert services == {"workspace-phi-4-mini", "workspace-phi-4-mini-headless"}
-    sts = harness.objects("apps", "statefulsets", "default")
+    sts = harness.objects("statefulsets")
     assert [s["metadata"]["name"] for s in sts] == ["workspace-phi-4-mini"]
     assert sts[0]["metadata"]["ownerReferences"][0]["uid"] == ws["metadata"]["uid"]
-    revisions = harness.objects("apps", "controllerrevisions", "default")
+    revisions = _workspace_revisions(harness)
     assert len(revisions) == 1
     assert revisions[0]["revision"] == 1
-    reasons = {e["reason"] for e in harness.objects("", "events", "default")}
+    reasons = {e["reason"] for e in harness.objects("events")}
     assert "NodeClaimCreated" in reasons
 
 
@@ -80,7 +82,7 @@ async def test_crash_looping_pod_surfaces_as_inference_reason(harness: Harness) 
             e["reason"] == "WorkspaceFailed"
             and e["type"] == "Warning"
             and "ContainerCrashLoopBackOff" in e["message"]
-            for e in harness.objects("", "events", "default")
+            for e in harness.objects("events")
         ),
         what="Warning event for the crash loop",
     )
@@ -108,15 +110,14 @@ async def test_adapter_change_rolls_the_statefulset_to_a_new_revision(harness: H
     await harness.wait_for(
         lambda: is_true(harness.workspace("adapted"), "WorkspaceSucceeded"), what="first rollout"
     )
-    before = harness.store.get(harness.rt("apps", "statefulsets"), "default", "adapted")
-    pod_before = harness.store.get(harness.rt("", "pods"), "default", "adapted-0")
+    before = harness.get("statefulsets", "adapted")
+    pod_before = harness.get("pods", "adapted-0")
 
-    ws_rt = harness.rt("kaito.sh", "workspaces")
     adapters = [{"source": {"name": "my-adapter", "image": "registry.example.com/adapter:0.1"}}]
-    harness.store.patch(ws_rt, "default", "adapted", {"inference": {"adapters": adapters}})
+    harness.patch("workspaces", "adapted", {"inference": {"adapters": adapters}})
 
     def rolled() -> dict | None:
-        sts = harness.store.get(harness.rt("apps", "statefulsets"), "default", "adapted")
+        sts = harness.get("statefulsets", "adapted")
         annotations = sts["metadata"].get("annotations") or {}
         return sts if annotations.get("workspace.kaito.io/revision") == "2" else None
 
@@ -125,7 +126,7 @@ async def test_adapter_change_rolls_the_statefulset_to_a_new_revision(harness: H
     assert "my-adapter" in str(after["spec"]["template"]["spec"].get("initContainers"))
     pod_after = await harness.wait_for(
         lambda: (
-            (p := harness.store.get(harness.rt("", "pods"), "default", "adapted-0"))
+            (p := harness.get("pods", "adapted-0"))
             and p["metadata"]["uid"] != pod_before["metadata"]["uid"]
             and p
         ),
@@ -140,11 +141,11 @@ async def test_adapter_change_rolls_the_statefulset_to_a_new_revision(harness: H
         what="ready again",
     )
     assert ws["metadata"]["annotations"]["workspace.kaito.io/revision"] == "2"
-    revisions = harness.objects("apps", "controllerrevisions", "default")
+    revisions = _workspace_revisions(harness)
     assert sorted(r["revision"] for r in revisions) == [1, 2]
     await harness.wait_for(
         lambda: any(
-            e["reason"] == "WorkloadUpdated" for e in harness.objects("", "events", "default")
+            e["reason"] == "WorkloadUpdated" for e in harness.objects("events")
         ),
         what="WorkloadUpdated event",
     )
@@ -154,35 +155,44 @@ async def test_deletion_removes_nodeclaims_before_releasing_the_finalizer(harnes
     await harness.start_operator()
     harness.apply_workspace(inference_workspace("doomed"))
     await harness.wait_for(lambda: is_true(harness.workspace("doomed"), "WorkspaceSucceeded"))
-    claims = harness.objects("karpenter.sh", "nodeclaims")
+    claims = harness.objects("nodeclaims")
     assert len(claims) == 1
     node_name = claims[0]["status"]["nodeName"]
-    # Record the order of deletions: the NodeClaim must be gone before the Workspace.
-    gone: list[str] = []
-    harness.store.listeners.append(
-        lambda e: gone.append(e.rtype.kind) if e.type == "DELETED" else None
+    harness.delete("workspaces", "doomed")
+    # The finalizer holds the Workspace (terminating) until its NodeClaim and node are gone.
+    await harness.wait_for(
+        lambda: ((harness.workspace("doomed") or {}).get("metadata") or {}).get("deletionTimestamp"),
+        what="Workspace terminating",
     )
-
-    harness.store.delete(harness.rt("kaito.sh", "workspaces"), "default", "doomed")
-    await harness.wait_for(lambda: harness.workspace("doomed") is None, what="Workspace gone")
-
-    assert harness.objects("karpenter.sh", "nodeclaims") == []
-    assert harness.store.get(harness.rt("", "nodes"), None, node_name) is None
-    assert gone.index("NodeClaim") < gone.index("Workspace")
-    # Children with owner references are garbage-collected with the Workspace.
-    assert harness.objects("apps", "statefulsets", "default") == []
-    assert harness.objects("", "services", "default") == []
+    while (ws := harness.workspace("doomed")) is not None:
+        if harness.objects("nodeclaims"):
+            assert "workspace.finalizer.kaito.sh" in ws["metadata"]["finalizers"]
+        await asyncio.sleep(0.02)
+    assert harness.objects("nodeclaims") == []
+    assert harness.get("nodes", node_name) is None
+    # Children with owner references are removed by the real garbage collector, asynchronously.
+    await harness.wait_for(
+        lambda: not harness.objects("statefulsets") and not harness.objects("services"),
+        what="garbage collection of the StatefulSet and Services",
+    )
+    await harness.wait_for(lambda: not harness.objects("pods"), what="pods gone")
 
 
 async def test_deployment_from_an_older_release_is_replaced_by_the_statefulset(
     harness: Harness,
 ) -> None:
-    harness.store.create(
-        harness.rt("apps", "deployments"),
-        "default",
+    harness.create(
+        "deployments",
         {
             "metadata": {"name": "legacy", "labels": {"kaito.sh/workspace": "legacy"}},
-            "spec": {"replicas": 1},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "legacy"}},
+                "template": {
+                    "metadata": {"labels": {"app": "legacy"}},
+                    "spec": {"containers": [{"name": "server", "image": "old-release"}]},
+                },
+            },
         },
     )
     await harness.start_operator()
@@ -191,8 +201,17 @@ async def test_deployment_from_an_older_release_is_replaced_by_the_statefulset(
     await harness.wait_for(lambda: is_true(harness.workspace("legacy"), "WorkspaceSucceeded"))
     await harness.wait_for(
         lambda: any(
-            e["reason"] == "WorkloadMigration" for e in harness.objects("", "events", "default")
+            e["reason"] == "WorkloadMigration" for e in harness.objects("events")
         ),
         what="WorkloadMigration event",
     )
-    assert harness.objects("apps", "deployments", "default") == []
+    assert harness.objects("deployments") == []
+
+
+def _workspace_revisions(harness: Harness) -> list[dict]:
+    """The Workspace's own revision history (the StatefulSet controller keeps one beside it)."""
+    return [
+        r
+        for r in harness.objects("controllerrevisions")
+        if "workspace.kaito.io/name" in (r["metadata"].get("labels") or {})
+    ]

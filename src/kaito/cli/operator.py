@@ -45,6 +45,10 @@ def operator(
     server: Annotated[
         str | None, typer.Option(help="API server URL; default: in-cluster or kubeconfig.")
     ] = None,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option(help="Kubeconfig file; default: in-cluster credentials or $KUBECONFIG."),
+    ] = None,
     runtime_image: Annotated[
         str | None, typer.Option(help="Image running kaito-serve and kaito-tune in pods.")
     ] = None,
@@ -65,6 +69,7 @@ def operator(
         "namespaces": namespace or None,
         "leader_elect": leader_elect,
         "server": server,
+        "kubeconfig": kubeconfig,
         "runtime_image": runtime_image,
     }
     try:

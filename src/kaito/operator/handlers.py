@@ -9,6 +9,7 @@ Karpenter's ``karpenter.kaito.sh/workspace-*`` labels), which every object we cr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kopf
@@ -16,6 +17,7 @@ import kopf
 from kaito.api import constants
 from kaito.k8s import errors as k8s_errors
 from kaito.operator import errors, webhook
+from kaito.operator import login as kubeconfig_login
 
 if TYPE_CHECKING:
     from kaito.operator.runner import Operator
@@ -39,6 +41,8 @@ def register(registry: kopf.OperatorRegistry, op: Operator) -> None:
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         if settings.server:
             return kopf.ConnectionInfo(server=settings.server, insecure=True)
+        if settings.kubeconfig:
+            return kubeconfig_login.connection_info(Path(settings.kubeconfig))
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
     @kopf.on.event(

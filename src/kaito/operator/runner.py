@@ -15,6 +15,7 @@ import os
 import secrets
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -47,7 +48,8 @@ class Operator:
         self.settings = settings
         host = settings.pod_name or socket.gethostname()
         self.identity = identity or f"{host}-{secrets.token_hex(3)}"
-        self.cluster = Cluster(load_config(server=settings.server))
+        kubeconfig = Path(settings.kubeconfig) if settings.kubeconfig else None
+        self.cluster = Cluster(load_config(server=settings.server, kubeconfig=kubeconfig))
         self.metrics = OperatorMetrics()
         self.context = ControllerContext(
             cluster=self.cluster,

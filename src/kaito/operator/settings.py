@@ -105,6 +105,11 @@ class OperatorSettings(BaseSettings):
     )
     leader_lease_seconds: float = Field(default=15.0)
     server: str | None = Field(default=None, description="API server URL (tests); else kubeconfig.")
+    kubeconfig: str | None = Field(
+        default=None,
+        description="Kubeconfig file to use instead of in-cluster credentials or $KUBECONFIG "
+        "(e.g. a service-account token for a local run).",
+    )
     requeue_seconds: float = Field(default=2.0)
     max_concurrent_reconciles: int = Field(default=5)
     default_node_image_family: str = Field(default=constants.NODE_IMAGE_FAMILY_UBUNTU)
