@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.fixtures.emulator.actors import Kubelet, Provisioner  # noqa: E402
-from tests.fixtures.emulator.samples import inference_workspace, tuning_workspace  # noqa: E402
+from tests.fixtures.samples import inference_workspace, tuning_workspace  # noqa: E402
 from tests.fixtures.emulator.server import KubernetesEmulator  # noqa: E402
 
 

@@ -11,7 +11,7 @@ from kaito.controller.provisioners import (
     KarpenterProvisioner,
     get_provisioner,
 )
-from tests.fixtures.emulator.samples import inference_workspace
+from tests.fixtures.samples import inference_workspace
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from kaito.controller.context import ControllerContext
 from kaito.k8s import resources
 from kaito.k8s.client import Cluster, load_config
 from kaito.manifests.plan import ManifestSettings
-from tests.fixtures.emulator.samples import inference_workspace
+from tests.fixtures.samples import inference_workspace
 from tests.fixtures.emulator.server import KubernetesEmulator
 
 
