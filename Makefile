@@ -49,13 +49,18 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy strict, import-linter
 	$(BIN)/lint-imports
 
 .PHONY: crds
-crds: $(STAMP) ## Regenerate the CRDs into config/crd/
+crds: $(STAMP) ## Regenerate the CRDs into config/crd/ (and the Helm chart's copy)
 	$(BIN)/kaito crds --output-dir config/crd/bases
+	$(BIN)/python scripts/sync_chart.py
 
 .PHONY: crds-check
 crds-check: $(STAMP) ## Fail when committed CRDs differ from the generated ones
 	@tmp=$$(mktemp -d); $(BIN)/kaito crds --output-dir $$tmp >/dev/null; \
 	  diff -ru config/crd/bases $$tmp || { echo "CRDs are stale: run 'make crds'"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
+
+.PHONY: chart
+chart: $(STAMP) ## Copy config/'s static manifests (CRD, RBAC, webhook, tuning) into charts/kaito-workspace
+	$(BIN)/python scripts/sync_chart.py
 
 .PHONY: test
 test: $(STAMP) registry lint crds-check ## Lint, CRD drift check, the fast suite, then the slow end-to-end tests
