@@ -182,6 +182,7 @@ def test_sync_reports_and_repairs_edited_missing_and_extra_copies(tmp_path, monk
     chart = tmp_path / "chart"
     shutil.copytree(CHART, chart)
     monkeypatch.setattr(sync, "CHART", chart)
+    sync.write()  # start current, whatever the state of config/ in this checkout
     role = chart / "files" / "config" / "rbac" / "role.yaml"
     role.write_text(role.read_text(encoding="utf-8") + "# hand edit\n", encoding="utf-8")
     (chart / "files" / "config" / "tuning" / "lora-params-template.yaml").unlink()
