@@ -13,8 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,7 @@ from tests.fixtures.cluster.actors import TERMINATION_FINALIZER, Kubelet, Provis
 from tests.fixtures.cluster.client import ApiError, Kube
 from tests.fixtures.cluster.controlplane import ControlPlane, controlplane_bin, free_port
 from tests.fixtures.cluster.install import OPERATOR_NAMESPACE, Installation, install_kaito
+from tests.fixtures.cluster.service import ServiceProxy
 
 Obj = dict[str, Any]
 LEASE = "ef60f9b0.io"
@@ -77,16 +84,7 @@ class OperatorReplica:
         assert ok, "operator did not become ready"
         assert self.op is not None
         if self.settings.webhook:
-            # Kopf opens the webhook port after its resource discovery, shortly after ready.
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", self.settings.webhook_port)
-                    writer.close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "the webhook never listened"
-                    await asyncio.sleep(0.05)
+            await _wait_listening(self.settings.webhook_port)
         return self.op
 
     async def stop(self) -> None:
@@ -103,13 +101,86 @@ class OperatorReplica:
             await asyncio.to_thread(self._thread.join, 5)
 
 
+class OperatorProcess:
+    """``python -m kaito.operator`` as its own process, so that a kill is a real SIGKILL.
+
+    Settings travel as the ``KAITO_*`` environment the Deployment would set.
+    """
+
+    def __init__(self, settings: OperatorSettings, log: Path) -> None:
+        self.settings = settings
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.health_port = int(settings.health_probe_bind_address.rsplit(":", 1)[1])
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for name, value in self.settings.model_dump().items():
+            if value is None:
+                continue
+            text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+            env[f"KAITO_{name.upper()}"] = text.lower() if isinstance(value, bool) else text
+        return env
+
+    async def start(self) -> OperatorProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "kaito.operator"],
+                env=self._env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while not await asyncio.to_thread(self._ready):
+            assert self.proc.poll() is None, f"operator exited: {self.log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "operator process never became ready"
+            await asyncio.sleep(0.1)
+        if self.settings.webhook:
+            await _wait_listening(self.settings.webhook_port)
+        return self
+
+    def _ready(self) -> bool:
+        url = f"http://127.0.0.1:{self.health_port}/readyz"
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                return bool(resp.status == 200)
+        return False
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(self.proc.wait)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                await asyncio.to_thread(self.proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                await self.kill()
+
+
+async def _wait_listening(port: int, within: float = 20) -> None:
+    # Kopf opens the webhook port after its resource discovery, shortly after it is ready.
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"the webhook never listened on {port}"
+            await asyncio.sleep(0.05)
+
+
 class Cluster:
-    """The session's control plane with kaito installed."""
+    """The session's control plane with kaito installed, and the webhook's stand-in Service."""
 
     def __init__(self, cp: ControlPlane, install: Installation) -> None:
         self.cp = cp
         self.install = install
         self.kube = Kube(cp.kubeconfig)
+        self.service = ServiceProxy(install.webhook_port)
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +192,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         cp.start_apiserver()
         install = install_kaito(cp, webhook_port=free_port())
         cp.start_controllers()
-        yield Cluster(cp, install)
+        cluster = Cluster(cp, install)
+        cluster.service.start()
+        yield cluster
+        cluster.service.stop()
     finally:
         cp.stop()
 
@@ -136,7 +210,7 @@ class Harness:
         self.ns = namespace
         self.provisioner = Provisioner(self.kube, delay=0.05)
         self.kubelet = Kubelet(self.kube, delay=0.05)
-        self.replicas: list[OperatorReplica] = []
+        self.replicas: list[OperatorReplica | OperatorProcess] = []
         self.namespaces = [namespace]
         self._last_settings: OperatorSettings | None = None
 
@@ -144,17 +218,16 @@ class Harness:
 
     def settings(self, **overrides: Any) -> OperatorSettings:
         install = self.cluster.install
-        serving_webhook = any(r.settings.webhook for r in self.replicas if r.op is not None)
         values: dict[str, Any] = {
             "kubeconfig": str(install.kubeconfig),
             "node_provisioner": "gpu-provisioner",
             "release_namespace": OPERATOR_NAMESPACE,
-            "metrics_bind_address": "127.0.0.1:0",
-            "health_probe_bind_address": "127.0.0.1:0",
-            # The API server calls one fixed address; the first live replica serves it.
-            "webhook": not serving_webhook,
+            "metrics_bind_address": f"127.0.0.1:{free_port()}",
+            "health_probe_bind_address": f"127.0.0.1:{free_port()}",
+            # Every replica serves the webhook on its own port, behind the stand-in Service.
+            "webhook": True,
             "webhook_host": "127.0.0.1",
-            "webhook_port": install.webhook_port,
+            "webhook_port": free_port(),
             "webhook_cert_dir": str(install.webhook_cert_dir),
             "leader_elect": False,
             "requeue_seconds": 0.2,
@@ -163,20 +236,39 @@ class Harness:
         return OperatorSettings(**values)
 
     async def start_operator(self, **overrides: Any) -> Operator:
+        """An operator in this process (its metrics and state can be inspected)."""
         replica = OperatorReplica(self.settings(**overrides))
+        op = await self._start(replica)
+        assert isinstance(op, Operator)
+        return op
+
+    async def start_operator_process(self, **overrides: Any) -> OperatorProcess:
+        """An operator in its own process (``kill_operator`` sends it SIGKILL)."""
+        settings = self.settings(**overrides)
+        replica = OperatorProcess(settings, self.cp.workdir / f"operator-{self.ns}.log")
+        proc = await self._start(replica)
+        assert isinstance(proc, OperatorProcess)
+        return proc
+
+    async def _start(self, replica: OperatorReplica | OperatorProcess) -> Operator | OperatorProcess:
         self._last_settings = replica.settings
         self.replicas.append(replica)
-        return await replica.start()
+        started = await replica.start()
+        if replica.settings.webhook:
+            self.cluster.service.add(replica.settings.webhook_port)
+        return started
 
-    async def kill_operator(self, op: Operator) -> None:
+    async def kill_operator(self, op: Operator | OperatorProcess) -> None:
         """Stop abruptly, as a crashed pod: no graceful finish, no lease release."""
         for replica in list(self.replicas):
-            if replica.op is op:
+            if replica is op or getattr(replica, "op", None) is op:
+                self.cluster.service.remove(replica.settings.webhook_port)
                 await replica.kill()
                 self.replicas.remove(replica)
 
     async def stop_all(self) -> None:
         for replica in self.replicas:
+            self.cluster.service.remove(replica.settings.webhook_port)
             await replica.stop()
         self.replicas.clear()
 
@@ -277,7 +369,7 @@ class Harness:
         """Delete what the test left, through the operator (its finalizer), then the rest."""
         leftovers = [ws for ns in self.namespaces for ws in self.objects("workspaces", ns)]
         if leftovers:
-            if not any(r.op is not None for r in self.replicas) and self._last_settings:
+            if not self.replicas and self._last_settings:
                 await self.start_operator(
                     **{
                         "node_provisioner": self._last_settings.node_provisioner,

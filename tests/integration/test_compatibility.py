@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.fixtures.emulator.samples import inference_workspace
+from tests.fixtures.samples import inference_workspace
 from tests.integration.conftest import Harness, condition, is_true
 
 FOUNDING_TUNING_EXAMPLE = (
@@ -16,12 +16,22 @@ FOUNDING_TUNING_EXAMPLE = (
 )
 
 
-async def test_founding_documents_v1alpha1_tuning_workspace_succeeds(harness: Harness) -> None:
-    body = yaml.safe_load(FOUNDING_TUNING_EXAMPLE.read_text())
-    assert body["apiVersion"] == "kaito.sh/v1alpha1"
-    body["metadata"]["namespace"] = "default"
+async def test_founding_example_end_to_end_with_kubectl(harness: Harness) -> None:
+    """The founding document's v1alpha1 tuning Workspace, as a user runs it: a registry secret,
+    ``kubectl apply`` with image and secret filled in, a NodeClaim that becomes a GPU node, Job
+    pods the real scheduler places on it (our affinity and tolerations must fit), Succeeded,
+    upstream's columns from ``kubectl get workspace``, and nothing left after ``kubectl delete``."""
+    text = FOUNDING_TUNING_EXAMPLE.read_text()
+    assert "apiVersion: kaito.sh/v1alpha1" in text
+    text = text.replace("ACR_REPO_HERE.azurecr.io/IMAGE_NAME_HERE:0.0.1", "myacr.azurecr.io/phi-3-dolly:0.0.1")
+    text = text.replace("ACR_REGISTRY_SECRET_HERE", "my-acr-secret")
     await harness.start_operator()
-    harness.apply_workspace(body)
+    harness.kubectl(
+        "create", "secret", "docker-registry", "my-acr-secret", "--docker-server=myacr.azurecr.io",
+        "--docker-username=user", "--docker-password=secret",
+    )  # fmt: skip
+    applied = harness.kubectl("apply", "-f", "-", input=text)
+    assert "workspace.kaito.sh/workspace-tuning-phi-3 created" in applied.stdout
 
     ws = await harness.wait_for(
         lambda: (
@@ -32,25 +42,62 @@ async def test_founding_documents_v1alpha1_tuning_workspace_succeeds(harness: Ha
         what="state Succeeded",
     )
     assert condition(ws, "WorkspaceReady")["status"] == "True"  # the founding document's column
-    (claim,) = harness.objects("karpenter.sh", "nodeclaims")
+    (claim,) = harness.objects("nodeclaims")
     requirements = {r["key"]: r["values"] for r in claim["spec"]["requirements"]}
     assert requirements["node.kubernetes.io/instance-type"] == ["Standard_NC6s_v3"]
     assert claim["metadata"]["labels"]["app"] == "tuning-phi-3"
+    (pod,) = [p for p in harness.objects("pods") if p["metadata"]["labels"].get("job-name")]
+    assert pod["spec"]["nodeName"] == claim["status"]["nodeName"]  # placed by kube-scheduler
+    assert pod["status"]["phase"] == "Succeeded"
+    job = harness.get("jobs", "workspace-tuning-phi-3")
+    assert job["status"]["succeeded"] == 1
+
+    columns = _table(harness.kubectl("get", "workspace").stdout)
+    assert list(columns) == [
+        "NAME", "INSTANCE", "RESOURCEREADY", "INFERENCEREADY", "JOBSTARTED",
+        "WORKSPACESUCCEEDED", "TARGETNODECOUNT", "STATE", "AGE",
+    ]  # fmt: skip
+    assert columns["NAME"] == "workspace-tuning-phi-3"
+    assert columns["INSTANCE"] == "Standard_NC6s_v3"
+    assert columns["RESOURCEREADY"] == columns["JOBSTARTED"] == columns["WORKSPACESUCCEEDED"] == "True"
+    assert columns["INFERENCEREADY"] == ""
+    assert columns["TARGETNODECOUNT"] == "1"
+    assert columns["STATE"] == "Succeeded"
+
+    harness.kubectl("delete", "workspace", "workspace-tuning-phi-3", "--timeout=60s")
+    await harness.wait_for(
+        lambda: not harness.objects("jobs")
+        and not harness.objects("pods")
+        and not harness.objects("nodeclaims")
+        and not harness.objects("nodes"),
+        what="nothing left behind after kubectl delete",
+    )
 
 
 async def test_namespace_restricted_operator_ignores_other_namespaces(harness: Harness) -> None:
-    ns_rt = harness.rt("", "namespaces")
-    harness.store.create(ns_rt, None, {"metadata": {"name": "team-a"}})
-    await harness.start_operator(namespaces=["team-a"])
+    team = harness.new_namespace("team-a")
+    await harness.start_operator(namespaces=[team])
     mine = inference_workspace("mine")
-    mine["metadata"]["namespace"] = "team-a"
+    mine["metadata"]["namespace"] = team
     harness.apply_workspace(mine)
     harness.apply_workspace(inference_workspace("theirs"))
 
-    await harness.wait_for(
-        lambda: is_true(harness.workspace("mine", "team-a"), "WorkspaceSucceeded")
-    )
+    await harness.wait_for(lambda: is_true(harness.workspace("mine", team), "WorkspaceSucceeded"))
     await asyncio.sleep(0.3)
     assert "status" not in harness.workspace("theirs")
-    claims = harness.objects("karpenter.sh", "nodeclaims")
-    assert [c["metadata"]["labels"]["kaito.sh/workspacenamespace"] for c in claims] == ["team-a"]
+    claims = harness.objects("nodeclaims")
+    assert [c["metadata"]["labels"]["kaito.sh/workspacenamespace"] for c in claims] == [team]
+
+
+def _table(text: str) -> dict[str, str]:
+    """The first row of a ``kubectl get`` table by column name (cells may be empty)."""
+    header, row = text.splitlines()[:2]
+    names = header.split()
+    starts = []
+    offset = 0
+    for name in names:
+        offset = header.index(name, offset)
+        starts.append(offset)
+        offset += len(name)
+    ends = [*starts[1:], None]
+    return {n: row[a:b].strip() for n, a, b in zip(names, starts, ends, strict=True)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from tests.fixtures.emulator.samples import inference_workspace
+from tests.fixtures.samples import inference_workspace
 from tests.integration.conftest import Harness, is_true
 
 
@@ -18,9 +18,7 @@ async def test_only_the_lease_holder_reconciles_and_a_standby_takes_over(harness
     assert first.metrics.durations, "the leader reconciled"
     assert not second.metrics.durations, "the standby must not act"
     assert not second.is_leader()
-    lease = harness.store.get(
-        harness.rt("coordination.k8s.io", "leases"), "kaito-system", "ef60f9b0.io"
-    )
+    lease = harness.get("leases", "ef60f9b0.io", "kaito-system")
     assert lease["spec"]["holderIdentity"] == first.identity
 
     await harness.kill_operator(first)  # no graceful release: the lease must expire

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from tests.fixtures.emulator.samples import inference_workspace
+from tests.fixtures.samples import inference_workspace
 from tests.integration.conftest import Harness, condition, is_true
 
 
-def _byo_node(harness: Harness, name: str, labels: dict[str, str]) -> None:
-    harness.store.create(
-        harness.rt("", "nodes"),
-        None,
+def _byo_node(harness: Harness, name: str, labels: dict[str, str], ready: bool = True) -> None:
+    """A user's GPU node (created once), then its kubelet's status report."""
+    if harness.get("nodes", name) is not None:
+        _report(harness, name, ready)
+        return
+    harness.create(
+        "nodes",
         {
             "metadata": {
                 "name": name,
@@ -20,13 +23,43 @@ def _byo_node(harness: Harness, name: str, labels: dict[str, str]) -> None:
                     "nvidia.com/gpu.memory": "81920",
                 },
             },
-            "status": {
-                "capacity": {"nvidia.com/gpu": "1"},
-                "allocatable": {"nvidia.com/gpu": "1"},
-                "conditions": [{"type": "Ready", "status": "True"}],
-            },
         },
     )
+    _report(harness, name, ready)
+
+
+def _report(harness: Harness, name: str, ready: bool) -> None:
+    # Status is the kubelet's to write (a create drops it); the simulated one reports capacity.
+    capacity = {"nvidia.com/gpu": "1", "cpu": "24", "memory": "220Gi", "pods": "110"}
+    harness.kube.patch(
+        "nodes",
+        name,
+        {
+            "status": {
+                "capacity": capacity,
+                "allocatable": capacity,
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True" if ready else "False",
+                        "reason": "KubeletReady" if ready else "KubeletNotReady",
+                        "lastHeartbeatTime": None,
+                        "lastTransitionTime": "2026-01-01T00:00:00Z",
+                    }
+                ],
+            }
+        },
+        subresource="status",
+    )
+    if ready:
+        _lift_not_ready_taint(harness, name)
+
+
+def _lift_not_ready_taint(harness: Harness, name: str) -> None:
+    """What the node lifecycle controller does once a node reports Ready (it does not run here)."""
+    node = harness.get("nodes", name)
+    taints = [t for t in node["spec"].get("taints") or [] if t["key"] != "node.kubernetes.io/not-ready"]
+    harness.patch("nodes", name, {"spec": {"taints": taints}})
 
 
 async def test_byo_workspace_with_enough_labelled_nodes_succeeds_without_nodeclaims(
@@ -44,13 +77,15 @@ async def test_byo_workspace_with_enough_labelled_nodes_succeeds_without_nodecla
     assert condition(ws, "NodeClaimReady") is None
     assert is_true(ws, "NodesReady")
     assert ws["status"]["workerNodes"] == ["gpu-node-1"]
-    assert harness.objects("karpenter.sh", "nodeclaims") == []
-    pod = harness.store.get(harness.rt("", "pods"), "default", "byo-ok-0")
+    assert harness.objects("nodeclaims") == []
+    pod = harness.get("pods", "byo-ok-0")
     assert pod["spec"]["nodeName"] == "gpu-node-1"
 
 
 async def test_byo_workspace_waits_for_enough_nodes_then_succeeds(harness: Harness) -> None:
     _byo_node(harness, "unrelated", {"apps": "something-else"})
+    # The webhook admits a BYO Workspace only when a node matches; this one is not Ready yet.
+    _byo_node(harness, "gpu-node-2", {"apps": "byo2"}, ready=False)
     await harness.start_operator(node_provisioner="byo")
     harness.apply_workspace(
         inference_workspace("byo-wait", instance_type=None, labels={"apps": "byo2"})
@@ -64,9 +99,9 @@ async def test_byo_workspace_waits_for_enough_nodes_then_succeeds(harness: Harne
     assert resource["reason"] == "NodeNotReady"
     assert "0/1" in resource["message"]
     assert ws["status"]["state"] == "Pending"
-    assert harness.objects("apps", "statefulsets", "default") == []
+    assert harness.objects("statefulsets") == []
 
-    _byo_node(harness, "gpu-node-2", {"apps": "byo2"})
+    _byo_node(harness, "gpu-node-2", {"apps": "byo2"})  # the kubelet now reports Ready
     ws = await harness.wait_for(
         lambda: (w := harness.workspace("byo-wait")) and is_true(w, "WorkspaceSucceeded") and w
     )
@@ -81,15 +116,15 @@ async def test_karpenter_workspace_gets_one_nodepool_removed_on_deletion(harness
         lambda: (w := harness.workspace("karp")) and is_true(w, "WorkspaceSucceeded") and w,
         what="WorkspaceSucceeded",
     )
-    pools = harness.objects("karpenter.sh", "nodepools")
-    assert [p["metadata"]["name"] for p in pools] == ["default-karp"]
+    pools = harness.objects("nodepools")
+    assert [p["metadata"]["name"] for p in pools] == [f"{harness.ns}-karp"]
     assert pools[0]["spec"]["replicas"] == ws["status"]["targetNodeCount"] == 1
     assert is_true(ws, "NodeClaimReady")
 
-    harness.store.delete(harness.rt("kaito.sh", "workspaces"), "default", "karp")
+    harness.delete("workspaces", "karp")
     await harness.wait_for(lambda: harness.workspace("karp") is None, what="Workspace gone")
-    assert harness.objects("karpenter.sh", "nodepools") == []
-    assert harness.objects("karpenter.sh", "nodeclaims") == []
+    assert harness.objects("nodepools") == []
+    assert harness.objects("nodeclaims") == []
 
 
 async def test_unavailable_instance_type_surfaces_the_provisioner_reason(harness: Harness) -> None:
@@ -107,4 +142,4 @@ async def test_unavailable_instance_type_surfaces_the_provisioner_reason(harness
     )
     assert condition(ws, "ResourceReady")["reason"] == "InsufficientCapacity"
     assert "Launched" in condition(ws, "NodeClaimReady")["message"]
-    assert len(harness.objects("karpenter.sh", "nodeclaims")) == 1
+    assert len(harness.objects("nodeclaims")) == 1

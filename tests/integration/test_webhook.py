@@ -1,126 +1,112 @@
-"""The validating webhook, called over HTTP with AdmissionReviews as the API server would."""
+"""The validating webhook as users meet it: ``kubectl apply`` against the real API server.
+
+The API server calls the operator's webhook over TLS (``caBundle`` from the test CA) for every
+create and update of a Workspace, in either served version; refusals and warnings reach kubectl.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import uuid
-from typing import Any
+import yaml
 
-import aiohttp
-
-from tests.fixtures.emulator.samples import inference_workspace
+from tests.fixtures.samples import inference_workspace
 from tests.integration.conftest import Harness
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _apply(harness: Harness, body: dict) -> tuple[int, str, str]:
+    body = {**body, "metadata": {**body["metadata"], "namespace": harness.ns}}
+    proc = harness.kubectl("apply", "-f", "-", input=yaml.safe_dump(body), check=False)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
-def _review(obj: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": str(uuid.uuid4()),
-            "kind": {"group": "kaito.sh", "version": "v1beta1", "kind": "Workspace"},
-            "resource": {"group": "kaito.sh", "version": "v1beta1", "resource": "workspaces"},
-            "requestKind": {"group": "kaito.sh", "version": "v1beta1", "kind": "Workspace"},
-            "requestResource": {
-                "group": "kaito.sh",
-                "version": "v1beta1",
-                "resource": "workspaces",
-            },
-            "name": obj["metadata"]["name"],
-            "namespace": "default",
-            "operation": "UPDATE" if old else "CREATE",
-            "userInfo": {"username": "admin", "groups": ["system:masters"]},
-            "object": obj,
-            "oldObject": old,
-            "dryRun": False,
-        },
-    }
-
-
-async def _post(port: int, review: dict[str, Any]) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}/validate/workspace.kaito.sh"
-    # Kopf opens the webhook port after its resource discovery, shortly after startup.
-    for _ in range(100):
-        try:
-            async with aiohttp.ClientSession() as session, session.post(url, json=review) as resp:
-                assert resp.status == 200
-                body: dict[str, Any] = await resp.json()
-                return body["response"]
-        except aiohttp.ClientConnectorError:
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"webhook at {url} never answered")
-
-
-async def test_webhook_rejects_a_workspace_with_neither_inference_nor_tuning(
+async def test_kubectl_apply_of_a_workspace_with_neither_inference_nor_tuning_is_refused(
     harness: Harness,
 ) -> None:
-    port = _free_port()
-    await harness.start_operator(webhook=True, webhook_host="127.0.0.1", webhook_port=port)
+    await harness.start_operator()
     bad = inference_workspace("empty")
     del bad["inference"]
 
-    response = await _post(port, _review(bad))
+    code, _, err = _apply(harness, bad)
 
-    assert response["allowed"] is False
-    assert (
-        "Either Inference or Tuning must be specified, not neither" in response["status"]["message"]
-    )
+    assert code == 1
+    assert 'admission webhook "validation.workspace.kaito.sh" denied the request' in err
+    assert "Either Inference or Tuning must be specified, not neither" in err
+    assert harness.workspace("empty") is None
 
 
-async def test_webhook_admits_a_valid_workspace_and_rejects_an_immutable_change(
+async def test_valid_workspace_is_admitted_and_an_immutable_change_is_refused(
     harness: Harness,
 ) -> None:
-    port = _free_port()
-    await harness.start_operator(webhook=True, webhook_host="127.0.0.1", webhook_port=port)
-    good = inference_workspace("fine")
-
-    assert (await _post(port, _review(good)))["allowed"] is True
+    await harness.start_operator()
+    code, out, err = _apply(harness, inference_workspace("fine"))
+    assert code == 0, err
+    assert "workspace.kaito.sh/fine created" in out
 
     changed = inference_workspace("fine", instance_type="Standard_NC48ads_A100_v4")
-    response = await _post(port, _review(changed, old=good))
-    assert response["allowed"] is False
-    assert "instanceType" in response["status"]["message"]
+    code, _, err = _apply(harness, changed)
+
+    assert code == 1
+    assert "instanceType" in err
+    stored = harness.workspace("fine")
+    assert stored is not None
+    assert stored["resource"]["instanceType"] == "Standard_NC24ads_A100_v4"
+
+
+async def test_v1alpha1_workspace_goes_through_the_same_admission(harness: Harness) -> None:
+    await harness.start_operator()
+    bad = inference_workspace("old-api")
+    bad["apiVersion"] = "kaito.sh/v1alpha1"
+    bad["inference"]["preset"]["name"] = "no-such-model-anywhere"
+
+    code, _, err = _apply(harness, bad)
+
+    assert code == 1
+    assert "no-such-model-anywhere" in err
 
 
 async def test_webhook_reads_the_inference_configmap_from_the_cluster(harness: Harness) -> None:
-    port = _free_port()
-    await harness.start_operator(webhook=True, webhook_host="127.0.0.1", webhook_port=port)
+    await harness.start_operator()
     ws = inference_workspace("configured")
     ws["inference"]["config"] = "my-inference-params"
 
-    missing = await _post(port, _review(ws))
-    assert missing["allowed"] is False
+    code, _, err = _apply(harness, ws)
+    assert code == 1
     assert (
-        "ConfigMap 'my-inference-params' specified in 'config' not found in namespace 'default'"
-        in (missing["status"]["message"])
+        f"ConfigMap 'my-inference-params' specified in 'config' not found in namespace "
+        f"'{harness.ns}'" in err
     )
 
-    harness.store.create(
-        harness.rt("", "configmaps"),
-        "default",
+    harness.create(
+        "configmaps",
         {
             "metadata": {"name": "my-inference-params"},
             "data": {"inference_config.yaml": "vllm:\n  max-model-len: 4096\n"},
         },
     )
-    assert (await _post(port, _review(ws)))["allowed"] is True
+    code, _, err = _apply(harness, ws)
+    assert code == 0, err
 
 
-async def test_webhook_admits_with_warnings_the_user_should_see(harness: Harness) -> None:
-    port = _free_port()
-    await harness.start_operator(webhook=True, webhook_host="127.0.0.1", webhook_port=port)
+async def test_admission_warnings_are_shown_by_kubectl(harness: Harness) -> None:
+    await harness.start_operator()
     ws = inference_workspace(
         "unlisted-sku", instance_type="Standard_NV6ads_A10_v5", preset="mistral-7b-instruct"
     )
 
-    response = await _post(port, _review(ws))
+    code, _, err = _apply(harness, ws)
 
-    assert response["allowed"] is True
-    assert any("not in the azure SKU table" in w for w in response.get("warnings", []))
+    assert code == 0, err
+    assert "Warning:" in err
+    assert "not in the azure SKU table" in err
+
+
+async def test_the_crd_schema_rejects_what_the_webhook_never_sees(harness: Harness) -> None:
+    """Structural schema validation runs in the API server before admission webhooks."""
+    await harness.start_operator()
+    ws = inference_workspace("typed")
+    ws["resource"]["count"] = "two"
+
+    code, _, err = _apply(harness, ws)
+
+    assert code == 1
+    assert "resource.count" in err
+    assert "integer" in err
