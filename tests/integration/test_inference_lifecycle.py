@@ -215,3 +215,23 @@ def _workspace_revisions(harness: Harness) -> list[dict]:
         for r in harness.objects("controllerrevisions")
         if "workspace.kaito.io/name" in (r["metadata"].get("labels") or {})
     ]
+
+
+async def test_revision_history_keeps_the_newest_ten(harness: Harness) -> None:
+    await harness.start_operator()
+    harness.apply_workspace(inference_workspace("history"))
+    await harness.wait_for(lambda: _revision_of(harness, "history") == "1", what="revision 1")
+    for n in range(2, 13):
+        adapters = [{"source": {"name": f"adapter-{n}", "image": f"registry.example.com/a:{n}"}}]
+        harness.patch("workspaces", "history", {"inference": {"adapters": adapters}})
+        await harness.wait_for(
+            lambda n=n: _revision_of(harness, "history") == str(n), what=f"revision {n}"
+        )
+
+    kept = sorted(r["revision"] for r in _workspace_revisions(harness))
+    assert kept == list(range(3, 13))  # the two oldest were deleted
+
+
+def _revision_of(harness: Harness, name: str) -> str | None:
+    ws = harness.workspace(name) or {}
+    return (ws.get("metadata", {}).get("annotations") or {}).get("workspace.kaito.io/revision")

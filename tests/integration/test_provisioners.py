@@ -143,3 +143,20 @@ async def test_unavailable_instance_type_surfaces_the_provisioner_reason(harness
     assert condition(ws, "ResourceReady")["reason"] == "InsufficientCapacity"
     assert "Launched" in condition(ws, "NodeClaimReady")["message"]
     assert len(harness.objects("nodeclaims")) == 1
+
+
+async def test_karpenter_nodepool_scaled_down_behind_our_back_is_raised_again(
+    harness: Harness,
+) -> None:
+    await harness.start_operator(node_provisioner="karpenter")
+    harness.apply_workspace(inference_workspace("steady"))
+    await harness.wait_for(lambda: is_true(harness.workspace("steady"), "WorkspaceSucceeded"))
+    (pool,) = harness.objects("nodepools")
+    assert pool["spec"]["replicas"] == 1
+
+    harness.patch("nodepools", pool["metadata"]["name"], {"spec": {"replicas": 0}})
+
+    await harness.wait_for(
+        lambda: harness.get("nodepools", pool["metadata"]["name"])["spec"]["replicas"] == 1,
+        what="replicas restored to the Workspace's node count",
+    )
