@@ -63,10 +63,23 @@ crds-check: $(STAMP) ## Fail when committed CRDs differ from the generated ones
 chart: $(STAMP) ## Copy config/'s static manifests (CRD, RBAC, webhook, tuning) into charts/kaito-workspace
 	$(BIN)/python scripts/sync_chart.py
 
+.PHONY: controlplane
+controlplane: ## Build etcd, kube-apiserver, controller-manager, scheduler, kubectl and helm from pinned Go modules (once, cached)
+	@scripts/build-controlplane.sh >/dev/null
+
 .PHONY: test
-test: $(STAMP) registry lint crds-check ## Lint, CRD drift check, the fast suite, then the slow end-to-end tests
+test: $(STAMP) registry controlplane lint crds-check ## Lint, CRD drift check, the fast suite, the real-control-plane suite, the slow end-to-end tests
 	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -q -m k8s tests/integration -p no:cacheprovider
 	$(BIN)/pytest -q -m slow -p no:cacheprovider
+
+.PHONY: test-k8s
+test-k8s: $(STAMP) controlplane ## The integration suite against a real control plane (operator, webhook, RBAC, Helm)
+	$(BIN)/pytest -q -m k8s tests/integration -p no:cacheprovider
+
+.PHONY: cluster
+cluster: $(STAMP) controlplane ## A local control plane with kaito installed and simulated GPU nodes; Ctrl-C stops it
+	@$(BIN)/python -P scripts/cluster.py
 
 .PHONY: test-fast
 test-fast: $(STAMP) ## The fast suite only

@@ -41,9 +41,15 @@ def main() -> int:
         "--node-provisioner", default="gpu-provisioner", help="gpu-provisioner or karpenter"
     )
     parser.add_argument("--gpus", type=int, default=1, help="nvidia.com/gpu per simulated node")
-    parser.add_argument("--delay", type=float, default=2.0, help="seconds a node/pod takes to start")
+    parser.add_argument(
+        "--delay", type=float, default=2.0, help="seconds a node/pod takes to start"
+    )
     args = parser.parse_args()
 
+    # Ctrl-C and SIGTERM stop everything, also when started where SIGINT was ignored (a
+    # background job of a script).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     workdir: Path = args.dir.resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     try:
@@ -87,13 +93,12 @@ def main() -> int:
         kubeconfig = workdir / "kubeconfig"
         shutil.copy(cp.kubeconfig, kubeconfig)
         _wait_for_webhook(cp, operator)
+        shown = kubeconfig.relative_to(ROOT) if kubeconfig.is_relative_to(ROOT) else kubeconfig
         print(
-            f"ready: export KUBECONFIG={kubeconfig.relative_to(ROOT) if kubeconfig.is_relative_to(ROOT) else kubeconfig}"
-            f"; kubectl apply -f examples/... (kubectl {bin_dir / 'kubectl'}); logs in {workdir}; "
-            "Ctrl-C stops",
+            f"ready: kubectl --kubeconfig {shown} apply -f YOUR-WORKSPACE.yaml "
+            f"(kubectl and helm are in {bin_dir}; logs in {workdir}); Ctrl-C stops",
             flush=True,
         )
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         while operator.poll() is None:
             time.sleep(0.5)
         print(f"error: the operator exited ({operator.returncode}); see {workdir}/operator.log")
@@ -116,10 +121,15 @@ def main() -> int:
         cp.stop()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _wait_for_webhook(cp: ControlPlane, operator: subprocess.Popen[bytes]) -> None:
     """Until a server-side dry run of a Workspace is answered by the webhook (not refused)."""
     probe = (
-        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\nmetadata: {name: probe, namespace: default}\n"
+        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\n"
+        "metadata: {name: probe, namespace: default}\n"
         "resource: {instanceType: Standard_NC24ads_A100_v4, labelSelector: {matchLabels: {a: b}}}\n"
         "inference: {preset: {name: phi-4-mini-instruct}}\n"
     )

@@ -29,7 +29,7 @@ import pytest
 
 from kaito.operator.runner import Operator
 from kaito.operator.settings import OperatorSettings
-from tests.fixtures.cluster.actors import TERMINATION_FINALIZER, Kubelet, Provisioner
+from tests.fixtures.cluster.actors import Kubelet, Provisioner
 from tests.fixtures.cluster.client import ApiError, Kube
 from tests.fixtures.cluster.controlplane import ControlPlane, controlplane_bin, free_port
 from tests.fixtures.cluster.install import OPERATOR_NAMESPACE, Installation, install_kaito
@@ -124,7 +124,7 @@ class OperatorProcess:
 
     async def start(self) -> OperatorProcess:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
+            self.proc = subprocess.Popen(  # noqa: ASYNC220 - started once, never awaited
                 [sys.executable, "-m", "kaito.operator"],
                 env=self._env(),
                 stdout=out,
@@ -141,9 +141,8 @@ class OperatorProcess:
 
     def _ready(self) -> bool:
         url = f"http://127.0.0.1:{self.health_port}/readyz"
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                return bool(resp.status == 200)
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
         return False
 
     async def kill(self) -> None:
@@ -250,7 +249,9 @@ class Harness:
         assert isinstance(proc, OperatorProcess)
         return proc
 
-    async def _start(self, replica: OperatorReplica | OperatorProcess) -> Operator | OperatorProcess:
+    async def _start(
+        self, replica: OperatorReplica | OperatorProcess
+    ) -> Operator | OperatorProcess:
         self._last_settings = replica.settings
         self.replicas.append(replica)
         started = await replica.start()
@@ -349,18 +350,28 @@ class Harness:
                 for ws in self.objects("workspaces", ns):
                     status = ws.get("status") or {}
                     conds = [
-                        f"{c['type']}={c['status']}({c.get('reason')}: {c.get('message', '')[:120]})"
+                        f"{c['type']}={c['status']}({c.get('reason')}: {c.get('message', '')[:99]})"
                         for c in status.get("conditions") or []
                     ]
-                    lines.append(f"workspace {ws['metadata']['name']}: {status.get('state')} {conds}")
+                    lines.append(
+                        f"workspace {ws['metadata']['name']}: {status.get('state')} {conds}"
+                    )
                 for pod in self.objects("pods", ns):
                     spec, st = pod.get("spec") or {}, pod.get("status") or {}
-                    sched = [c.get("message") for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"]
-                    lines.append(f"pod {pod['metadata']['name']}: node={spec.get('nodeName')} phase={st.get('phase')} {sched}")
+                    sched = [
+                        c.get("message")
+                        for c in st.get("conditions") or []
+                        if c.get("type") == "PodScheduled"
+                    ]
+                    where = f"node={spec.get('nodeName')} phase={st.get('phase')}"
+                    lines.append(f"pod {pod['metadata']['name']}: {where} {sched}")
             for node in self.kube.list("nodes"):
-                lines.append(f"node {node['metadata']['name']}: taints={node['spec'].get('taints')}")
+                lines.append(
+                    f"node {node['metadata']['name']}: taints={node['spec'].get('taints')}"
+                )
             for nc in self.kube.list("nodeclaims"):
-                lines.append(f"nodeclaim {nc['metadata']['name']}: {(nc.get('status') or {}).get('nodeName')}")
+                node_name = (nc.get("status") or {}).get("nodeName")
+                lines.append(f"nodeclaim {nc['metadata']['name']}: {node_name}")
         return "\n".join(lines)
 
     # ---- cleanup -------------------------------------------------------------------------------
@@ -390,7 +401,9 @@ class Harness:
         kube = self.kube
         for claim in kube.list("nodeclaims"):
             with contextlib.suppress(ApiError):
-                kube.patch("nodeclaims", claim["metadata"]["name"], {"metadata": {"finalizers": None}})
+                kube.patch(
+                    "nodeclaims", claim["metadata"]["name"], {"metadata": {"finalizers": None}}
+                )
             kube.delete("nodeclaims", claim["metadata"]["name"])
         for pool in kube.list("nodepools"):
             kube.delete("nodepools", pool["metadata"]["name"])

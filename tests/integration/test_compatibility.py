@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import yaml
-
 from tests.fixtures.samples import inference_workspace
 from tests.integration.conftest import Harness, condition, is_true
 
@@ -23,7 +21,9 @@ async def test_founding_example_end_to_end_with_kubectl(harness: Harness) -> Non
     upstream's columns from ``kubectl get workspace``, and nothing left after ``kubectl delete``."""
     text = FOUNDING_TUNING_EXAMPLE.read_text()
     assert "apiVersion: kaito.sh/v1alpha1" in text
-    text = text.replace("ACR_REPO_HERE.azurecr.io/IMAGE_NAME_HERE:0.0.1", "myacr.azurecr.io/phi-3-dolly:0.0.1")
+    text = text.replace(
+        "ACR_REPO_HERE.azurecr.io/IMAGE_NAME_HERE:0.0.1", "myacr.azurecr.io/phi-3-dolly:0.0.1"
+    )
     text = text.replace("ACR_REGISTRY_SECRET_HERE", "my-acr-secret")
     await harness.start_operator()
     harness.kubectl(
@@ -59,17 +59,21 @@ async def test_founding_example_end_to_end_with_kubectl(harness: Harness) -> Non
     ]  # fmt: skip
     assert columns["NAME"] == "workspace-tuning-phi-3"
     assert columns["INSTANCE"] == "Standard_NC6s_v3"
-    assert columns["RESOURCEREADY"] == columns["JOBSTARTED"] == columns["WORKSPACESUCCEEDED"] == "True"
+    assert (
+        columns["RESOURCEREADY"] == columns["JOBSTARTED"] == columns["WORKSPACESUCCEEDED"] == "True"
+    )
     assert columns["INFERENCEREADY"] == ""
     assert columns["TARGETNODECOUNT"] == "1"
     assert columns["STATE"] == "Succeeded"
 
     harness.kubectl("delete", "workspace", "workspace-tuning-phi-3", "--timeout=60s")
     await harness.wait_for(
-        lambda: not harness.objects("jobs")
-        and not harness.objects("pods")
-        and not harness.objects("nodeclaims")
-        and not harness.objects("nodes"),
+        lambda: (
+            not harness.objects("jobs")
+            and not harness.objects("pods")
+            and not harness.objects("nodeclaims")
+            and not harness.objects("nodes")
+        ),
         what="nothing left behind after kubectl delete",
     )
 

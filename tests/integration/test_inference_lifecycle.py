@@ -144,9 +144,7 @@ async def test_adapter_change_rolls_the_statefulset_to_a_new_revision(harness: H
     revisions = _workspace_revisions(harness)
     assert sorted(r["revision"] for r in revisions) == [1, 2]
     await harness.wait_for(
-        lambda: any(
-            e["reason"] == "WorkloadUpdated" for e in harness.objects("events")
-        ),
+        lambda: any(e["reason"] == "WorkloadUpdated" for e in harness.objects("events")),
         what="WorkloadUpdated event",
     )
 
@@ -161,7 +159,9 @@ async def test_deletion_removes_nodeclaims_before_releasing_the_finalizer(harnes
     harness.delete("workspaces", "doomed")
     # The finalizer holds the Workspace (terminating) until its NodeClaim and node are gone.
     await harness.wait_for(
-        lambda: ((harness.workspace("doomed") or {}).get("metadata") or {}).get("deletionTimestamp"),
+        lambda: ((harness.workspace("doomed") or {}).get("metadata") or {}).get(
+            "deletionTimestamp"
+        ),
         what="Workspace terminating",
     )
     while (ws := harness.workspace("doomed")) is not None:
@@ -200,9 +200,7 @@ async def test_deployment_from_an_older_release_is_replaced_by_the_statefulset(
 
     await harness.wait_for(lambda: is_true(harness.workspace("legacy"), "WorkspaceSucceeded"))
     await harness.wait_for(
-        lambda: any(
-            e["reason"] == "WorkloadMigration" for e in harness.objects("events")
-        ),
+        lambda: any(e["reason"] == "WorkloadMigration" for e in harness.objects("events")),
         what="WorkloadMigration event",
     )
     assert harness.objects("deployments") == []

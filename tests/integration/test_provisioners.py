@@ -58,7 +58,9 @@ def _report(harness: Harness, name: str, ready: bool) -> None:
 def _lift_not_ready_taint(harness: Harness, name: str) -> None:
     """What the node lifecycle controller does once a node reports Ready (it does not run here)."""
     node = harness.get("nodes", name)
-    taints = [t for t in node["spec"].get("taints") or [] if t["key"] != "node.kubernetes.io/not-ready"]
+    taints = [
+        t for t in node["spec"].get("taints") or [] if t["key"] != "node.kubernetes.io/not-ready"
+    ]
     harness.patch("nodes", name, {"spec": {"taints": taints}})
 
 

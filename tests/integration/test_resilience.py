@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from kaito.manifests import naming
-from tests.fixtures.samples import inference_workspace, tuning_workspace
 from tests.fixtures.cluster.client import ApiError, EventRecorder
 from tests.fixtures.cluster.controlplane import issue_certificate
 from tests.fixtures.cluster.faults import KINDS, FaultProxy
+from tests.fixtures.samples import inference_workspace, tuning_workspace
 from tests.integration.conftest import Harness, is_true
 
 # gpt-oss-120b on one A100 80GB per node: the estimator asks for 3 nodes (and it is not gated).
@@ -85,7 +85,9 @@ async def test_operator_sigkilled_and_restarted_creates_exactly_the_target_nodes
     if provisioner == "byo":
         _byo_nodes(harness, 3)
     op = await harness.start_operator_process(node_provisioner=provisioner)
-    ws = inference_workspace(MULTI_NODE["name"], preset=MULTI_NODE["preset"], labels={"apps": "big"})
+    ws = inference_workspace(
+        MULTI_NODE["name"], preset=MULTI_NODE["preset"], labels={"apps": "big"}
+    )
     if provisioner == "byo":
         ws["resource"].pop("instanceType")
     harness.apply_workspace(ws)
@@ -113,7 +115,8 @@ async def test_operator_sigkilled_and_restarted_creates_exactly_the_target_nodes
         assert pools.names("ADDED") == [f"{harness.ns}-big"]
         assert len(names) == 3
     else:
-        assert names == [] and pools.names("ADDED") == []
+        assert names == []
+        assert pools.names("ADDED") == []
     assert len(harness.objects("nodes")) == 3
 
 

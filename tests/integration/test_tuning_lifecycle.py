@@ -6,7 +6,6 @@ from tests.fixtures.samples import tuning_workspace
 from tests.integration.conftest import Harness, condition, is_true
 
 
-
 async def test_tuning_workspace_reaches_state_succeeded(harness: Harness) -> None:
     await harness.start_operator()
     harness.apply_workspace(tuning_workspace("tune-ok"))
@@ -44,12 +43,17 @@ async def test_default_tuning_config_is_copied_from_the_operator_namespace(
     assert 'output_dir: "/mnt/results"' in text
     custom = text.replace('output_dir: "/mnt/results"', 'output_dir: "/mnt/custom"')
     harness.patch(
-        "configmaps", "qlora-params-template", {"data": {"training_config.yaml": custom}}, "kaito-system"
+        "configmaps",
+        "qlora-params-template",
+        {"data": {"training_config.yaml": custom}},
+        "kaito-system",
     )
     try:
         await _copied_template_is_used(harness)
     finally:
-        harness.patch("configmaps", "qlora-params-template", {"data": installed["data"]}, "kaito-system")
+        harness.patch(
+            "configmaps", "qlora-params-template", {"data": installed["data"]}, "kaito-system"
+        )
 
 
 async def _copied_template_is_used(harness: Harness) -> None:
@@ -93,7 +97,8 @@ async def test_a_failed_pod_is_retried_and_a_retry_that_succeeds_ends_succeeded(
     )
     assert is_true(ws, "WorkspaceSucceeded")
     job = harness.get("jobs", "tune-retry")
-    assert job["status"].get("failed") == 1 and job["status"].get("succeeded") == 1
+    assert job["status"].get("failed") == 1
+    assert job["status"].get("succeeded") == 1
     warnings = [e for e in harness.objects("events") if e["type"] == "Warning"]
     assert not [e for e in warnings if e["reason"] == "WorkspaceFailed"], warnings
 
@@ -138,7 +143,9 @@ async def test_changed_tuning_spec_replaces_the_job(harness: Harness) -> None:
         what="first Job",
     )
     harness.patch(
-        "workspaces", "tune-change", {"tuning": {"input": {"urls": ["https://example.com/other.parquet"]}}}
+        "workspaces",
+        "tune-change",
+        {"tuning": {"input": {"urls": ["https://example.com/other.parquet"]}}},
     )
 
     def replaced() -> dict | None:

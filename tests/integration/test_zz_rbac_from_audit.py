@@ -70,7 +70,11 @@ def used(audit_log: Path, username: str) -> tuple[set[Grant], list[str]]:
 
 def _whole_suite_ran(config: pytest.Config) -> bool:
     """Whether every integration test was selected (only then can 'unused' be judged)."""
-    if config.getoption("keyword") or config.getoption("deselect") or config.getoption("lf", default=False):
+    if (
+        config.getoption("keyword")
+        or config.getoption("deselect")
+        or config.getoption("lf", default=False)
+    ):
         return False
     here = Path(__file__).resolve().parent
     for arg in config.args:
