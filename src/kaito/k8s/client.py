@@ -3,6 +3,8 @@
 ``Cluster`` wraps lightkube's ``AsyncClient`` (docs/adr/0001-kubernetes-client.md) with generic
 resources for every kind, so callers pass and receive plain dicts, errors arrive as
 ``kaito.k8s.errors`` and every call is counted (the benchmark reports API calls per Workspace).
+Its tests run against a real control plane (``tests/fixtures/cluster``, built by
+``scripts/build-controlplane.sh``): ``tests/integration/test_k8s_client.py``.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def load_config(server: str | None = None, kubeconfig: Path | None = None) -> Ku
     """
     try:
         if server:
-            # An explicit server (tests, the emulator) needs no credentials.
+            # An explicit server URL (unit tests, the benchmark) needs no credentials.
             return KubeConfig.from_one(
                 cluster=config_models.Cluster(server=server), user=config_models.User()
             )
