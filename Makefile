@@ -68,7 +68,10 @@ controlplane: ## Build etcd, kube-apiserver, controller-manager, scheduler, kube
 	@scripts/build-controlplane.sh >/dev/null
 
 .PHONY: test
-test: $(STAMP) registry controlplane lint crds-check ## Lint, CRD drift check, the fast suite, the real-control-plane suite, the slow end-to-end tests
+test: ## Lint, CRD drift check, the fast suite, the real-control-plane suite, the slow end-to-end tests
+	@# The installs are mostly network and disk, the control-plane build is CPU: run them side by side.
+	@$(MAKE) --no-print-directory -j3 $(STAMP) registry controlplane
+	@$(MAKE) --no-print-directory lint crds-check
 	$(BIN)/pytest -n 2 -q
 	$(BIN)/pytest -q -m k8s tests/integration -p no:cacheprovider
 	$(BIN)/pytest -q -m slow -p no:cacheprovider

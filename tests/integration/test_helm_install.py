@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.cluster.controlplane import (
-    ControlPlane,
-    controlplane_bin,
-    free_port,
-    issue_certificate,
+from tests.fixtures.cluster.controlplane import ControlPlane, controlplane_bin, free_port
+from tests.fixtures.cluster.install import (
+    WEBHOOK_PATH,
+    Installation,
+    install_crds,
+    webhook_certificates,
 )
-from tests.fixtures.cluster.install import WEBHOOK_PATH, Installation, install_crds
 from tests.fixtures.samples import inference_workspace
 from tests.integration.conftest import Cluster, Harness, is_true
 
@@ -70,11 +70,7 @@ def helm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "patch", "validatingwebhookconfiguration", "validation.workspace.kaito.sh",
             "--type=json", "-p", json.dumps(patch),
         )  # fmt: skip
-        issue_certificate(cp.pki, "webhook", "/CN=kaito-webhook", server_names=["127.0.0.1"])
-        certs = cp.workdir / "webhook-certs"
-        certs.mkdir()
-        (certs / "tls.crt").write_bytes((cp.pki / "webhook.crt").read_bytes())
-        (certs / "tls.key").write_bytes((cp.pki / "webhook.key").read_bytes())
+        certs = webhook_certificates(cp)
         install = Installation(
             kubeconfig=cp.token_kubeconfig(
                 NAMESPACE, "kaito-workspace", cp.workdir / "op.kubeconfig"
