@@ -83,6 +83,16 @@ def operator(
     except SettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if settings.kubeconfig:
+        from pathlib import Path
+
+        from kaito.operator.login import KubeconfigError, connection_info
+
+        try:
+            connection_info(Path(settings.kubeconfig))
+        except KubeconfigError as exc:
+            typer.echo(f"error: --kubeconfig: {exc}", err=True)
+            raise typer.Exit(2) from exc
     from kaito.operator.runner import run_forever
 
     run_forever(settings)

@@ -26,3 +26,11 @@ def test_operator_help_lists_upstream_flag_names() -> None:
     assert result.exit_code == 0
     for flag in ("--node-provisioner", "--feature-gates", "--metrics-bind-address"):
         assert flag in result.output
+
+
+def test_unreadable_kubeconfig_exits_2_naming_the_flag_and_file(tmp_path) -> None:
+    missing = tmp_path / "nope.kubeconfig"
+    result = CliRunner().invoke(app, ["operator", "--kubeconfig", str(missing)])
+    assert result.exit_code == 2
+    assert "--kubeconfig" in result.output
+    assert str(missing) in result.output
