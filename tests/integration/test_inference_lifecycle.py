@@ -233,3 +233,37 @@ async def test_revision_history_keeps_the_newest_ten(harness: Harness) -> None:
 def _revision_of(harness: Harness, name: str) -> str | None:
     ws = harness.workspace(name) or {}
     return (ws.get("metadata", {}).get("annotations") or {}).get("workspace.kaito.io/revision")
+
+
+async def test_inference_is_not_ready_while_the_statefulset_rolls_out(harness: Harness) -> None:
+    """While the old pod terminates (still Ready) and no pod runs the new revision, the real
+    StatefulSet controller reports readyReplicas 1 but updatedReplicas 0: not ready."""
+    await harness.start_operator()
+    harness.apply_workspace(inference_workspace("rolling"))
+    await harness.wait_for(lambda: is_true(harness.workspace("rolling"), "InferenceReady"))
+    harness.kubelet.termination_delay = 4.0
+    adapters = [{"source": {"name": "new-adapter", "image": "registry.example.com/a:2"}}]
+    harness.patch("workspaces", "rolling", {"inference": {"adapters": adapters}})
+
+    def not_ready_while_old_pod_terminates() -> dict | None:
+        pod = harness.get("pods", "rolling-0") or {}
+        terminating = bool(pod.get("metadata", {}).get("deletionTimestamp"))
+        sts = harness.get("statefulsets", "rolling") or {}
+        ready = ((sts.get("status") or {}).get("readyReplicas") or 0) >= 1
+        cond = condition(harness.workspace("rolling"), "InferenceReady") or {}
+        if terminating and ready and cond.get("status") == "False":
+            return cond
+        return None
+
+    cond = await harness.wait_for(
+        not_ready_while_old_pod_terminates, within=4.0, what="InferenceReady False mid-rollout"
+    )
+    assert "rolling out" in cond["message"] or "observe generation" in cond["message"]
+    ws = await harness.wait_for(
+        lambda: (w := harness.workspace("rolling")) and is_true(w, "InferenceReady") and w,
+        what="ready on the new revision",
+    )
+    sts = harness.get("statefulsets", "rolling")
+    assert sts["status"]["updatedReplicas"] == 1
+    assert sts["status"]["currentRevision"] == sts["status"]["updateRevision"]
+    assert ws["metadata"]["annotations"]["workspace.kaito.io/revision"] == "2"
