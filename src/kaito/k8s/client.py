@@ -10,7 +10,7 @@ Its tests run against a real control plane (``tests/fixtures/cluster``, built by
 from __future__ import annotations
 
 import collections
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,14 @@ import lightkube
 from lightkube import generic_resource
 from lightkube.config import models as config_models
 from lightkube.config.kubeconfig import KubeConfig
+from lightkube.operators import exists
 from lightkube.types import CascadeType, PatchType
 
 from kaito.k8s import errors
 from kaito.k8s.resources import Kind, kind_of
 
 Obj = dict[str, Any]
+Objs = list[Obj]  # (``list`` is also a method name of Cluster)
 
 _REQUEST_TIMEOUT_S = 15.0
 
@@ -144,6 +146,54 @@ class Cluster:
 
         result: list[Obj] = await self._call("list", kind, collect())
         return result
+
+    async def list_with_version(
+        self, kind: Kind, namespace: str | None = None, *, has_label: str | None = None
+    ) -> tuple[Objs, str]:
+        """List objects (those carrying the label ``has_label``, when given).
+
+        Returns:
+            The objects and the list's resourceVersion, from which a ``watch`` continues.
+        """
+        res = _resource_class(kind)
+        kwargs: dict[str, Any] = {}
+        if kind.namespaced:
+            kwargs["namespace"] = namespace if namespace else lightkube.ALL_NS
+        if has_label:
+            kwargs["labels"] = {has_label: exists()}
+        listing = self._client.list(res, **kwargs)
+
+        async def collect() -> list[Obj]:
+            return [_plain(o) async for o in listing]
+
+        items: Objs = await self._call("list", kind, collect())
+        return items, str(listing.resourceVersion)
+
+    async def watch(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        has_label: str | None = None,
+        resource_version: str | None = None,
+        server_timeout: int = 300,
+    ) -> AsyncIterator[tuple[str, Obj]]:
+        """Watch events ``(type, object)`` from ``resource_version`` on.
+
+        Errors are raised (a 410 Gone too: the caller lists again); a watch the server ends
+        after its timeout is resumed.
+        """
+        res = _resource_class(kind)
+        kwargs: dict[str, Any] = {"resource_version": resource_version}
+        if kind.namespaced:
+            kwargs["namespace"] = namespace if namespace else lightkube.ALL_NS
+        if has_label:
+            kwargs["labels"] = {has_label: exists()}
+        self.calls[f"watch {kind.plural}"] += 1
+        async for event_type, obj in self._client.watch(
+            res, server_timeout=server_timeout, **kwargs
+        ):
+            yield str(event_type), _plain(obj)
 
     async def create(self, obj: Obj) -> Obj:
         """Create an object (``AlreadyExistsError`` if its name is taken)."""

@@ -1,9 +1,9 @@
-"""Kopf handlers: a few lines each, mapping events to Workspace keys and admission to validation.
+"""Kopf handlers: a few lines each, mapping Workspace events to keys and admission to validation.
 
-Every watch event on a Workspace or on one of its children (StatefulSet, Job, pods, NodeClaims,
-NodePools, nodes) only enqueues the owning Workspace; the reconcile itself runs from the work queue
-(``kaito.operator.queue``). Children are mapped back through the ``kaito.sh/workspace`` labels (or
-Karpenter's ``karpenter.kaito.sh/workspace-*`` labels), which every object we create carries.
+Every watch event on a Workspace only enqueues it; the reconcile itself runs from the work queue
+(``kaito.operator.queue``). Children (StatefulSet, Job, pods, Services, NodeClaims, NodePools,
+nodes) are watched by the operator's own caches instead (``kaito.operator.children``), which the
+reconcile reads from.
 """
 
 from __future__ import annotations
@@ -21,16 +21,6 @@ from kaito.operator import login as kubeconfig_login
 
 if TYPE_CHECKING:
     from kaito.operator.runner import Operator
-
-
-def _key_from_labels(labels: Mapping[str, str], namespace: str | None) -> tuple[str, str] | None:
-    if constants.LABEL_WORKSPACE in labels:
-        ns = labels.get(constants.LABEL_WORKSPACE_NAMESPACE) or namespace
-        return (ns, labels[constants.LABEL_WORKSPACE]) if ns else None
-    if constants.LABEL_KARPENTER_WORKSPACE_NAME in labels:
-        ns = labels.get(constants.LABEL_KARPENTER_WORKSPACE_NAMESPACE)
-        return (ns, labels[constants.LABEL_KARPENTER_WORKSPACE_NAME]) if ns else None
-    return None
 
 
 def register(registry: kopf.OperatorRegistry, op: Operator) -> None:
@@ -51,48 +41,10 @@ def register(registry: kopf.OperatorRegistry, op: Operator) -> None:
         plural=constants.WORKSPACE_PLURAL,
         registry=registry,
     )
-    def workspace_event(**kwargs: Any) -> None:
+    async def workspace_event(**kwargs: Any) -> None:
         key = (kwargs["namespace"], kwargs["name"])
         if op.workspace_changed(key, kwargs["body"], kwargs.get("type")):
             op.queue.add(key)
-
-    def child_event(**kwargs: Any) -> None:
-        key = _key_from_labels(kwargs["labels"], kwargs.get("namespace"))
-        if key is not None:
-            op.queue.add(key)
-
-    workspace_label = {constants.LABEL_WORKSPACE: kopf.PRESENT}
-    children = [("apps", "v1", "statefulsets"), ("batch", "v1", "jobs"), ("", "v1", "pods")]
-    if settings.node_provisioner != constants.NODE_PROVISIONER_BYO:
-        children += [("", "v1", "nodes")]
-    for group, version, plural in children:
-        kopf.on.event(
-            group=group, version=version, plural=plural, labels=workspace_label, registry=registry
-        )(child_event)
-    if settings.node_provisioner in (
-        constants.NODE_PROVISIONER_GPU_PROVISIONER,
-        constants.NODE_PROVISIONER_AZURE_GPU_PROVISIONER,
-    ):
-        kopf.on.event(
-            group="karpenter.sh",
-            version="v1",
-            plural="nodeclaims",
-            labels=workspace_label,
-            registry=registry,
-        )(child_event)
-    elif settings.node_provisioner == constants.NODE_PROVISIONER_KARPENTER:
-        karpenter_label = {constants.LABEL_KARPENTER_WORKSPACE_NAME: kopf.PRESENT}
-        for plural in ("nodeclaims", "nodepools"):
-            kopf.on.event(
-                group="karpenter.sh",
-                version="v1",
-                plural=plural,
-                labels=karpenter_label,
-                registry=registry,
-            )(child_event)
-        kopf.on.event(
-            group="", version="v1", plural="nodes", labels=karpenter_label, registry=registry
-        )(child_event)
 
     if settings.webhook:
         hub = webhook.hub_reader(settings)

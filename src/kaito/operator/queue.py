@@ -49,7 +49,15 @@ class WorkQueue:
             self._queue.put_nowait(key)
 
     def add_after(self, key: Key, delay: float) -> None:
-        """Reconcile ``key`` after ``delay`` seconds (an earlier request wins)."""
+        """Reconcile ``key`` after ``delay`` seconds (an earlier request wins).
+
+        A key already waiting for a worker needs no timer: its pass has not started, so it will
+        see whatever prompted this. Children's changes are added this way with a short delay, so
+        the several changes of one step (a pod scheduled then started, a node created then made
+        Ready) are merged into one pass.
+        """
+        if key in self._pending:
+            return
         loop = asyncio.get_running_loop()
         existing = self._timers.get(key)
         when = loop.time() + delay

@@ -26,8 +26,10 @@ from kaito.controller import reconcile as reconcile_mod
 from kaito.controller.context import ControllerContext
 from kaito.controller.errors import PermanentReconcileError, ReconcileError
 from kaito.k8s import resources
-from kaito.k8s.client import Cluster, load_config
-from kaito.operator import handlers
+from kaito.k8s.client import Cluster, Obj, load_config
+from kaito.k8s.informer import CachedCluster, Informer
+from kaito.k8s.resources import Kind
+from kaito.operator import children, handlers
 from kaito.operator.leader import LeaderElector
 from kaito.operator.metrics import OperatorMetrics, start_http
 from kaito.operator.queue import Key, WorkQueue
@@ -51,8 +53,9 @@ class Operator:
         kubeconfig = Path(settings.kubeconfig) if settings.kubeconfig else None
         self.cluster = Cluster(load_config(server=settings.server, kubeconfig=kubeconfig))
         self.metrics = OperatorMetrics()
+        self.informers = self._informers()
         self.context = ControllerContext(
-            cluster=self.cluster,
+            cluster=CachedCluster(self.cluster, self.informers),
             settings=settings.manifest_settings(),
             requeue_s=settings.requeue_seconds,
             on_nodeclaim_created=self.metrics.nodeclaims_created.inc,
@@ -77,6 +80,29 @@ class Operator:
         self.webhook_port = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fingerprints: dict[Key, str] = {}
+
+    # ---- children ------------------------------------------------------------------------------
+
+    def _informers(self) -> list[Informer]:
+        """One watch cache per child kind (and per watched namespace, for namespaced kinds)."""
+        namespaces: list[str | None] = list(self.settings.namespaces) or [None]
+        informers = []
+        for kind, label in children.watched_children(self.settings.node_provisioner):
+            for ns in namespaces if kind.namespaced else [None]:
+                informers.append(
+                    Informer(self.cluster, kind, label, namespace=ns, on_event=self.child_changed)
+                )
+        return informers
+
+    def child_changed(self, kind: Kind, event_type: str, old: Obj | None, new: Obj | None) -> None:
+        """A child's change: its Workspace gets a pass soon, when the change can matter."""
+        obj = new if new is not None else old
+        if obj is None or not children.relevant(kind, old, new):
+            return
+        meta = obj.get("metadata") or {}
+        key = children.workspace_key(meta.get("labels") or {}, meta.get("namespace"))
+        if key is not None:
+            self.queue.add_after(key, children.CHILD_EVENT_DELAY_S)
 
     # ---- reconcile -----------------------------------------------------------------------------
 
@@ -104,7 +130,10 @@ class Operator:
         return self.leader is None or self.leader.is_leader
 
     def _resync_soon(self) -> None:
-        task = asyncio.create_task(self.resync())
+        self._spawn(self.resync())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -198,6 +227,8 @@ class Operator:
         """Run until ``stop()`` (or cancellation)."""
         await self._start_http()
         self.queue.start()
+        for informer in self.informers:
+            self._spawn(informer.run())
         if self.leader is not None:
             self.leader.start()
         ready_flag = asyncio.Event()
@@ -228,8 +259,12 @@ class Operator:
         await self.queue.stop()
         if self.leader is not None:
             await self.leader.stop()
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         for runner in self._runners:
             await runner.cleanup()
         with contextlib.suppress(Exception):
@@ -249,6 +284,7 @@ def run_forever(settings: OperatorSettings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # probes every few seconds
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per API request
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # one line per handled event
 
     async def main() -> None:
         await Operator(settings).run()

@@ -5,6 +5,10 @@ validate`` runs. Their cluster lookups are synchronous, so this module first rea
 ask about (nodes matching the Workspace's selector, the ConfigMaps it names, the default tuning
 templates in the release namespace) and hands them over as a ``StaticClusterLookup`` that knows
 it is authoritative. Errors are aggregated into one message, as knative's field errors are.
+
+An UPDATE that changes nothing the rules read (the operator's own finalizer and revision
+annotation patches, label-free metadata changes) is allowed at once, without those lookups: the
+rules would judge the same Workspace they admitted before.
 """
 
 from __future__ import annotations
@@ -84,6 +88,37 @@ async def prefetch_hub(ws: AnyWorkspace, hub: HubConfigReader) -> api_validation
     return api_validation.StaticHubLookup(answers)
 
 
+# Annotations the operator itself writes; the rules never read them.
+_OPERATOR_ANNOTATIONS = (
+    constants.ANNOTATION_WORKSPACE_HASH,
+    constants.ANNOTATION_WORKSPACE_REVISION,
+)
+
+
+def _validated_part(body: Obj) -> tuple[Obj, Any, Obj]:
+    meta = body.get("metadata") or {}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k not in _OPERATOR_ANNOTATIONS
+    }
+    content = {k: v for k, v in body.items() if k not in ("metadata", "status")}
+    return content, meta.get("labels") or {}, annotations
+
+
+def unchanged_for_validation(body: Obj, old: Obj | None) -> bool:
+    """Whether an UPDATE leaves everything the rules read as it was.
+
+    That is the spec, the labels, the annotations other than the operator's own, the name and
+    the namespace.
+    """
+    if old is None:
+        return False
+    same_name = all(
+        (body.get("metadata") or {}).get(k) == (old.get("metadata") or {}).get(k)
+        for k in ("name", "namespace")
+    )
+    return same_name and _validated_part(body) == _validated_part(old)
+
+
 async def review(
     cluster: Cluster,
     settings: OperatorSettings,
@@ -103,6 +138,8 @@ async def review(
         old: The stored Workspace for an UPDATE, else ``None``.
         hub: Asked about unlisted ``org/repo`` presets on CREATE; None skips that check.
     """
+    if unchanged_for_validation(body, old):
+        return [], []
     try:
         ws = parse_workspace(body)
         old_ws = parse_workspace(old) if old else None

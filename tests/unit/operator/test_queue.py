@@ -91,3 +91,44 @@ async def test_failures_retry_with_growing_backoff() -> None:
     assert len(times) == 4
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps[0] < gaps[1] < gaps[2]
+
+
+async def test_delayed_adds_of_a_key_are_merged_into_one_pass() -> None:
+    calls: list[tuple[str, str]] = []
+
+    async def handler(key: tuple[str, str]) -> float | None:
+        calls.append(key)
+        return None
+
+    queue = WorkQueue(handler)
+    queue.start()
+    for _ in range(5):
+        queue.add_after(("ns", "a"), 0.05)
+        await asyncio.sleep(0.005)
+    queue.add_after(("ns", "b"), 0.05)
+    await asyncio.sleep(0.15)
+    await queue.stop()
+    assert sorted(calls) == [("ns", "a"), ("ns", "b")]
+
+
+async def test_a_delayed_add_of_a_queued_key_sets_no_timer() -> None:
+    calls: list[tuple[str, str]] = []
+    gate = asyncio.Event()
+
+    async def handler(key: tuple[str, str]) -> float | None:
+        calls.append(key)
+        if key == ("ns", "busy"):
+            await gate.wait()
+        return None
+
+    queue = WorkQueue(handler, max_concurrent=1)
+    queue.start()
+    queue.add(("ns", "busy"))
+    await asyncio.sleep(0.01)
+    queue.add(("ns", "a"))  # waits for the only worker
+    queue.add_after(("ns", "a"), 0.01)
+    await asyncio.sleep(0.05)
+    gate.set()
+    await asyncio.sleep(0.05)
+    await queue.stop()
+    assert calls == [("ns", "busy"), ("ns", "a")]
