@@ -27,6 +27,11 @@ NOT_REQUESTS: dict[Grant, str] = {
         "checked by the OwnerReferencesPermissionEnforcement admission plugin (enabled in this "
         "control plane) when a child sets blockOwnerDeletion; it is not a request of its own"
     ),
+    ("", "services", "get"): (
+        "apply.get_or_create reads a Service only while the operator's Service watch cache has "
+        "not listed yet (just after a start) or after a create found the name taken; once listed, "
+        "the cache answers, so whether the suite ever reads one depends on timing"
+    ),
     ("apps", "controllerrevisions", "get"): (
         "apply.create_or_get after AlreadyExists: another writer created the same revision "
         "between our list and our create; a race the suite cannot force deterministically"

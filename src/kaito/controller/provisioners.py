@@ -179,8 +179,7 @@ class GPUProvisioner:
             try:
                 stored, created = await apply.create_or_get(ctx.cluster, body)
             except Exception as exc:
-                await events.post_event(
-                    ctx.cluster,
+                await ctx.event(
                     _ws_ref(ws),
                     constants.EVENT_NODE_CLAIM_CREATION_FAILED,
                     f"failed to create NodeClaim {claim_name}: {exc}",
@@ -191,8 +190,7 @@ class GPUProvisioner:
             made.append(stored)
             if created:
                 ctx.on_nodeclaim_created()
-                await events.post_event(
-                    ctx.cluster,
+                await ctx.event(
                     _ws_ref(ws),
                     constants.EVENT_NODE_CLAIM_CREATED,
                     f"created NodeClaim {claim_name} for instance type {ws.resource.instance_type}",
@@ -318,8 +316,7 @@ class KarpenterProvisioner:
         pool, created = await apply.create_or_get(ctx.cluster, body)
         if created:
             ctx.on_nodeclaim_created()
-            await events.post_event(
-                ctx.cluster,
+            await ctx.event(
                 _ws_ref(ws),
                 constants.EVENT_NODE_CLAIM_CREATED,
                 f"created NodePool {pool['metadata']['name']} with {plan.node_count} node(s)",

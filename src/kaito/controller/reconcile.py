@@ -42,11 +42,18 @@ class Outcome:
         requeue_after: Seconds until the next pass (waiting on nodes, pods or a job), or ``None``
             when only a change to the Workspace or its children needs another pass.
         done: The Workspace is gone (its finalizer was released).
+        state: The Workspace's state after the pass.
+        reconciled: The Workspace as stored after this pass patched its metadata (finalizer,
+            revision annotations), when it did: the spec of that object is the one this pass
+            reconciled, so its own watch event needs no pass.
+        latest: The newest Workspace object this pass saw or wrote (its status write's result).
     """
 
     requeue_after: float | None = None
     done: bool = False
     state: str | None = None
+    reconciled: Obj | None = None
+    latest: Obj | None = None
 
 
 def _parse(body: Obj) -> AnyWorkspace:
@@ -198,8 +205,12 @@ async def _observe_workload(ctx: ControllerContext, ws: AnyWorkspace, obs: Any) 
 
 async def _write_status(
     ctx: ControllerContext, body: Obj, obs: status_mod.Observation
-) -> str | None:
-    """Write the recomputed status when it changed; returns the resulting ``state``."""
+) -> tuple[str | None, Obj | None]:
+    """Write the recomputed status when it changed.
+
+    Returns:
+        The resulting ``state`` and the object as written (``None`` when nothing was).
+    """
     meta = body["metadata"]
     states: list[str | None] = []
     news: list[str] = []
@@ -217,8 +228,8 @@ async def _write_status(
     )
     if written is not None:
         for message in news:
-            await events.post_event(ctx.cluster, body, EVENT_FAILED, message, events.EVENT_WARNING)
-    return states[-1] if states else None
+            await ctx.event(body, EVENT_FAILED, message, events.EVENT_WARNING)
+    return (states[-1] if states else None), written
 
 
 async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
@@ -234,10 +245,13 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
     obs = status_mod.Observation()
     requeue: float | None = None
     failure: Exception | None = None
+    reconciled: Obj | None = None
     try:
         # The finalizer lands before any node is requested, so a deletion can never orphan one.
         revision, annotations = await record_revision(ctx, body, ws)
-        body = await _update_metadata(ctx, body, annotations, finalizer=True)
+        updated = await _update_metadata(ctx, body, annotations, finalizer=True)
+        if updated is not body:
+            reconciled = body = updated
         old_target = int(((body.get("status") or {}).get("targetNodeCount")) or 0)
         gpu = await _gpu(ctx, ws)
         plan = render.plan_workload(
@@ -271,9 +285,11 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
         failure = ReconcileError(str(exc))
         obs.error = str(exc)
     state: str | None = None
+    latest: Obj = body
     try:
         await _observe_workload(ctx, ws, obs)
-        state = await _write_status(ctx, body, obs)
+        state, written = await _write_status(ctx, body, obs)
+        latest = written or body
     except errors.KubernetesError as exc:
         if failure is None:
             failure = ReconcileError(f"status update failed: {exc}")
@@ -281,7 +297,7 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
         raise failure
     if requeue is None and not _finished(ws, obs):
         requeue = ctx.requeue_s
-    return Outcome(requeue_after=requeue, state=state)
+    return Outcome(requeue_after=requeue, state=state, reconciled=reconciled, latest=latest)
 
 
 def _finished(ws: AnyWorkspace, obs: status_mod.Observation) -> bool:

@@ -44,9 +44,7 @@ async def apply_statefulset(
     current, created = await apply.get_or_create(ctx.cluster, desired)
     name = desired["metadata"]["name"]
     if created:
-        await events.post_event(
-            ctx.cluster, ws_body, EVENT_WORKLOAD_CREATED, f"created StatefulSet {name}"
-        )
+        await ctx.event(ws_body, EVENT_WORKLOAD_CREATED, f"created StatefulSet {name}")
         await _migrate_deployment(ctx, ws_body, name, desired["metadata"]["namespace"])
         return current
     if _revision_of(current) == str(plan.revision):
@@ -74,8 +72,7 @@ async def apply_statefulset(
     updated = await ctx.cluster.patch(
         resources.STATEFULSET, name, patch, desired["metadata"]["namespace"]
     )
-    await events.post_event(
-        ctx.cluster,
+    await ctx.event(
         ws_body,
         EVENT_WORKLOAD_UPDATED,
         f"rolled out revision {plan.revision} to StatefulSet {name}",
@@ -90,8 +87,7 @@ async def _migrate_deployment(ctx: ControllerContext, ws_body: Obj, name: str, n
     if old is None or labels.get(constants.LABEL_WORKSPACE) != name:
         return
     await apply.delete_if_exists(ctx.cluster, resources.DEPLOYMENT, name, ns)
-    await events.post_event(
-        ctx.cluster,
+    await ctx.event(
         ws_body,
         constants.EVENT_WORKLOAD_MIGRATION,
         f"deleted the Deployment {name} of an earlier release; inference now runs in a StatefulSet",
@@ -138,8 +134,7 @@ async def apply_tuning_job(
     if current is not None and _revision_of(current) != str(plan.revision):
         if not current["metadata"].get("deletionTimestamp"):
             await ctx.cluster.delete(resources.JOB, name, namespace, foreground=False)
-            await events.post_event(
-                ctx.cluster,
+            await ctx.event(
                 ws_body,
                 EVENT_WORKLOAD_REPLACED,
                 f"tuning spec changed: replacing Job {name} with revision {plan.revision}",
@@ -149,5 +144,5 @@ async def apply_tuning_job(
         return current
     created, was_created = await apply.create_or_get(ctx.cluster, desired)
     if was_created:
-        await events.post_event(ctx.cluster, ws_body, EVENT_WORKLOAD_CREATED, f"created Job {name}")
+        await ctx.event(ws_body, EVENT_WORKLOAD_CREATED, f"created Job {name}")
     return created

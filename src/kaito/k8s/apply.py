@@ -39,9 +39,12 @@ async def get_or_create(cluster: Cluster, obj: Obj) -> tuple[Obj, bool]:
     """Like ``create_or_get`` but reads first: one GET per call once the object exists.
 
     For objects that exist on nearly every pass (Services, the StatefulSet), a read is cheaper
-    for the API server than a rejected create followed by a read.
+    for the API server than a rejected create followed by a read. When the cluster's watch
+    cache says the object is absent, it is created at once (``AlreadyExists`` still reads it).
     """
     meta = obj["metadata"]
+    if cluster.cached_absent(kind_of(obj), meta["name"], meta.get("namespace")):
+        return await create_or_get(cluster, obj)
     existing = await cluster.get_or_none(kind_of(obj), meta["name"], meta.get("namespace"))
     if existing is not None:
         return existing, False

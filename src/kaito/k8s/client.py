@@ -124,6 +124,10 @@ class Cluster:
         except errors.NotFoundError:
             return None
 
+    def cached_absent(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
+        """Whether a watch cache says the object does not exist (never, without caches)."""
+        return False
+
     async def list(
         self,
         kind: Kind,

@@ -220,6 +220,14 @@ class CachedCluster(Cluster):
     def _holding(self, kind: Kind, namespace: str | None) -> list[Informer]:
         return [i for i in self._informers.get(kind, ()) if i.holds_namespace(namespace)]
 
+    def cached_absent(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
+        """Whether a listed cache of ``kind`` covering ``namespace`` lacks the object.
+
+        Only a hint: an object without the watched label is never cached.
+        """
+        holding = [i for i in self._holding(kind, namespace) if i.synced]
+        return bool(holding) and all(i.get(name, namespace) is None for i in holding)
+
     async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj:
         """From the cache when it holds the object, else from the API."""
         for informer in self._holding(kind, namespace):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from kaito.controller.context import ControllerContext
 from kaito.controller.errors import PermanentReconcileError, ReconcileError
 from kaito.k8s import resources
 from kaito.k8s.client import Cluster, Obj, load_config
-from kaito.k8s.informer import CachedCluster, Informer
+from kaito.k8s.informer import CachedCluster, Informer, newer
 from kaito.k8s.resources import Kind
 from kaito.operator import children, handlers
 from kaito.operator.leader import LeaderElector
@@ -59,6 +60,7 @@ class Operator:
             settings=settings.manifest_settings(),
             requeue_s=settings.requeue_seconds,
             on_nodeclaim_created=self.metrics.nodeclaims_created.inc,
+            background_events=True,
         )
         self.queue = WorkQueue(self._reconcile_key, settings.max_concurrent_reconciles)
         self.leader: LeaderElector | None = None
@@ -80,6 +82,9 @@ class Operator:
         self.webhook_port = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fingerprints: dict[Key, str] = {}
+        # The newest Workspace objects seen (watch events) or written (our passes): a pass starts
+        # from here instead of a GET; compare-and-swap writes catch a stale copy.
+        self._workspaces: dict[Key, Obj] = {}
 
     # ---- children ------------------------------------------------------------------------------
 
@@ -114,7 +119,10 @@ class Operator:
         """
         if event_type == "DELETED":
             self._fingerprints.pop(key, None)
+            self._workspaces.pop(key, None)
             return True
+        if event_type is not None:
+            self._remember_workspace(key, copy.deepcopy(dict(body)))
         meta = dict(body.get("metadata") or {})
         for volatile in ("resourceVersion", "managedFields"):
             meta.pop(volatile, None)
@@ -124,6 +132,10 @@ class Operator:
             return False
         self._fingerprints[key] = fingerprint
         return True
+
+    def _remember_workspace(self, key: Key, body: Obj | None) -> None:
+        if body and newer(body, self._workspaces.get(key)):
+            self._workspaces[key] = body
 
     def is_leader(self) -> bool:
         """Whether this replica may act."""
@@ -148,7 +160,9 @@ class Operator:
         if not self.is_leader():
             return None
         namespace, name = key
-        body = await self.cluster.get_or_none(resources.WORKSPACE, name, namespace)
+        body = self._workspaces.get(key)
+        if body is None:
+            body = await self.cluster.get_or_none(resources.WORKSPACE, name, namespace)
         if body is None:
             self.metrics.observe_workspace(key, None, None)
             return None
@@ -159,11 +173,21 @@ class Operator:
             self.metrics.reconcile_errors.inc()
             log.warning("Workspace %s/%s cannot be reconciled: %s", namespace, name, exc)
             return None
-        except ReconcileError:
-            self.metrics.reconcile_errors.inc()
+        except Exception as exc:
+            # Perhaps a stale copy (a conflict): the next pass reads the Workspace afresh.
+            self._workspaces.pop(key, None)
+            if isinstance(exc, ReconcileError):
+                self.metrics.reconcile_errors.inc()
             raise
         finally:
             self.metrics.observe_duration(time.perf_counter() - started)
+        if outcome.done:
+            self._workspaces.pop(key, None)
+        else:
+            if outcome.reconciled is not None:
+                # Our own metadata patch: its watch event brings nothing this pass did not see.
+                self.workspace_changed(key, outcome.reconciled, None)
+            self._remember_workspace(key, outcome.latest)
         preset = _preset_of(body)
         self.metrics.observe_workspace(key, None if outcome.done else outcome.state, preset)
         return outcome.requeue_after

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kaito.k8s import errors, resources
+from kaito.k8s import apply, errors, resources
 from kaito.k8s.client import Cluster, load_config
 from kaito.k8s.informer import CachedCluster, Informer, newer
 from kaito.k8s.resources import Kind
@@ -177,3 +177,27 @@ async def test_run_lists_watches_and_lists_again_after_a_watch_error() -> None:
         ("MODIFIED", "a"),
         ("DELETED", "b"),
     ]
+
+
+async def test_get_or_create_skips_the_read_when_the_cache_says_absent() -> None:
+    inner = _unreachable()
+    informer = Informer(inner, resources.SERVICE, LABEL)
+    cached = CachedCluster(inner, [informer])
+    assert not inner.cached_absent(resources.SERVICE, "a", "default")  # no caches: never
+    assert not cached.cached_absent(resources.SERVICE, "a", "default")  # not listed yet
+    informer.replace([{**_obj("b", 1), "kind": "Service"}])
+    informer.synced = True
+    assert cached.cached_absent(resources.SERVICE, "a", "default")
+    assert not cached.cached_absent(resources.SERVICE, "b", "default")
+    assert not cached.cached_absent(resources.POD, "a", "default")  # not watched
+    created: list[str] = []
+
+    async def create(obj: Obj) -> Obj:
+        created.append(obj["metadata"]["name"])
+        return obj
+
+    cached.create = create  # type: ignore[method-assign]
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "default"}}
+    assert await apply.get_or_create(cached, svc) == (svc, True)  # no GET first
+    assert created == ["a"]
+    await inner.close()
