@@ -40,13 +40,21 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _checked_name(value: str) -> str:
+    """``value`` if it is a Workspace name; else exit 2 naming it (it never becomes a path)."""
+    try:
+        return local_store.check_name(value)
+    except local_store.InvalidNameError as exc:
+        raise _fail(str(exc), 2) from None
+
+
 def _split_target(args: list[str]) -> str | None:
     """``[workspace] NAME`` or ``[workspaces]`` → the name, if any."""
     if args and args[0].lower() in _RESOURCE_NAMES:
         args = args[1:]
     if len(args) > 1:
         raise _fail(f"expected at most one name, got {' '.join(args)}", 2)
-    return args[0] if args else None
+    return _checked_name(args[0]) if args else None
 
 
 def run(
@@ -153,6 +161,7 @@ def logs_command(
     state_dir: StateDirOption = None,
 ) -> None:
     """Print the output of a local Workspace's processes."""
+    name = _checked_name(name)
     store = _store(state_dir)
     try:
         logs.stream_logs(store, name, typer.echo, follow=follow, step=step)

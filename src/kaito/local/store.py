@@ -11,6 +11,11 @@ Each Workspace run with ``kaito run`` gets a folder ``<state>/workspaces/<name>/
 
 Records are written atomically (a temporary file renamed over the old one), so a reader in another
 process (``kaito get``) never sees half a file, and a killed writer leaves the previous version.
+
+A name becomes a path only once it is a Workspace name (a DNS-1123 label: no ``/``, no ``..``, no
+absolute path), and the folder must resolve to ``<state>/workspaces/<name>`` itself, so neither a
+hostile argument (``kaito delete /home/me``) nor a planted symlink can lead a read, a write or a
+delete out of the state directory.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kaito.api import v1beta1
+from kaito.api import names, v1beta1
 
 WORKSPACES_SUBDIR = "workspaces"
 WORKSPACE_FILE = "workspace.json"
@@ -38,6 +43,25 @@ RUNNER_STEP = "runner"
 
 class StateError(Exception):
     """The state directory has no such Workspace, or its records cannot be read."""
+
+
+class InvalidNameError(StateError):
+    """A value given as a Workspace name is not one (bad usage: it never becomes a path)."""
+
+
+class UnsafePathError(StateError):
+    """A Workspace's folder resolves outside the state directory (a planted symlink)."""
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid Workspace name (a DNS-1123 label), else InvalidNameError.
+
+    The message names the value (quoted, so blanks and control characters are visible).
+    """
+    problems = names.dns1123_label_errors(name) if isinstance(name, str) else ["not a string"]
+    if problems:
+        raise InvalidNameError(f"{name!r} is not a valid Workspace name: {'; '.join(problems)}")
+    return name
 
 
 class ProcessRecord(BaseModel):
@@ -120,8 +144,22 @@ class StateStore:
         return self.root / WORKSPACES_SUBDIR
 
     def workspace_dir(self, name: str) -> Path:
-        """The folder of Workspace ``name`` (not created)."""
-        return self.workspaces_dir / name
+        """The folder of Workspace ``name`` (not created).
+
+        Raises:
+            InvalidNameError: ``name`` is not a Workspace name.
+            UnsafePathError: the folder is a link (or under one) leading elsewhere.
+        """
+        check_name(name)
+        path = self.workspaces_dir / name
+        base = self.workspaces_dir.resolve()
+        resolved = path.resolve()
+        if resolved != base / name:
+            raise UnsafePathError(
+                f"refusing to use {path}: it resolves to {resolved}, outside {base} "
+                f"(workspace {name!r}; remove that link by hand if it is not yours)"
+            )
+        return path
 
     def mnt_dir(self, name: str) -> Path:
         """The local stand-in for the pod's ``/mnt``."""
@@ -158,9 +196,13 @@ class StateStore:
         """Names of every recorded Workspace, sorted."""
         if not self.workspaces_dir.is_dir():
             return []
-        return sorted(
-            p.name for p in self.workspaces_dir.iterdir() if (p / WORKSPACE_FILE).is_file()
-        )
+        found = []
+        for entry in self.workspaces_dir.iterdir():
+            if entry.is_symlink() or names.dns1123_label_errors(entry.name):
+                continue  # not one of ours: never followed, never listed
+            if (entry / WORKSPACE_FILE).is_file():
+                found.append(entry.name)
+        return sorted(found)
 
     def load_workspace(self, name: str) -> v1beta1.Workspace:
         """The recorded Workspace with its status."""
