@@ -54,6 +54,7 @@ _IDLE_WAIT_S = 0.5
 PREFILL_TOKEN_BUDGET = 4096
 #: Shortest common prompt start computed once for a prefill group (module :func:`shared_prefix`).
 MIN_SHARED_PREFIX = 16
+_SEED_MODULUS = 1 << 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -549,7 +550,8 @@ class TransformersEngine:
                 if not params.greedy:
                     generator = torch.Generator(device=self._device)
                     seed = params.seed + choice if params.seed is not None else secrets.randbits(62)
-                    generator.manual_seed(seed)
+                    # torch takes any 64-bit pattern; a signed seed near the top wraps around.
+                    generator.manual_seed(seed % _SEED_MODULUS)
                 rows.append(
                     _Row(
                         pending=pending,

@@ -6,39 +6,41 @@ keep strict types; ``generate_kwargs`` accepts extra keys like the transformers 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict, Field
+
+from kaito.runtime.inference.text_fields import UnicodeTextModel
 
 
-class GenerateKwargs(BaseModel):
-    """Generation settings merged over the model's defaults."""
+class GenerateKwargs(UnicodeTextModel):
+    """Generation settings merged over the model's defaults (ranges as ``transformers`` checks)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    max_length: int = 200
+    max_length: int = Field(default=200, ge=1)
     """Total length (prompt plus output) in tokens, as in ``transformers``."""
-    max_new_tokens: int | None = None
+    max_new_tokens: int | None = Field(default=None, ge=1)
     """Output tokens; wins over ``max_length`` when given."""
-    min_length: int = 0
+    min_length: int = Field(default=0, ge=0)
     do_sample: bool = True
     early_stopping: bool = False
-    num_beams: int = 1
-    temperature: float = 1.0
-    top_k: int = 10
-    top_p: float = 1.0
-    typical_p: float = 1.0
-    repetition_penalty: float = 1.0
+    num_beams: int = Field(default=1, ge=1)
+    temperature: float = Field(default=1.0, ge=0.0)
+    top_k: int = Field(default=10, ge=0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    typical_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(default=1.0, gt=0.0)
     pad_token_id: int | None = None
     eos_token_id: int | None = None
 
 
-class LegacyMessage(BaseModel):
+class LegacyMessage(UnicodeTextModel):
     """A conversational message."""
 
     role: str
     content: str
 
 
-class UnifiedRequestModel(BaseModel):
+class UnifiedRequestModel(UnicodeTextModel):
     """``POST /chat`` body."""
 
     prompt: str | None = None

@@ -15,15 +15,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kaito.runtime.inference.text_fields import UnicodeTextModel
+
 logger = logging.getLogger(__name__)
 
 MAX_CHOICES = 16
+#: ``seed`` fits a signed 64-bit integer, as in vLLM (torch seeds are 64-bit).
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
 
 
-class OpenAIBaseModel(BaseModel):
-    """Base for request models: extra fields allowed and logged."""
+class OpenAIBaseModel(UnicodeTextModel):
+    """Base for request models: extra fields allowed and logged; valid Unicode, finite floats."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _log_extra_fields(self) -> OpenAIBaseModel:
@@ -88,7 +92,7 @@ class SamplingFields(OpenAIBaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     n: int = Field(default=1, ge=1, le=MAX_CHOICES)
     presence_penalty: float | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
