@@ -20,7 +20,13 @@ _PUSH_HELP = (
     "sh.kaito.model.name=<base model>. Credentials: --username/--password, else the docker "
     "config.json (--docker-config, $DOCKER_CONFIG or ~/.docker)."
 )
-_PULL_HELP = "Pull the adapter at REF into DIR (byte-identical to what was pushed)."
+_PULL_HELP = (
+    "Pull the adapter at REF into DIR (byte-identical to what was pushed).\n\n"
+    "Files are unpacked into a private folder first and moved into DIR only when the whole "
+    "adapter arrived within --max-bytes/--max-files (a planted symlink in DIR is replaced, "
+    "never written through; DIR itself must not be a symlink). Credentials are sent to a "
+    "Bearer token service only on the registry's own host or a --trust-token-host over HTTPS."
+)
 
 DockerConfig = Annotated[
     list[Path] | None,
@@ -40,6 +46,14 @@ Insecure = Annotated[
 PlainHttp = Annotated[bool, typer.Option("--plain-http", help="Use HTTP instead of HTTPS.")]
 Attempts = Annotated[
     int, typer.Option("--attempts", min=1, help="Tries per request on network errors and 5xx.")
+]
+TrustTokenHost = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trust-token-host",
+        help="A host (besides the registry's own) whose HTTPS token service may receive the "
+        "credentials when the registry's Bearer challenge names it; repeatable.",
+    ),
 ]
 
 
@@ -65,11 +79,14 @@ def push(
     insecure: Insecure = False,
     plain_http: PlainHttp = False,
     attempts: Attempts = 4,
+    trust_token_host: TrustTokenHost = None,
 ) -> None:
     """Push an adapter folder to an OCI registry (see --help)."""
     from kaito.runtime.artifacts import ArtifactError, push_adapter, wait_for_file
 
-    auth = _auth(docker_config, username, password, insecure, plain_http, attempts)
+    auth = _auth(
+        docker_config, username, password, insecure, plain_http, attempts, trust_token_host
+    )
     try:
         if wait_for is not None:
             print(f"waiting for {wait_for}", file=sys.stderr, flush=True)
@@ -90,13 +107,26 @@ def pull(
     insecure: Insecure = False,
     plain_http: PlainHttp = False,
     attempts: Attempts = 4,
+    trust_token_host: TrustTokenHost = None,
+    max_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-bytes", min=1, help="Refuse an adapter whose layers exceed N bytes (20 GiB)."
+        ),
+    ] = 20 * 1024**3,
+    max_files: Annotated[
+        int, typer.Option("--max-files", min=1, help="Refuse layers with more tar entries.")
+    ] = 10_000,
 ) -> None:
     """Pull an adapter from an OCI registry (see --help)."""
-    from kaito.runtime.artifacts import ArtifactError, pull_adapter
+    from kaito.runtime.artifacts import ArtifactError, PullLimits, pull_adapter
 
-    auth = _auth(docker_config, username, password, insecure, plain_http, attempts)
+    auth = _auth(
+        docker_config, username, password, insecure, plain_http, attempts, trust_token_host
+    )
+    limits = PullLimits(max_bytes=max_bytes, max_files=max_files)
     try:
-        target = pull_adapter(ref, directory, auth=auth)
+        target = pull_adapter(ref, directory, auth=auth, limits=limits)
     except ArtifactError as exc:
         print(f"kaito pull: error: {exc}", file=sys.stderr)
         raise typer.Exit(1) from None
@@ -110,6 +140,7 @@ def _auth(
     insecure: bool,
     plain_http: bool,
     attempts: int,
+    trust_token_host: list[str] | None,
 ) -> Any:
     from kaito.runtime.artifacts import RegistryAuth
 
@@ -120,6 +151,7 @@ def _auth(
         insecure=insecure,
         plain_http=plain_http,
         attempts=attempts,
+        trusted_token_hosts=tuple(trust_token_host or ()),
     )
 
 

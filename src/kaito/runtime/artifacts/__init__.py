@@ -17,8 +17,11 @@ from kaito.runtime.artifacts.errors import (
 )
 from kaito.runtime.artifacts.oci import (
     MODEL_NAME_ANNOTATION,
+    PullLimits,
     RegistryAuth,
+    parse_manifest,
     pull_adapter,
+    pull_adapter_private,
     push_adapter,
     wait_for_file,
 )
@@ -32,10 +35,13 @@ __all__ = [
     "FetchOptions",
     "FetchedFile",
     "ForbiddenAddressError",
+    "PullLimits",
     "RegistryAuth",
     "RegistryUnreachableError",
     "fetch_files",
+    "parse_manifest",
     "pull_adapter",
+    "pull_adapter_private",
     "push_adapter",
     "wait_for_file",
 ]
