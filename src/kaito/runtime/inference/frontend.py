@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 LEGACY_PATHS = frozenset({"/chat"})
 HEALTHY = {"status": "Healthy"}
+INTERNAL_ERROR = "internal server error (details are in the server log)"
 
 
 def install_common(app: FastAPI, options: ServeOptions) -> None:
@@ -134,10 +135,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # The exception's text stays in the log: it may quote files, settings or the environment.
     logger.exception("unexpected error on %s", request.url.path, exc_info=exc)
     if _is_legacy(request):
-        return JSONResponse({"detail": str(exc)}, status_code=500)
-    return JSONResponse(error_body(errors.InferenceError(f"internal error: {exc}")), 500)
+        return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
+    return JSONResponse(error_body(errors.InferenceError(INTERNAL_ERROR)), 500)
 
 
 class _RequestMetricsMiddleware:

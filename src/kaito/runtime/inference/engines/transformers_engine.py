@@ -237,7 +237,10 @@ class TransformersEngine:
         config_file = directory / ADAPTER_CONFIG_FILE
         if not await asyncio.to_thread(config_file.is_file):
             raise errors.AdapterError(f"adapter path {directory} has no {ADAPTER_CONFIG_FILE}")
-        await self._run_on_scheduler(lambda: self._load_adapter_now(name, directory))
+        # Callers choose hot-loaded names: no strength variable is looked up for them.
+        await self._run_on_scheduler(
+            lambda: self._load_adapter_now(name, directory, settings.DEFAULT_ADAPTER_STRENGTH)
+        )
 
     async def unload_adapter(self, name: str) -> None:
         """Stop serving ``name``; its running requests finish with ``abort``."""
@@ -317,13 +320,13 @@ class TransformersEngine:
         if cfg.adapters_dir is not None and cfg.adapters_dir.is_dir():
             for child in sorted(cfg.adapters_dir.iterdir()):
                 if (child / ADAPTER_CONFIG_FILE).is_file():
-                    self._load_adapter_now(child.name, child)
+                    strength = settings.get_adapter_strength(child.name)
+                    self._load_adapter_now(child.name, child, strength)
 
-    def _load_adapter_now(self, name: str, directory: Path) -> None:
+    def _load_adapter_now(self, name: str, directory: Path, strength: float) -> None:
         from peft import PeftModel
         from peft.tuners.lora import LoraLayer
 
-        strength = settings.get_adapter_strength(name)
         try:
             if isinstance(self._model, PeftModel):
                 self._model.load_adapter(str(directory), adapter_name=name)
