@@ -32,6 +32,10 @@ NOT_REQUESTS: dict[Grant, str] = {
         "not listed yet (just after a start) or after a create found the name taken; once listed, "
         "the cache answers, so whether the suite ever reads one depends on timing"
     ),
+    ("apps", "statefulsets", "get"): (
+        "as for Services: the StatefulSet is read from the watch cache once it has listed; the "
+        "API is asked only before that or after a create found the name taken"
+    ),
     ("apps", "controllerrevisions", "get"): (
         "apply.create_or_get after AlreadyExists: another writer created the same revision "
         "between our list and our create; a race the suite cannot force deterministically"

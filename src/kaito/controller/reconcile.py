@@ -9,6 +9,7 @@ and awaited before the ``workspace.finalizer.kaito.sh`` finalizer is released (Â
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from typing import Any
@@ -192,12 +193,15 @@ async def _observe_workload(ctx: ControllerContext, ws: AnyWorkspace, obs: Any) 
     name, namespace = str(ws.metadata.name), ws.metadata.namespace or "default"
     selector = {constants.LABEL_WORKSPACE: name}
     if ws.inference is not None:
-        if obs.statefulset is None:
+        if obs.statefulset is None and not ctx.cluster.cached_absent(
+            resources.STATEFULSET, name, namespace
+        ):
             obs.statefulset = await ctx.cluster.get_or_none(resources.STATEFULSET, name, namespace)
         if obs.statefulset is not None:
             obs.pods = await ctx.cluster.list(resources.POD, namespace, labels=selector)
     else:
-        obs.job = await ctx.cluster.get_or_none(resources.JOB, name, namespace)
+        if not ctx.cluster.cached_absent(resources.JOB, name, namespace):
+            obs.job = await ctx.cluster.get_or_none(resources.JOB, name, namespace)
         status = (obs.job or {}).get("status") or {}
         if status.get("failed"):
             obs.pods = await ctx.cluster.list(resources.POD, namespace, labels={"job-name": name})
@@ -270,8 +274,11 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
         if not readiness.ready:
             requeue = ctx.requeue_s
         elif ws.inference is not None:
-            await workloads.apply_services(ctx, ws)
-            obs.statefulset = await workloads.apply_statefulset(ctx, ws, body, plan)
+            # Independent writes, issued together: a pass waits for one round trip, not three.
+            _, obs.statefulset = await asyncio.gather(
+                workloads.apply_services(ctx, ws),
+                workloads.apply_statefulset(ctx, ws, body, plan),
+            )
         else:
             text = await workloads.apply_tuning_config(ctx, ws)
             output_dir = tuning.output_dir_of(text)

@@ -8,6 +8,7 @@ Kubernetes roll the pods. A tuning Job cannot be changed, so a new revision repl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -31,9 +32,13 @@ def _revision_of(obj: Obj) -> str | None:
 
 
 async def apply_services(ctx: ControllerContext, ws: AnyWorkspace) -> None:
-    """The leader Service and the headless Service, created if missing."""
-    for body in (services.build_service(ws), services.build_headless_service(ws)):
-        await apply.get_or_create(ctx.cluster, body)
+    """The leader Service and the headless Service, created if missing (both at once)."""
+    await asyncio.gather(
+        *(
+            apply.get_or_create(ctx.cluster, body)
+            for body in (services.build_service(ws), services.build_headless_service(ws))
+        )
+    )
 
 
 async def apply_statefulset(

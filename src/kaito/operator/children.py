@@ -42,6 +42,8 @@ def watched_children(provisioner: str) -> list[tuple[Kind, str]]:
         (resources.JOB, constants.LABEL_WORKSPACE),
         (resources.POD, constants.LABEL_WORKSPACE),
         (resources.SERVICE, constants.LABEL_WORKSPACE),
+        # Revision history (no pass follows its changes: it carries no Workspace label).
+        (resources.CONTROLLER_REVISION, constants.LABEL_WORKSPACE_NAME_REVISION),
     ]
     if provisioner in (
         constants.NODE_PROVISIONER_GPU_PROVISIONER,

@@ -52,7 +52,7 @@ def test_watched_children_follow_the_provisioner() -> None:
     def kinds(mode: str) -> set[str]:
         return {k.kind for k, _ in children.watched_children(mode)}
 
-    base = {"StatefulSet", "Job", "Pod", "Service"}
+    base = {"StatefulSet", "Job", "Pod", "Service", "ControllerRevision"}
     assert kinds(constants.NODE_PROVISIONER_BYO) == base
     assert kinds(constants.NODE_PROVISIONER_GPU_PROVISIONER) == base | {"Node", "NodeClaim"}
     assert kinds(constants.NODE_PROVISIONER_KARPENTER) == base | {"Node", "NodeClaim", "NodePool"}
