@@ -17,8 +17,10 @@ _HELP = (
     "Download dataset files over http(s) into a folder.\n\n"
     "Each file is named after the last segment of its URL path. Loopback, private, link-local "
     "and cloud metadata addresses are refused (also after redirects) unless --allow-private, "
-    "which never unlocks metadata or link-local addresses. Fails unless every file arrives "
-    "non-empty with HTTP 200."
+    "which never unlocks metadata or link-local addresses (nor an IPv6 address embedding one: "
+    "NAT64, 6to4, Teredo). Fails unless every file arrives non-empty with HTTP 200, within "
+    "--timeout seconds (all tries of the file together) and --max-bytes (a partial file is "
+    "deleted)."
 )
 
 
@@ -42,8 +44,17 @@ def fetch_data(
         float, typer.Option("--retry-delay", min=0.0, help="Seconds before the first retry.")
     ] = 2.0,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Connect/read timeout in seconds.")
-    ] = 30.0,
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help="Deadline per file in seconds: connecting, redirects, reading and retries.",
+        ),
+    ] = 1800.0,
+    max_bytes: Annotated[
+        int,
+        typer.Option("--max-bytes", min=1, help="Refuse a file larger than N bytes (10 GiB)."),
+    ] = 10 * 1024**3,
 ) -> None:
     """Download dataset files (see --help)."""
     from kaito.runtime.artifacts import ArtifactError, FetchOptions, fetch_files, settings
@@ -57,6 +68,7 @@ def fetch_data(
         attempts=attempts,
         retry_delay_seconds=retry_delay,
         timeout_seconds=timeout,
+        max_bytes=max_bytes,
     )
     try:
         fetched = fetch_files(targets, dest or settings.data_dest_from_env(), options)

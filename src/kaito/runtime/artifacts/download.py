@@ -33,10 +33,25 @@ from kaito.runtime.artifacts.errors import DownloadError, ForbiddenAddressError
 logger = logging.getLogger(__name__)
 
 ALLOWED_SCHEMES = ("http", "https")
-# Addresses no flag may unlock: instance metadata endpoints (AWS/Azure/GCP IPv4, AWS IPv6).
+# Addresses no flag may unlock: instance metadata and host agent endpoints.
 METADATA_ADDRESSES = frozenset(
-    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, Azure IMDS, GCP, OpenStack, Oracle, DigitalOcean...
+        "169.254.170.2",  # AWS ECS task metadata
+        "168.63.129.16",  # Azure WireServer / host agent
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud (classic)
+    )
 )
+METADATA_NETWORKS = (
+    ipaddress.ip_network("fd00:ec2::/32"),  # AWS IPv6 IMDS (::254), DNS, NTP (::23, ::123)
+)
+# IPv6 ranges that carry an IPv4 address in their low 32 bits (NAT64, RFC 6052 and 8215).
+_NAT64_NETWORKS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+DEFAULT_MAX_BYTES = 10 * 1024**3
+DEFAULT_TIMEOUT_SECONDS = 1800.0
+_READ_TIMEOUT_SECONDS = 30.0
 _RETRIABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _CHUNK = 1 << 16
 _PART_SUFFIX = ".part"
@@ -55,8 +70,10 @@ class FetchOptions:
     """Tries per file (upstream: 3)."""
     retry_delay_seconds: float = 2.0
     """Pause before the second try; doubled after each further failure."""
-    timeout_seconds: float = 30.0
-    """Connect and per-read timeout."""
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    """Deadline for each file, all attempts, redirects and retry pauses together."""
+    max_bytes: int = DEFAULT_MAX_BYTES
+    """Largest file accepted; a bigger one is stopped and its partial file deleted."""
     max_redirects: int = 5
     """Redirect hops followed per try."""
 
@@ -72,6 +89,10 @@ class FetchedFile:
 
 class _RetriableError(DownloadError):
     """A failure worth another try (network trouble, 5xx, empty body)."""
+
+
+class _DeadlineError(DownloadError):
+    """The file's deadline passed: no further try."""
 
 
 def fetch_files(
@@ -107,8 +128,9 @@ def fetch_files(
     dest.mkdir(parents=True, exist_ok=True)
     resolve = resolver or _system_resolve
     fetched = []
+    read_timeout = min(opts.timeout_seconds, _READ_TIMEOUT_SECONDS)
     with httpx.Client(
-        timeout=httpx.Timeout(opts.timeout_seconds), follow_redirects=False, trust_env=False
+        timeout=httpx.Timeout(read_timeout), follow_redirects=False, trust_env=False
     ) as client:
         for name, url in names.items():
             fetched.append(_fetch_with_retries(client, url, dest / name, opts, resolve))
@@ -131,11 +153,16 @@ def forbidden_reason(address: IPAddress, *, allow_private: bool = False) -> str 
     """Why the downloader must not connect to ``address``, or ``None`` when it may.
 
     Metadata, link-local, unspecified and multicast addresses are always refused; loopback and
-    private ones unless ``allow_private``.
+    private ones unless ``allow_private``. An IPv4 address carried inside an IPv6 one
+    (IPv4-mapped or -compatible, NAT64, 6to4, Teredo) is judged as that IPv4 address too.
     """
     ip = _unmap(address)
-    if ip in METADATA_ADDRESSES:
+    if ip in METADATA_ADDRESSES or any(ip in net for net in METADATA_NETWORKS):
         return "a cloud metadata address"
+    for embedded in _embedded_ipv4(ip):
+        reason = forbidden_reason(embedded, allow_private=allow_private)
+        if reason:
+            return f"{reason} (embedded in {ip})"
     if ip.is_link_local:
         return "a link-local address"
     if ip.is_unspecified or ip.is_multicast:
@@ -152,6 +179,23 @@ def forbidden_reason(address: IPAddress, *, allow_private: bool = False) -> str 
     if ip.is_private or ip.is_reserved or not ip.is_global:
         return "a private address"
     return None
+
+
+def _embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address routes to or stands for (NAT64, 6to4, Teredo, compat)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    found: list[ipaddress.IPv4Address] = []
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if any(ip in net for net in _NAT64_NETWORKS):
+        found.append(low32)
+    if int(ip) >> 32 == 0 and int(ip) > 1:  # IPv4-compatible ::a.b.c.d (deprecated)
+        found.append(low32)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    return found
 
 
 def hostname_reason(host: str, *, allow_private: bool = False) -> str | None:
@@ -193,14 +237,16 @@ def _fetch_with_retries(
     client: httpx.Client, url: str, target: Path, opts: FetchOptions, resolve: Resolver
 ) -> FetchedFile:
     delay = opts.retry_delay_seconds
+    deadline = time.monotonic() + opts.timeout_seconds
     for attempt in range(1, opts.attempts + 1):
         try:
-            size = _fetch_once(client, url, target, opts, resolve)
+            size = _fetch_once(client, url, target, opts, resolve, deadline)
             logger.info("fetched %s -> %s (%d bytes)", url, target, size)
             return FetchedFile(url=url, path=target, size=size)
         except _RetriableError as exc:
-            if attempt == opts.attempts:
-                raise DownloadError(f"{exc} (gave up after {opts.attempts} attempts)") from exc
+            left = deadline - time.monotonic()
+            if attempt == opts.attempts or left <= delay:
+                raise DownloadError(f"{exc} (gave up after {attempt} attempts)") from exc
             logger.warning("attempt %d/%d failed: %s; retrying", attempt, opts.attempts, exc)
             time.sleep(delay)
             delay *= 2
@@ -208,12 +254,22 @@ def _fetch_with_retries(
 
 
 def _fetch_once(
-    client: httpx.Client, url: str, target: Path, opts: FetchOptions, resolve: Resolver
+    client: httpx.Client,
+    url: str,
+    target: Path,
+    opts: FetchOptions,
+    resolve: Resolver,
+    deadline: float,
 ) -> int:
     current = url
     for _hop in range(opts.max_redirects + 1):
         _check_scheme(current)
         request = _pinned_request(client, current, opts, resolve)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _DeadlineError(f"{url}: did not arrive within {opts.timeout_seconds:g} s")
+        read = min(left, _READ_TIMEOUT_SECONDS)
+        request.extensions["timeout"] = httpx.Timeout(read).as_dict()
         try:
             response = client.send(request, stream=True)
         except httpx.TimeoutException as exc:
@@ -232,7 +288,7 @@ def _fetch_once(
                 if response.status_code in _RETRIABLE_STATUS:
                     raise _RetriableError(message)
                 raise DownloadError(message)
-            return _write_body(response, current, target)
+            return _write_body(response, current, target, opts, deadline)
         finally:
             response.close()
     raise DownloadError(f"{url}: more than {opts.max_redirects} redirects")
@@ -275,14 +331,29 @@ def _pinned_request(
     return client.build_request("GET", pinned, headers={"Host": host_header}, extensions=extensions)
 
 
-def _write_body(response: httpx.Response, url: str, target: Path) -> int:
+def _write_body(
+    response: httpx.Response, url: str, target: Path, opts: FetchOptions, deadline: float
+) -> int:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > opts.max_bytes:
+        raise DownloadError(
+            f"{url}: the file is {int(declared)} bytes, more than --max-bytes {opts.max_bytes}"
+        )
     partial = target.with_name(target.name + _PART_SUFFIX)
     size = 0
     try:
-        with partial.open("wb") as handle:
-            for chunk in response.iter_bytes(_CHUNK):
-                handle.write(chunk)
+        partial.unlink(missing_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in response.iter_bytes():  # as it arrives: deadlines are kept
                 size += len(chunk)
+                if size > opts.max_bytes:
+                    raise DownloadError(
+                        f"{url}: the file is larger than --max-bytes {opts.max_bytes}"
+                    )
+                if time.monotonic() > deadline:
+                    raise _DeadlineError(f"{url}: did not arrive within {opts.timeout_seconds:g} s")
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
     except httpx.TimeoutException as exc:
@@ -291,11 +362,17 @@ def _write_body(response: httpx.Response, url: str, target: Path) -> int:
     except httpx.TransportError as exc:
         partial.unlink(missing_ok=True)
         raise _RetriableError(f"{url}: connection broke while reading: {exc}") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     if size == 0:
         partial.unlink(missing_ok=True)
         raise _RetriableError(f"{url}: empty body")
     os.replace(partial, target)
     return size
+
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def _system_resolve(host: str, port: int) -> list[str]:
