@@ -6,6 +6,7 @@ invalid Workspace, refusal or failed run, 2 unreadable input or bad usage, 130 s
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -92,19 +93,30 @@ def run(
     local = settings.load_local_settings()
     store = _store(state_dir)
     request = launch.RunRequest(path=file, serve=serve, port=port, model_dir=model_dir)
-    try:
-        prepared = launch.prepare_run(store, request, local=local)
-    except launch.RunError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+    # The run lock of the Workspace is held from before its record is read until the run ends
+    # (a detached runner inherits it), so two kaito run of one name cannot both start.
+    with contextlib.ExitStack() as hold:
+        try:
+            prepared = launch.prepare_run(store, request, local=local, hold=hold)
+        except launch.RunError as exc:
+            raise _fail(str(exc), exc.exit_code) from None
+        except local_store.StateError as exc:
+            raise _fail(str(exc)) from None
+        _start(store, prepared, detach=detach)
+
+
+def _start(store: local_store.StateStore, prepared: launch.PreparedRun, *, detach: bool) -> None:
     for warning in prepared.warnings:
         typer.echo(f"warning: {warning}", err=True)
     verb = "resumed" if prepared.resumed else "created"
     typer.echo(f"workspace.kaito.sh/{prepared.name} {verb} (local, state in {store.root})")
     if detach:
         try:
-            record = launch.start_detached(store, prepared.name)
+            record = launch.start_detached(store, prepared.name, lock_fd=prepared.lock_fd)
         except launch.RunError as exc:
             raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"cannot start the background runner: {exc}") from None
         typer.echo(f"running in the background (pid {record.pid})")
         if prepared.plan.port is not None:
             url = f"http://{local_plan.LOCAL_HOST}:{prepared.plan.port}"
@@ -113,7 +125,10 @@ def run(
             typer.echo(local_runner.curl_example(url, models[-1]))
         typer.echo(f"follow with: kaito logs {prepared.name} -f    status: kaito get")
         raise typer.Exit(0)
-    job = local_runner.Runner(store, prepared.name, echo=typer.echo, follow_logs=True)
+    try:
+        job = local_runner.Runner(store, prepared.name, echo=typer.echo, follow_logs=True)
+    except local_store.StateError as exc:
+        raise _fail(str(exc)) from None
     raise typer.Exit(job.run())
 
 
@@ -130,23 +145,37 @@ def get(
         raise _fail(f"--output must be one of {', '.join(_OUTPUTS)}, not {output!r}", 2)
     name = _split_target(list(target or []))
     store = _store(state_dir)
-    names = [name] if name else store.names()
-    try:
-        workspaces = [launch.refresh_stale(store, n) for n in names]
-    except local_store.StateError as exc:
-        raise _fail(str(exc)) from None
+    if name:
+        try:
+            workspaces = [launch.refresh_stale(store, name)]
+        except local_store.StateError as exc:
+            raise _fail(str(exc)) from None
+        broken: list[str] = []
+    else:
+        # One damaged record must not hide the others: list them, show it as unreadable, exit 1.
+        workspaces, broken = [], []
+        for each in store.names():
+            try:
+                workspaces.append(launch.refresh_stale(store, each))
+            except local_store.StateError as exc:
+                broken.append(each)
+                typer.echo(f"error: {exc}", err=True)
     if output == "table":
-        if not workspaces:
+        now = launch.age_now()
+        rows = [listing.build_row(ws, now) for ws in workspaces]
+        rows += [listing.unreadable_row(each) for each in broken]
+        if not rows:
             typer.echo("No resources found", err=True)
             return
-        now = launch.age_now()
-        typer.echo(listing.render_table([listing.build_row(ws, now) for ws in workspaces]))
-        return
-    document = workspaces[0].to_wire() if name else listing.build_list(workspaces)
-    if output == "json":
-        typer.echo(json.dumps(document, indent=4))
+        typer.echo(listing.render_table(sorted(rows, key=lambda row: row.name)))
     else:
-        typer.echo(yaml.safe_dump(document, sort_keys=False).rstrip())
+        document = workspaces[0].to_wire() if name else listing.build_list(workspaces)
+        if output == "json":
+            typer.echo(json.dumps(document, indent=4))
+        else:
+            typer.echo(yaml.safe_dump(document, sort_keys=False).rstrip())
+    if broken:
+        raise typer.Exit(1)
 
 
 def logs_command(
@@ -180,8 +209,12 @@ def delete(
     if name is None:
         raise _fail("give the name of the Workspace to delete", 2)
     store = _store(state_dir)
+
+    def warn(message: str) -> None:
+        typer.echo(f"warning: {message}", err=True)
+
     try:
-        launch.delete_workspace(store, name)
+        launch.delete_workspace(store, name, warn=warn)
     except local_store.StateError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f'workspace.kaito.sh "{name}" deleted')

@@ -13,9 +13,11 @@ record whose supervisor died without writing an outcome (a crash, a reboot, SIGK
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -31,6 +33,10 @@ from kaito.local import validation as local_validation
 
 _PORT_SEARCH = 100
 _DETACH_WAIT_S = 2.0
+_DAMAGED_HINT = (
+    "no process of it is running. kaito delete {name} removes the damaged record (and its "
+    "checkpoints), then kaito run starts afresh"
+)
 
 
 class RunError(Exception):
@@ -59,6 +65,8 @@ class PreparedRun:
     plan: local_plan.LocalPlan
     resumed: bool
     warnings: list[str] = field(default_factory=list)
+    lock_fd: int | None = None
+    """The descriptor of the held run lock, when ``prepare_run`` was given a ``hold`` stack."""
 
 
 def engine_for(ws: v1beta1.Workspace) -> str:
@@ -107,12 +115,40 @@ def running_processes(run: local_store.LocalRun) -> list[local_store.ProcessReco
     return [r for r in records if r is not None and processes.record_alive(r)]
 
 
+def find_processes(
+    store: local_store.StateStore, name: str, run: local_store.LocalRun | None
+) -> tuple[list[local_store.ProcessRecord], list[str]]:
+    """Every running process of ``name``, from all three places that can tell, runner first.
+
+    ``run.json`` (when readable), the ``pids/`` records written once per process, and the
+    processes whose output goes to the Workspace's log folder. Returns the live ones (one per
+    pid) and a message per record that could not be read.
+    """
+    candidates: list[local_store.ProcessRecord] = []
+    if run is not None:
+        candidates += [r for r in [run.runner, *run.processes.values()] if r is not None]
+    from_pids, problems = store.load_pids(name)
+    candidates += from_pids
+    candidates += processes.processes_writing_to(
+        store.workspace_dir(name) / local_store.LOGS_SUBDIR
+    )
+    found: dict[int, local_store.ProcessRecord] = {}
+    for record in candidates:
+        if record.pid in found or record.pid == os.getpid():
+            continue
+        if processes.record_alive(record):
+            found[record.pid] = record
+    alive = sorted(found.values(), key=lambda r: r.step != local_store.RUNNER_STEP)
+    return alive, problems
+
+
 def prepare_run(
     store: local_store.StateStore,
     request: RunRequest,
     *,
     local: settings.LocalSettings,
     facts: machine.MachineFacts | None = None,
+    hold: contextlib.ExitStack | None = None,
 ) -> PreparedRun:
     """Validate, check the machine, plan and record a run (see the module docstring).
 
@@ -121,9 +157,12 @@ def prepare_run(
         request: the ``kaito run`` flags.
         local: local-mode settings.
         facts: the machine's facts; probed when not given.
+        hold: when given, the Workspace's run lock is taken on it before the record is looked
+            at, and stays held until the caller closes the stack (the run's whole life).
 
     Raises:
-        RunError: unreadable or invalid file, a refusal, or the Workspace already running.
+        RunError: unreadable or invalid file, a refusal, the Workspace already running (or
+            being started by another ``kaito run``), a damaged record, or a full disk.
     """
     try:
         found = local_bundle.load_bundle(request.path)
@@ -135,6 +174,8 @@ def prepare_run(
         raise RunError(f"{request.path}: the Workspace is invalid:\n  {listing}")
     ws = found.workspace
     name = ws.metadata.name or ""
+    if local_store.check_name_errors(name):
+        raise RunError(f"{request.path}: metadata.name: kaito run needs a valid name, not {name!r}")
     engine = engine_for(ws)
     model_dir = request.model_dir.expanduser().resolve() if request.model_dir else None
     if model_dir is not None and not (model_dir / "config.json").is_file():
@@ -162,22 +203,14 @@ def prepare_run(
         raise RunError(str(exc), exc.exit_code) from exc
 
     digest = spec_hash(ws, options)
-    resumed = False
-    previous: v1beta1.Workspace | None = None
-    if store.exists(name):
-        old_run = store.load_run(name)
-        alive = running_processes(old_run)
-        if alive:
-            pids = ", ".join(f"{r.step} pid {r.pid}" for r in alive)
-            raise RunError(
-                f'workspace "{name}" is already running ({pids}); '
-                f"see kaito get, or stop it with kaito delete {name}"
-            )
-        if old_run.spec_hash == digest:
-            resumed = True
-            previous = store.load_workspace(name)
-        else:
-            store.remove(name)
+    lock_fd: int | None = None
+    try:
+        if hold is not None:
+            lock_fd = hold.enter_context(store.run_lock(name))
+        previous = _previous_run(store, name, digest)
+    except local_store.StateError as exc:
+        raise RunError(str(exc)) from exc
+    resumed = previous is not None
     if options.serve and options.port is None:
         options.port = free_port()
 
@@ -203,20 +236,70 @@ def prepare_run(
         plan = runner.build_plan(ws, store, run)
     except local_plan.PlanError as exc:
         raise RunError(str(exc)) from exc
-    store.save_workspace(ws)
-    store.save_run(run)
-    return PreparedRun(name=name, plan=plan, resumed=resumed, warnings=warnings)
+    try:
+        store.save_workspace(ws)
+        store.save_run(run)
+    except local_store.StateError as exc:
+        raise RunError(str(exc)) from exc
+    store.reserve_space(name)
+    return PreparedRun(name=name, plan=plan, resumed=resumed, warnings=warnings, lock_fd=lock_fd)
 
 
-def start_detached(store: local_store.StateStore, name: str) -> local_store.ProcessRecord:
+def _previous_run(
+    store: local_store.StateStore, name: str, digest: str
+) -> v1beta1.Workspace | None:
+    """The recorded Workspace to resume (same spec), else None after clearing any old record.
+
+    Raises:
+        local_store.StateError: the Workspace still runs, or its record is damaged (the
+            message names the file, and the processes found some other way).
+    """
+    if not store.workspace_dir(name).is_dir():
+        return None
+    run_path = store.workspace_dir(name) / local_store.RUN_FILE
+    damaged = ""
+    try:
+        old_run: local_store.LocalRun | None = store.load_run(name)
+    except local_store.StateError as exc:
+        old_run = None
+        damaged = str(exc) if run_path.exists() else f"workspace {name!r}: {run_path} is missing"
+    alive, _ = find_processes(store, name, old_run)
+    if alive:
+        pids = ", ".join(f"{r.step} pid {r.pid}" for r in alive)
+        raise local_store.StateError(
+            f'workspace "{name}" is already running ({pids}); '
+            f"see kaito get, or stop it with kaito delete {name}"
+        )
+    if old_run is None:
+        if not store.exists(name) and not run_path.exists():
+            store.remove(name)  # a folder without records: an interrupted first start
+            return None
+        raise local_store.StateError(f"{damaged}; {_DAMAGED_HINT.format(name=name)}")
+    if old_run.spec_hash != digest:
+        store.remove(name)
+        return None
+    try:
+        return store.load_workspace(name)
+    except local_store.StateError as exc:
+        raise local_store.StateError(f"{exc}; {_DAMAGED_HINT.format(name=name)}") from exc
+
+
+def start_detached(
+    store: local_store.StateStore, name: str, *, lock_fd: int | None = None
+) -> local_store.ProcessRecord:
     """Start the runner for ``name`` in the background; its output goes to ``logs/runner.log``.
+
+    ``lock_fd`` (the held run lock) is handed to the runner, which keeps the lock for its life.
 
     Raises:
         RunError: the runner exited at once (its log's last line is in the message).
     """
     log = store.log_path(name, runner.STEP_RUNNER)
     proc, record = processes.start_process(
-        runner.STEP_RUNNER, runner.detached_command(store.root, name), log
+        runner.STEP_RUNNER,
+        runner.detached_command(store.root, name, lock_fd=lock_fd),
+        log,
+        pass_fds=(lock_fd,) if lock_fd is not None else (),
     )
     deadline = time.monotonic() + _DETACH_WAIT_S
     while time.monotonic() < deadline:
@@ -225,9 +308,10 @@ def start_detached(store: local_store.StateStore, name: str) -> local_store.Proc
             tail = log.read_text(errors="replace").strip().splitlines()
             last = tail[-1] if tail else f"exit code {code}"
             raise RunError(f"the background runner for {name} stopped at once: {last}")
-        run = store.load_run(name)
-        if run.runner is not None and run.runner.pid == proc.pid:
-            break
+        with contextlib.suppress(local_store.StateError):
+            run = store.load_run(name)
+            if run.runner is not None and run.runner.pid == proc.pid:
+                break
         time.sleep(0.05)
     # The runner outlives this process by design; forget the handle without waiting.
     proc.returncode = 0
@@ -239,31 +323,43 @@ def delete_workspace(
     name: str,
     *,
     grace_seconds: float = processes.DEFAULT_STOP_GRACE_SECONDS,
+    warn: Callable[[str], None] | None = None,
 ) -> list[int]:
     """Stop every process of ``name`` (runner first, then each step) and remove its record.
+
+    The processes are found even when ``run.json`` is damaged (see :func:`find_processes`);
+    ``warn`` hears about each record that could not be read. The record is removed only once
+    nothing of the Workspace runs any more, so a process is never left with nothing to find it by.
 
     Returns:
         The pids that were still running.
 
     Raises:
-        local_store.StateError: no such Workspace.
+        local_store.StateError: no such Workspace, or a process survived (named with its pid).
     """
     if not store.workspace_dir(name).is_dir():
         raise local_store.StateError(f'workspaces "{name}" not found')
+    problems: list[str] = []
     try:
         run: local_store.LocalRun | None = store.load_run(name)
-    except local_store.StateError:
+    except local_store.StateError as exc:
         run = None
-    stopped: list[int] = []
-    if run is not None:
-        for record in [run.runner, *run.processes.values()]:
-            if record is None:
-                continue
-            if processes.record_alive(record):
-                stopped.append(record.pid)
-            processes.stop_process(record, grace_seconds=grace_seconds)
+        problems.append(str(exc))
+    alive, unreadable = find_processes(store, name, run)
+    problems += unreadable
+    if warn is not None:
+        for problem in problems:
+            warn(f"{problem} (looked for the processes elsewhere)")
+    for record in alive:
+        processes.stop_process(record, grace_seconds=grace_seconds)
+    survivors, _ = find_processes(store, name, run)
+    if survivors:
+        pids = ", ".join(f"{r.step} pid {r.pid}" for r in survivors)
+        raise local_store.StateError(
+            f'workspace "{name}": {pids} still running after SIGKILL; its record is kept'
+        )
     store.remove(name)
-    return stopped
+    return [r.pid for r in alive]
 
 
 def refresh_stale(store: local_store.StateStore, name: str) -> v1beta1.Workspace:
@@ -286,7 +382,9 @@ def refresh_stale(store: local_store.StateStore, name: str) -> v1beta1.Workspace
         f"the local runner (pid {run.runner.pid}) is no longer running; "
         f"kaito run -f {run.options.source} starts it again",
     )
-    store.save_workspace(ws)
+    # A full disk must not hide the corrected status: show it even when it cannot be recorded.
+    with contextlib.suppress(local_store.StateError):
+        store.save_workspace(ws)
     return ws
 
 

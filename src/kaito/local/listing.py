@@ -30,6 +30,7 @@ HEADERS: tuple[str, ...] = (
 )
 _COLUMN_GAP = "   "
 _UNKNOWN_AGE = "<unknown>"
+UNREADABLE_STATE = "<unreadable>"
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,21 @@ def build_row(ws: v1beta1.Workspace, now: dt.datetime) -> WorkspaceRow:
         ),
         state=status.state or "",
         age=age,
+    )
+
+
+def unreadable_row(name: str) -> WorkspaceRow:
+    """The row of a Workspace whose record cannot be read (shown, not hidden)."""
+    return WorkspaceRow(
+        name=name,
+        instance=LOCAL_INSTANCE,
+        resource_ready="",
+        inference_ready="",
+        job_started="",
+        workspace_succeeded="",
+        target_node_count="",
+        state=UNREADABLE_STATE,
+        age=_UNKNOWN_AGE,
     )
 
 

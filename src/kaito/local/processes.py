@@ -85,6 +85,7 @@ def start_process(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
     """Start ``argv`` in a new session with its output appended to ``log_path``.
 
@@ -104,6 +105,7 @@ def start_process(
             env=dict(env) if env is not None else None,
             cwd=str(cwd) if cwd else None,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     record = ProcessRecord(
         step=step,
@@ -192,3 +194,38 @@ def exit_code_of(handle: subprocess.Popen[bytes]) -> int:
     if code is None:
         raise ValueError("the process has not exited")
     return 128 - code if code < 0 else code
+
+
+def processes_writing_to(folder: Path) -> list[ProcessRecord]:
+    """Running processes whose stdout or stderr is a file under ``folder`` (their log folder).
+
+    Every supervised step (and whatever it spawned) writes its output to ``logs/<step>.log``, so
+    this finds them without any record: the last resort of ``kaito delete`` when ``run.json`` is
+    damaged. Needs ``/proc``; returns nothing without it. This process is never included.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    prefix = str(folder.resolve()) + os.sep
+    found: list[ProcessRecord] = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        for fd in (1, 2):
+            try:
+                target = os.readlink(entry / "fd" / str(fd))
+            except OSError:
+                continue
+            if target.startswith(prefix):
+                if pid_alive(pid):
+                    found.append(
+                        ProcessRecord(
+                            step=Path(target).stem,
+                            pid=pid,
+                            start_ticks=process_start_ticks(pid),
+                            log=target,
+                        )
+                    )
+                break
+    return found

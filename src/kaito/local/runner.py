@@ -46,12 +46,27 @@ _HEALTH_TIMEOUT_S = 2.0
 _REGISTRY_TIMEOUT_S = 3.0
 _DEFAULT_REGISTRY_PORT = 443
 _LOCAL_REGISTRY_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+MIN_FREE_BYTES = 1024 * 1024
+"""Below this much free space on the state disk, a starting server is stopped and marked Failed."""
+_DISK_CHECK_S = 1.0
 
 Echo = Callable[[str], None]
 
 
 class StopRequestedError(Exception):
     """SIGTERM (``kaito delete``) or SIGINT (Ctrl-C) asked the runner to stop."""
+
+
+class DiskFullError(Exception):
+    """The state disk filled up while a step was starting."""
+
+
+def free_bytes(path: Path) -> int | None:
+    """Free space (for this user) on the file system holding ``path``; None if unknown."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
@@ -230,11 +245,66 @@ class Runner:
         self._current: local_store.ProcessRecord | None = None
         self._current_grace = stop_grace_seconds
         self._ever_ready = False
+        self._next_disk_check = 0.0
 
     # -- recording -------------------------------------------------------------------------------
     def _save(self) -> None:
         self.store.save_workspace(self.ws)
         self.store.save_run(self.run_record)
+
+    def _save_last(self) -> None:
+        """Record the outcome if the folder is still there (``kaito delete`` may have removed it).
+
+        On a full disk the space reserved at ``kaito run`` is given up for this last record.
+        """
+        try:
+            if not self.store.workspace_dir(self.name).is_dir():
+                return
+            self._save()
+        except local_store.StateWriteError as exc:
+            if not (exc.disk_full and self.store.release_reserve(self.name)):
+                self.echo(f"error: the outcome could not be recorded: {exc}")
+                return
+            try:
+                self._save()
+            except (local_store.StateError, OSError) as again:
+                self.echo(f"error: the outcome could not be recorded: {again}")
+        except (local_store.StateError, OSError) as exc:
+            self.echo(f"error: the outcome could not be recorded: {exc}")
+
+    def _give_up(self, message: str, *, disk_full: bool) -> None:
+        """Stop the current step and mark the Workspace Failed with ``message``."""
+        record, handle = self._current, self._handle
+        if record is not None:
+            self._note(f"stopping {record.step} (pid {record.pid}): {message}")
+            processes.stop_process(record, grace_seconds=self._current_grace, handle=handle)
+            if handle is not None:
+                record.exit_code = processes.exit_code_of(handle)
+            self._handle, self._current = None, None
+        self._note(f"FAILED: {message}")
+        self.store.release_reserve(self.name)
+        succeeded = bool(self.ws.status and self.ws.status.state == constants.STATE_SUCCEEDED)
+        if status.is_tuning(self.ws) and not succeeded:
+            status.mark_job_failed(self.ws, message)
+        else:
+            reason = (
+                status.REASON_LOCAL_DISK_FULL
+                if disk_full
+                else constants.REASON_CONTAINER_START_ERROR
+            )
+            status.mark_inference_down(self.ws, reason, message, ever_ready=self._ever_ready)
+
+    def _check_disk(self) -> None:
+        now = time.monotonic()
+        if now < self._next_disk_check:
+            return
+        self._next_disk_check = now + _DISK_CHECK_S
+        free = free_bytes(self.store.root)
+        if free is not None and free < MIN_FREE_BYTES:
+            raise DiskFullError(
+                f"the disk holding {self.store.root} is full ({free} bytes free) while "
+                f"{self._current.step if self._current else 'a step'} was starting"
+            )
 
     def _note(self, message: str) -> None:
         self.echo(message)
@@ -256,13 +326,21 @@ class Runner:
             argv=list(sys.argv),
             log=str(self.store.log_path(self.name, STEP_RUNNER)),
         )
-        self._save()
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         code = 1
         try:
+            self.store.save_pid(self.name, self.run_record.runner)
+            self._save()
             code = self._run_plan()
         except (StopRequestedError, KeyboardInterrupt):
             code = self._stopped()
+        except (local_store.StateError, DiskFullError) as exc:
+            # A record cannot be written (a full disk), or the disk filled while a server was
+            # starting: stop what runs (never leave it orphaned), then record Failed with why.
+            full = isinstance(exc, DiskFullError) or (
+                isinstance(exc, local_store.StateWriteError) and exc.disk_full
+            )
+            self._give_up(str(exc), disk_full=full)
         except OSError as exc:  # a runtime command could not even start (not installed?)
             message = f"cannot start a step: {exc}"
             self._note(f"FAILED: {message}")
@@ -281,9 +359,7 @@ class Runner:
             # that vanished without one crashed: see launch.refresh_stale).
             if self.run_record.runner is not None:
                 self.run_record.runner.exit_code = code
-            with contextlib.suppress(OSError):
-                if self.store.workspace_dir(self.name).is_dir():
-                    self._save()
+            self._save_last()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return code
@@ -369,12 +445,13 @@ class Runner:
         try:
             proc, record = processes.start_process(step.name, step.argv, log, env=env)
         except OSError as exc:
-            with log.open("a", encoding="utf-8") as handle:
+            with contextlib.suppress(OSError), log.open("a", encoding="utf-8") as handle:
                 handle.write(f"cannot start {step.argv[0]}: {exc}\n")
             raise
         self._handle, self._current = proc, record
         self._current_grace = max(self.stop_grace, step.stop_grace_seconds)
         self.run_record.processes[step.name] = record
+        self.store.save_pid(self.name, record)
         self._save()
         return proc
 
@@ -427,6 +504,7 @@ class Runner:
         while proc.poll() is None and not self._healthy(url):
             if follower:
                 follower.pump()
+            self._check_disk()
             if time.monotonic() > deadline:
                 self._note(f"the server did not become ready in {spec.readiness_timeout_s}s")
                 processes.stop_process(
@@ -512,9 +590,7 @@ class Runner:
             status.mark_inference_down(
                 self.ws, status.REASON_LOCAL_STOPPED, "stopped before ready", ever_ready=False
             )
-        with contextlib.suppress(OSError):
-            if self.store.workspace_dir(self.name).is_dir():
-                self._save()
+        self._save_last()
         self._note("stopped")
         return EXIT_INTERRUPTED
 
@@ -542,9 +618,15 @@ def curl_example(url: str, model: str) -> str:
     )
 
 
-def detached_command(state_dir: Path, name: str) -> list[str]:
-    """The command ``kaito run --detach`` starts: this module, for one Workspace."""
-    return [sys.executable, "-m", "kaito.local.runner", "--state-dir", str(state_dir), name]
+def detached_command(state_dir: Path, name: str, *, lock_fd: int | None = None) -> list[str]:
+    """The command ``kaito run --detach`` starts: this module, for one Workspace.
+
+    ``lock_fd``: the run lock's descriptor, inherited by the runner, which holds it for its life.
+    """
+    argv = [sys.executable, "-m", "kaito.local.runner", "--state-dir", str(state_dir)]
+    if lock_fd is not None:
+        argv += ["--lock-fd", str(lock_fd)]
+    return [*argv, name]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -552,9 +634,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kaito.local.runner")
     parser.add_argument("name")
     parser.add_argument("--state-dir", type=Path, default=None)
+    parser.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     root = args.state_dir or settings.load_local_settings().state_dir
     store = local_store.StateStore(root)
+    if args.lock_fd is not None:
+        # The inherited run lock: kept open (held) until this process exits; name us its holder.
+        local_store.write_lock_holder(args.lock_fd, os.getpid())
 
     def echo(message: str) -> None:
         print(message, flush=True)  # noqa: T201 - stdout is the runner's log file

@@ -18,6 +18,8 @@ from kaito.api.meta import ConditionStatus
 LOCAL_NODE_MESSAGE = "running on this machine (kaito local mode)"
 REASON_LOCAL_STOPPED = "LocalProcessStopped"
 """Reason for a server stopped on purpose (Ctrl-C or ``kaito delete``); local mode only."""
+REASON_LOCAL_DISK_FULL = "LocalDiskFull"
+"""Reason used when the state disk filled up (a record could not be written, or during start-up)."""
 REASON_LOCAL_RUNNER_LOST = "LocalRunnerLost"
 """Reason used when the supervising process vanished without recording an outcome."""
 

@@ -20,10 +20,14 @@ delete out of the state directory.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,13 @@ MNT_SUBDIR = "mnt"
 ADAPTERS_SUBDIR = "adapters"
 LOG_SUFFIX = ".log"
 RUNNER_STEP = "runner"
+PIDS_SUBDIR = "pids"
+LOCKS_SUBDIR = "locks"
+RESERVE_FILE = ".reserve"
+RESERVE_BYTES = 256 * 1024
+"""Space set aside per Workspace, freed to record a failure when the disk is full."""
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_STEP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
 
 
 class StateError(Exception):
@@ -51,6 +62,39 @@ class InvalidNameError(StateError):
 
 class UnsafePathError(StateError):
     """A Workspace's folder resolves outside the state directory (a planted symlink)."""
+
+
+class StateWriteError(StateError):
+    """A record could not be written; ``disk_full`` when the disk (or quota) is full."""
+
+    def __init__(self, message: str, *, disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
+class LockedError(StateError):
+    """Another ``kaito run`` of the same name holds the Workspace's lock."""
+
+    def __init__(self, message: str, holder: int | None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+def is_disk_full(exc: OSError) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota, or the file size limit) is full."""
+    return exc.errno in _DISK_FULL_ERRNOS
+
+
+def describe_write_error(path: Path | str, exc: OSError) -> str:
+    """``cannot write PATH: the disk is full (...)`` or the OS's own words."""
+    if is_disk_full(exc):
+        return f"cannot write {path}: the disk is full ({os.strerror(exc.errno or errno.ENOSPC)})"
+    return f"cannot write {path}: {exc.strerror or exc}"
+
+
+def check_name_errors(name: str) -> list[str]:
+    """The problems of ``name`` as a Workspace name (empty when valid)."""
+    return names.dns1123_label_errors(name)
 
 
 def check_name(name: str) -> str:
@@ -114,18 +158,43 @@ class LocalRun(BaseModel):
     """Things the user should know (e.g. a push skipped because the registry is unreachable)."""
 
 
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system lets a folder be opened
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path``; readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write ``data`` as JSON to ``path``; readers see the old or the new file, never half.
+
+    A temporary file in the same folder is written, flushed to disk (fsync) and renamed over
+    ``path``; the folder is synced too, so a crash or a power cut leaves the old or the new file.
+
+    Raises:
+        StateWriteError: the file cannot be written (``disk_full`` says why); the message names
+            the file. The previous version is left as it was.
+    """
+    payload = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    tmp: str | None = None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise StateWriteError(describe_write_error(path, exc), disk_full=is_disk_full(exc)) from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 class StateStore:
@@ -235,6 +304,94 @@ class StateStore:
         """Delete every file of ``name`` (processes must be stopped first)."""
         shutil.rmtree(self.workspace_dir(name), ignore_errors=True)
 
+    # -- a second record of the processes ---------------------------------------------------------
+    def pid_path(self, name: str, step: str) -> Path:
+        """``pids/<step>.json``: the pid and start time of one process, apart from ``run.json``."""
+        if not step or not set(step) <= _STEP_CHARS or step.startswith("."):
+            raise StateError(f"{step!r} is not a step name")
+        return self.workspace_dir(name) / PIDS_SUBDIR / f"{step}.json"
+
+    def save_pid(self, name: str, record: ProcessRecord) -> None:
+        """Keep the pid and start time of ``record`` in a small file of its own.
+
+        ``run.json`` is rewritten at every transition; these files are written once per process,
+        so a damaged ``run.json`` still leaves ``kaito delete`` a way to find what runs.
+        """
+        data = {"step": record.step, "pid": record.pid, "start_ticks": record.start_ticks}
+        write_json_atomic(self.pid_path(name, record.step), data)
+
+    def load_pids(self, name: str) -> tuple[list[ProcessRecord], list[str]]:
+        """The readable pid records of ``name``, and a message per unreadable one."""
+        folder = self.workspace_dir(name) / PIDS_SUBDIR
+        records: list[ProcessRecord] = []
+        problems: list[str] = []
+        if not folder.is_dir():
+            return records, problems
+        for path in sorted(folder.glob("*.json")):
+            try:
+                records.append(ProcessRecord.model_validate_json(path.read_bytes()))
+            except (OSError, ValueError) as exc:
+                problems.append(f"cannot read {path}: {exc}")
+        return records, problems
+
+    # -- space kept for the last word -------------------------------------------------------------
+    def reserve_space(self, name: str) -> None:
+        """Set aside :data:`RESERVE_BYTES` in the Workspace's folder (best effort)."""
+        path = self.workspace_dir(name) / RESERVE_FILE
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("wb") as handle:
+                os.posix_fallocate(handle.fileno(), 0, RESERVE_BYTES)
+
+    def release_reserve(self, name: str) -> bool:
+        """Free the reserved space (to record a failure on a full disk); whether there was any."""
+        try:
+            (self.workspace_dir(name) / RESERVE_FILE).unlink()
+        except (OSError, StateError):
+            return False
+        return True
+
+    # -- one kaito run per name ------------------------------------------------------------------
+    def lock_path(self, name: str) -> Path:
+        """``<state>/locks/<name>.lock`` (outside the Workspace folder, which delete removes)."""
+        check_name(name)
+        return self.root / LOCKS_SUBDIR / f"{name}.lock"
+
+    @contextlib.contextmanager
+    def run_lock(self, name: str) -> Iterator[int]:
+        """Hold the exclusive lock of ``name`` (``fcntl.flock``); yields the lock file's fd.
+
+        The kernel drops the lock when the last descriptor of it is closed, so a killed holder
+        never leaves a stale lock; a child given the descriptor (``pass_fds``) keeps holding it.
+
+        Raises:
+            LockedError: another process holds it; the message names its pid when known.
+            StateWriteError: the lock file cannot be created.
+        """
+        path = self.lock_path(name)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise StateWriteError(
+                describe_write_error(path, exc), disk_full=is_disk_full(exc)
+            ) from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = read_lock_holder(path)
+                who = f"pid {holder}" if holder else "another process"
+                raise LockedError(
+                    f'workspace "{name}" is being started or run by {who} (lock {path}); '
+                    f"see kaito get, or stop it with kaito delete {name}",
+                    holder,
+                ) from None
+            write_lock_holder(fd, os.getpid())
+            yield fd
+        finally:
+            os.close(fd)
+
     def _read(self, name: str, filename: str) -> Any:
         path = self.workspace_dir(name) / filename
         try:
@@ -243,3 +400,19 @@ class StateStore:
             raise StateError(f'workspaces "{name}" not found (no local record)') from exc
         except (OSError, ValueError) as exc:
             raise StateError(f"workspace {name!r}: cannot read {path}: {exc}") from exc
+
+
+def write_lock_holder(fd: int, pid: int) -> None:
+    """Record ``pid`` as the holder in an open lock file (best effort: a full disk is fine)."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{pid}\n".encode(), 0)
+
+
+def read_lock_holder(path: Path) -> int | None:
+    """The pid written in a lock file, if any."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
