@@ -7,15 +7,23 @@ when every file is on disk is a marker file written and the folder renamed to
 ``checkpoint-<step>`` (a rename within one file system is atomic). A folder without the marker is
 never trusted and is swept away on the next save, so a kill during a save costs at most the steps
 since the previous checkpoint.
+
+The two newest sealed checkpoints are kept. Before a checkpoint is resumed from,
+:func:`usable_checkpoint` checks every file in it (safetensors header and size, JSON parse, the
+zip structure and CRCs of torch's ``.pt``/``.pth``/``.bin`` files, without unpickling); a damaged
+one is removed with a warning and the previous one is used, or training starts afresh.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
+import struct
+import zipfile
 from pathlib import Path
 
 CHECKPOINT_DIRNAME = ".kaito-checkpoints"
@@ -24,6 +32,17 @@ STAGING_PREFIX = ".staging-"
 FINGERPRINT_FILENAME = "run.json"
 TRAINER_STATE_FILENAME = "trainer_state.json"
 _CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+KEEP_CHECKPOINTS = 2
+"""Sealed checkpoints kept: the newest and one to fall back to if the newest is damaged."""
+REQUIRED_FILES: tuple[tuple[str, ...], ...] = (
+    ("adapter_config.json",),
+    ("adapter_model.safetensors", "adapter_model.bin"),
+    (TRAINER_STATE_FILENAME,),
+)
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin")
+_MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+
+logger = logging.getLogger(__name__)
 
 
 def checkpoint_root(output_dir: Path) -> Path:
@@ -40,18 +59,113 @@ def staging_dir(root: Path, step: int) -> Path:
     return path
 
 
-def latest_checkpoint(root: Path) -> tuple[int, Path] | None:
-    """The newest complete checkpoint under ``root`` as ``(step, path)``, or ``None``."""
+def sealed_checkpoints(root: Path) -> list[tuple[int, Path]]:
+    """Every complete (sealed) checkpoint under ``root``, newest first."""
     if not root.is_dir():
-        return None
-    best: tuple[int, Path] | None = None
+        return []
+    found: list[tuple[int, Path]] = []
     for child in root.iterdir():
         match = _CHECKPOINT_NAME.match(child.name)
         if match and child.is_dir() and (child / COMPLETE_MARKER).is_file():
-            step = int(match.group(1))
-            if best is None or step > best[0]:
-                best = (step, child)
-    return best
+            found.append((int(match.group(1)), child))
+    return sorted(found, reverse=True)
+
+
+def latest_checkpoint(root: Path) -> tuple[int, Path] | None:
+    """The newest complete checkpoint under ``root`` as ``(step, path)``, or ``None``."""
+    found = sealed_checkpoints(root)
+    return found[0] if found else None
+
+
+def usable_checkpoint(root: Path) -> tuple[int, Path] | None:
+    """The newest sealed checkpoint whose files all check out; damaged ones are removed.
+
+    Logs a warning for each damaged checkpoint and when none is left to resume from.
+    """
+    found = sealed_checkpoints(root)
+    for step, path in found:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return step, path
+        logger.warning(
+            "checkpoint %s is damaged (%s): removing it and falling back to an older one",
+            path,
+            problem,
+        )
+        shutil.rmtree(path, ignore_errors=True)
+    if found:
+        logger.warning("no undamaged checkpoint is left in %s: training starts afresh", root)
+    return None
+
+
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """What is wrong with the files of ``checkpoint``, or ``None`` when they all check out."""
+    for choices in REQUIRED_FILES:
+        if not any((checkpoint / name).is_file() for name in choices):
+            return f"{choices[0]} is missing"
+    for path in sorted(checkpoint.rglob("*")):
+        if path.is_file():
+            problem = file_problem(path)
+            if problem:
+                return f"{path.name}: {problem}"
+    return None
+
+
+def file_problem(path: Path) -> str | None:
+    """Whether one checkpoint or adapter file is structurally whole; why not, or ``None``.
+
+    ``.safetensors``: the header parses and the tensors end exactly at the end of the file.
+    ``.json``: parses. ``.pt``/``.pth``/``.bin``: a zip (torch's format) whose CRCs match.
+    Other files are not checked.
+    """
+    try:
+        if path.suffix == ".safetensors":
+            return safetensors_problem(path)
+        if path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+            return None
+        if path.suffix in _TORCH_SUFFIXES:
+            if not zipfile.is_zipfile(path):
+                return "not a complete torch file"
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            return f"corrupt member {bad}" if bad else None
+    except (OSError, ValueError, RecursionError, zipfile.BadZipFile, EOFError) as exc:
+        return f"unreadable ({type(exc).__name__}: {str(exc)[:100]})"
+    return None
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why ``path`` is not a complete safetensors file, or ``None``."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            return "shorter than a safetensors header"
+        (length,) = struct.unpack("<Q", prefix)
+        if length > _MAX_SAFETENSORS_HEADER or 8 + length > size:
+            return "truncated header"
+        try:
+            header = json.loads(handle.read(length))
+        except (ValueError, RecursionError):
+            return "header is not JSON"
+    if not isinstance(header, dict):
+        return "header is not a JSON object"
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) for o in offsets)
+        ):
+            return f"tensor {name} has no data offsets"
+        end = max(end, offsets[1])
+    if 8 + length + end != size:
+        return f"{size} bytes where the header promises {8 + length + end} (truncated?)"
+    return None
 
 
 def commit_checkpoint(staged: Path, root: Path, step: int) -> Path:
@@ -76,8 +190,9 @@ def commit_checkpoint(staged: Path, root: Path, step: int) -> Path:
         shutil.rmtree(final)
     os.replace(staged, final)
     _fsync_dir(root)
+    kept = {path for _, path in sealed_checkpoints(root)[:KEEP_CHECKPOINTS]} | {final}
     for child in root.iterdir():
-        if child == final:
+        if child in kept:
             continue
         match = _CHECKPOINT_NAME.match(child.name)
         if match or child.name.startswith(STAGING_PREFIX):

@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import signal
 import sys
@@ -151,7 +152,16 @@ def run_tuning(
         raise ConfigError(f"progress mode '{opts.progress}' is not one of {PROGRESS_MODES}")
 
     sentinel = out / SENTINEL_FILENAME
-    if opts.resume and sentinel.is_file() and all((out / f).is_file() for f in ADAPTER_FILES):
+    completed = opts.resume and sentinel.is_file()
+    if completed and (problem := _adapter_problem(out)):
+        logger.warning(
+            "%s exists but the adapter in %s does not load (%s): training again",
+            sentinel,
+            out,
+            problem,
+        )
+        completed = False
+    if completed:
         logger.info("%s exists: fine-tuning already completed, nothing to do", sentinel)
         return TuningResult(
             output_dir=out,
@@ -173,7 +183,7 @@ def run_tuning(
         logger.info("checkpoints in %s belong to another configuration: starting over", root)
         checkpoints.remove_checkpoints(out)
     checkpoints.write_fingerprint(root, fingerprint)
-    latest = checkpoints.latest_checkpoint(root)
+    latest = checkpoints.usable_checkpoint(root)
     if latest and checkpoints.is_final(latest[1]):
         # Killed after the last step but before the adapter was written: training again would
         # run one step too many, so the adapter is taken from the final checkpoint instead.
@@ -207,8 +217,11 @@ def _finish_from_checkpoint(
             raise TuningError(f"checkpoint {folder} lacks {name}")
         partial = out / f".{name}.tmp"
         shutil.copyfile(source, partial)
+        with partial.open("rb") as handle:
+            os.fsync(handle.fileno())
         os.replace(partial, out / name)
         written.append(out / name)
+    _require_loadable_adapter(out)
     _write_sentinel(out, step)
     checkpoints.remove_checkpoints(out)
     return TuningResult(
@@ -263,7 +276,7 @@ def _train(
     trainer.add_callback(saver)
     trainer.add_callback(reporter)
 
-    latest = checkpoints.latest_checkpoint(root)
+    latest = checkpoints.usable_checkpoint(root)
     resumed_from = latest[0] if latest else None
     if latest:
         logger.info("resuming from step %d (%s)", latest[0], latest[1])
@@ -272,9 +285,10 @@ def _train(
     try:
         with _stop_on_sigterm(saver):
             output = trainer.train(resume_from_checkpoint=str(latest[1]) if latest else None)
-    except (RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError, OSError, EOFError, KeyError, pickle.UnpicklingError) as exc:
         step = int(trainer.state.global_step)
-        raise TuningError(f"training failed at step {step}: {exc}") from exc
+        hint = f" (resuming from {latest[1]}; --no-resume starts afresh)" if latest else ""
+        raise TuningError(f"training failed at step {step}: {exc}{hint}") from exc
     finally:
         metrics.close()
     train_seconds = time.monotonic() - started
@@ -286,6 +300,7 @@ def _train(
 
     global_step = int(trainer.state.global_step)
     files = _save_adapter(trainer, tokenizer if template_changed else None, out)
+    _require_loadable_adapter(out)
     _write_sentinel(out, global_step)
     checkpoints.remove_checkpoints(out)
     losses = tuple(reporter.losses)
@@ -573,6 +588,47 @@ def _save_adapter(trainer: Any, tokenizer: Any | None, out: Path) -> tuple[Path,
     if missing:
         raise TuningError(f"the adapter was not written completely: {', '.join(missing)} missing")
     return tuple(written)
+
+
+def _adapter_problem(out: Path) -> str | None:
+    """Why the adapter in ``out`` does not load, or ``None`` once it was loaded completely.
+
+    The config must be a JSON object and every tensor of the weights must load (safetensors,
+    on the CPU): what a server does first with a pushed adapter.
+    """
+    for name in ADAPTER_FILES:
+        if not (out / name).is_file():
+            return f"{name} is missing"
+    try:
+        config = json.loads((out / ADAPTER_CONFIG_FILENAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        return f"{ADAPTER_CONFIG_FILENAME} is not JSON: {exc}"
+    if not isinstance(config, dict):
+        return f"{ADAPTER_CONFIG_FILENAME} is not a JSON object"
+    weights = out / ADAPTER_WEIGHTS_FILENAME
+    problem = checkpoints.safetensors_problem(weights)
+    if problem:
+        return f"{ADAPTER_WEIGHTS_FILENAME}: {problem}"
+    try:
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(weights), device="cpu")
+    except Exception as exc:
+        return f"{ADAPTER_WEIGHTS_FILENAME} does not load: {str(exc)[:200]}"
+    if not tensors:
+        return f"{ADAPTER_WEIGHTS_FILENAME} holds no tensors"
+    return None
+
+
+def _require_loadable_adapter(out: Path) -> None:
+    """Load the adapter once before the run may be marked complete.
+
+    Raises:
+        TuningError: it does not load (no sentinel is written).
+    """
+    problem = _adapter_problem(out)
+    if problem:
+        raise TuningError(f"the adapter written to {out} does not load: {problem}")
 
 
 def _write_sentinel(out: Path, step: int) -> None:

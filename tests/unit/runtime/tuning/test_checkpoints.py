@@ -50,12 +50,13 @@ def test_unsealed_folders_are_never_trusted(tmp_path: Path) -> None:
     assert latest_checkpoint(root) == (20, root / "checkpoint-20")
 
 
-def test_commit_drops_older_checkpoints_and_stale_staging(tmp_path: Path) -> None:
+def test_commit_keeps_one_previous_checkpoint_and_drops_stale_staging(tmp_path: Path) -> None:
     root = checkpoint_root(tmp_path)
+    commit_checkpoint(_stage(root, 10), root, 10)
     commit_checkpoint(_stage(root, 20), root, 20)
     _stage(root, 30)  # a staging folder left by a kill mid-save
     commit_checkpoint(_stage(root, 40), root, 40)
-    assert sorted(p.name for p in root.iterdir()) == ["checkpoint-40"]
+    assert sorted(p.name for p in root.iterdir()) == ["checkpoint-20", "checkpoint-40"]
     assert latest_checkpoint(root) == (40, root / "checkpoint-40")
 
 
