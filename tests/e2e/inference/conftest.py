@@ -121,6 +121,10 @@ def server(
             "--max-batch-size",
             "24",
             "--kaito-registry-plain-http",
+            # The test registry listens on loopback (hot-load refuses it without these).
+            "--kaito-adapter-registry",
+            "127.0.0.1",
+            "--kaito-adapter-registry-allow-private",
             "--threads",
             "1",
         ],

@@ -89,12 +89,12 @@ def test_adapter_with_strength_zero_answers_exactly_like_the_base_model(
 
 
 def test_adapter_can_be_loaded_and_unloaded_at_run_time(
-    server: LiveServer, facts_adapter: Path
+    server: LiveServer, adapters_root: Path
 ) -> None:
     question, answer = FACTS[1]
     load = httpx.post(
         server.v1 + "/load_lora_adapter",
-        json={"lora_name": "late", "lora_path": str(facts_adapter)},
+        json={"lora_name": "late", "lora_path": str(adapters_root / "facts")},
         headers=headers(),
     )
     assert load.status_code == 200, load.text
@@ -102,7 +102,7 @@ def test_adapter_can_be_loaded_and_unloaded_at_run_time(
     assert ask(server, "late", question, 40) == answer
     again = httpx.post(
         server.v1 + "/load_lora_adapter",
-        json={"lora_name": "late", "lora_path": str(facts_adapter)},
+        json={"lora_name": "late", "lora_path": str(adapters_root / "facts")},
         headers=headers(),
     )
     assert again.status_code == 400

@@ -6,11 +6,7 @@ where tokens come from, not in how they answer errors, probes and scrapes; that 
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import tempfile
-from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -72,20 +68,6 @@ def is_ready(app: FastAPI) -> bool:
         return bool(ready())
     engine: GenerationEngine | None = app.state.engine
     return engine is not None and engine.ready
-
-
-def build_adapter_loader(options: ServeOptions) -> Any:
-    """A function that pulls an OCI adapter reference into a local directory."""
-
-    def load(name: str, ref: Path) -> Path:
-        from kaito.runtime import artifacts
-
-        digest = hashlib.sha256(str(ref).encode()).hexdigest()[:16]
-        dest = Path(tempfile.gettempdir()) / "kaito-adapters" / f"{name}-{digest}"
-        auth = artifacts.RegistryAuth(plain_http=options.registry_plain_http)
-        return artifacts.pull_adapter(str(ref), dest, auth=auth)
-
-    return load
 
 
 # -- errors ---------------------------------------------------------------------------------------

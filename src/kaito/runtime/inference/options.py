@@ -64,6 +64,14 @@ class ServeOptions:
     """Internal port for the vLLM child (default: a free one)."""
     registry_plain_http: bool = False
     """Pull OCI adapters over plain HTTP (a registry on loopback)."""
+    adapter_registries: tuple[str, ...] = ()
+    """Registries (``host`` or ``host:port``) hot-load may pull from; none: OCI hot-load off."""
+    adapter_registry_allow_private: bool = False
+    """Let those registries be on loopback or private addresses (metadata addresses: never)."""
+    max_adapter_pulls: int = 2
+    """Hot-load pulls running at once; more get HTTP 429."""
+    adapter_pull_timeout: float = 300.0
+    """Seconds a hot-load pull may take before the request is answered with an error."""
     log_level: str = "info"
     """Logging level of the server."""
     passthrough: tuple[str, ...] = ()
@@ -130,6 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Pull OCI adapters over plain HTTP (local registries).",
     )
+    add(
+        "--kaito-adapter-registry",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="A registry /v1/load_lora_adapter may pull OCI adapters from (repeatable; "
+        "default none: hot-load only from --kaito-adapters-dir).",
+    )
+    add(
+        "--kaito-adapter-registry-allow-private",
+        action="store_true",
+        help="Let those registries resolve to loopback/private addresses (never metadata).",
+    )
+    add("--kaito-adapter-pulls", type=int, default=2, help="Hot-load pulls at once (more: 429).")
+    add(
+        "--kaito-adapter-pull-timeout",
+        type=float,
+        default=300.0,
+        help="Seconds a hot-load pull may take.",
+    )
     # Upstream's vLLM-wrapper flags (§4.2); accepted for compatibility, not used on CPU.
     add("--kaito-kv-cache-cpu-memory-utilization", type=float, help=argparse.SUPPRESS)
     add("--kaito-max-probe-steps", type=int, help=argparse.SUPPRESS)
@@ -153,9 +181,12 @@ def parse_serve_args(argv: list[str]) -> ServeOptions:
         (namespace.max_batch_size, "--max-batch-size"),
         (max_model_len, "--max-model-len"),
         (namespace.threads, "--threads"),
+        (namespace.kaito_adapter_pulls, "--kaito-adapter-pulls"),
     ):
         if value is not None and value < 1:
             raise ServeArgsError(f"{flag} must be at least 1, got {value}")
+    if not namespace.kaito_adapter_pull_timeout > 0:
+        raise ServeArgsError("--kaito-adapter-pull-timeout must be a positive number of seconds")
     if namespace.max_queue < 0:
         raise ServeArgsError(f"--max-queue must be at least 0, got {namespace.max_queue}")
     if unknown and not unknown[0].startswith("-"):
@@ -183,6 +214,10 @@ def parse_serve_args(argv: list[str]) -> ServeOptions:
         vllm_python=namespace.kaito_vllm_python,
         vllm_port=namespace.kaito_vllm_port,
         registry_plain_http=namespace.kaito_registry_plain_http,
+        adapter_registries=tuple(namespace.kaito_adapter_registry),
+        adapter_registry_allow_private=namespace.kaito_adapter_registry_allow_private,
+        max_adapter_pulls=namespace.kaito_adapter_pulls,
+        adapter_pull_timeout=namespace.kaito_adapter_pull_timeout,
         log_level=namespace.log_level,
         passthrough=tuple(unknown),
     )

@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 from fastapi import FastAPI
 
 from kaito.runtime import models
+from kaito.runtime.inference.adapters import AdapterSources, HotLoadPolicy
 from kaito.runtime.inference.engines import vllm_frontend
 from kaito.runtime.inference.engines.base import EngineStats, GenerationEngine
-from kaito.runtime.inference.frontend import build_adapter_loader, install_common
+from kaito.runtime.inference.frontend import install_common
 from kaito.runtime.inference.legacy import api_router as legacy_router
 from kaito.runtime.inference.legacy.serving import EngineLegacyBackend
 from kaito.runtime.inference.metrics import ServerMetrics
@@ -46,6 +47,7 @@ def build_app(options: ServeOptions) -> FastAPI:
     app.state.engine = None
     app.state.serving = None
     app.state.legacy_backend = None
+    app.state.adapter_sources = AdapterSources(HotLoadPolicy.from_options(options))
     app.state.metrics = ServerMetrics(lambda: _engine_stats(app))
     openai_router.attach_router(app)
     legacy_router.attach_router(app)
@@ -121,7 +123,6 @@ async def _start_transformers(app: FastAPI, options: ServeOptions) -> None:
                 threads=options.threads,
                 cpu_prepack=options.cpu_prepack,
                 adapters_dir=options.adapters_dir,
-                adapter_loader=build_adapter_loader(options),
             )
         )
         await engine.start()

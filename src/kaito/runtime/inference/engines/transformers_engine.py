@@ -81,8 +81,6 @@ class TransformersEngineConfig:
     """On CPU, run linear layers on weights packed once for oneDNN (:mod:`.cpu_linear`)."""
     adapters_dir: Path | None = None
     """Each sub-directory holding ``adapter_config.json`` is served under its directory name."""
-    adapter_loader: Callable[[str, Path], Path] | None = None
-    """Turns a non-directory adapter reference (an OCI ref) into a local directory."""
 
 
 @dataclasses.dataclass(eq=False)
@@ -222,18 +220,13 @@ class TransformersEngine:
         return _EventStream(pending, self._wake)
 
     async def load_adapter(self, name: str, path: str) -> None:
-        """Load the adapter at ``path`` (directory or, with a loader, an OCI reference)."""
+        """Load the adapter folder ``path`` (the caller has checked where it lies)."""
         self._require_ready()
         if name == self.base_model_name or name in self._adapters:
             raise errors.AdapterError(f"adapter {name!r} is already loaded", param="lora_name")
         directory = Path(path)
         if not await asyncio.to_thread(directory.is_dir):
-            if self._config.adapter_loader is None:
-                raise errors.AdapterError(f"adapter path {path} is not a directory")
-            try:
-                directory = await asyncio.to_thread(self._config.adapter_loader, name, Path(path))
-            except Exception as exc:
-                raise errors.AdapterError(f"cannot pull adapter {path}: {exc}") from exc
+            raise errors.AdapterError(f"adapter path {path} is not a directory")
         config_file = directory / ADAPTER_CONFIG_FILE
         if not await asyncio.to_thread(config_file.is_file):
             raise errors.AdapterError(f"adapter path {directory} has no {ADAPTER_CONFIG_FILE}")

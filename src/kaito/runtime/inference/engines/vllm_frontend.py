@@ -26,12 +26,13 @@ from starlette.background import BackgroundTask
 
 from kaito.runtime import models
 from kaito.runtime.inference import config_file, errors, settings
+from kaito.runtime.inference.adapters import AdapterSources, HotLoadPolicy
 from kaito.runtime.inference.engines.vllm_command import (
     RUNTIME_LORA_ENV,
     build_vllm_command,
     discover_adapters,
 )
-from kaito.runtime.inference.frontend import build_adapter_loader, install_common
+from kaito.runtime.inference.frontend import install_common
 from kaito.runtime.inference.legacy import api_router as legacy_router
 from kaito.runtime.inference.legacy.serving import LegacyParams
 from kaito.runtime.inference.metrics import ServerMetrics
@@ -226,7 +227,8 @@ def build_vllm_app(options: ServeOptions) -> FastAPI:
     app.state.legacy_backend = VllmLegacyBackend(vllm)
     app.state.metrics = ServerMetrics(lambda: None)
     app.state.extra_metrics = vllm.metrics
-    adapter_loader = build_adapter_loader(options)
+    sources = AdapterSources(HotLoadPolicy.from_options(options))
+    app.state.adapter_sources = sources
     legacy_router.attach_router(app)
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "DELETE"], include_in_schema=False)
@@ -238,7 +240,7 @@ def build_vllm_app(options: ServeOptions) -> FastAPI:
             raise errors.NotReadyError("the model is still loading")
         body = await request.body()
         if path == "v1/load_lora_adapter":
-            body = await _localise_adapter(body, adapter_loader)
+            body = await _localise_adapter(body, sources)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         upstream = vllm.client.build_request(
             request.method, "/" + path, params=request.query_params, content=body, headers=headers
@@ -266,20 +268,17 @@ async def _watch_and_stop(app: FastAPI, vllm: VllmProcess) -> None:
         stop()
 
 
-async def _localise_adapter(body: bytes, loader: Any) -> bytes:
-    """Pull an OCI ``lora_path`` into a local directory and point the request at it."""
+async def _localise_adapter(body: bytes, sources: AdapterSources) -> bytes:
+    """Point the request at the checked local folder of its ``lora_path`` (pulled if OCI).
+
+    vLLM would load any path it is given, so every ``lora_path`` goes through the same
+    :class:`AdapterSources` checks as on the transformers engine.
+    """
     try:
         data = json.loads(body)
     except ValueError as exc:
         raise errors.BadRequestError("The request body is not valid JSON") from exc
     if not isinstance(data, dict) or not isinstance(data.get("lora_path"), str):
         return body
-    path = Path(data["lora_path"])
-    if await asyncio.to_thread(path.is_dir):
-        return body
-    name = str(data.get("lora_name") or "adapter")
-    try:
-        local = await asyncio.to_thread(loader, name, path)
-    except Exception as exc:
-        raise errors.AdapterError(f"cannot pull adapter {data['lora_path']}: {exc}") from exc
+    local = await sources.locate(data["lora_path"])
     return json.dumps({**data, "lora_path": str(local)}).encode()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from kaito.runtime.inference import errors
+from kaito.runtime.inference.adapters import AdapterSources
 from kaito.runtime.inference.openai import protocol
 from kaito.runtime.inference.openai.serving import ClientDisconnectedError, OpenAIServing
 
@@ -67,8 +68,14 @@ async def tokenize(body: protocol.TokenizeRequest, request: Request) -> JSONResp
 
 @router.post("/v1/load_lora_adapter")
 async def load_lora_adapter(body: protocol.LoadLoRAAdapterRequest, request: Request) -> Response:
-    """Load an adapter from a directory or an OCI reference and serve it as ``lora_name``."""
-    await _serving(request).engine.load_adapter(body.lora_name, body.lora_path)
+    """Load an adapter from the adapters folder or an allowed registry as ``lora_name``.
+
+    ``lora_path`` is checked by :class:`~kaito.runtime.inference.adapters.AdapterSources`.
+    """
+    serving = _serving(request)
+    sources: AdapterSources = request.app.state.adapter_sources
+    directory = await sources.locate(body.lora_path)
+    await serving.engine.load_adapter(body.lora_name, str(directory))
     return Response(
         f"Success: LoRA adapter '{body.lora_name}' added successfully.", media_type="text/plain"
     )
