@@ -9,11 +9,19 @@ it is authoritative. Errors are aggregated into one message, as knative's field 
 An UPDATE that changes nothing the rules read (the operator's own finalizer and revision
 annotation patches, label-free metadata changes) is allowed at once, without those lookups: the
 rules would judge the same Workspace they admitted before.
+
+Kopf's server parses the AdmissionReview with ``json.loads``; a body nested deeper than Python's
+recursion limit raises ``RecursionError`` there and aiohttp answers 500. :class:`WebhookServer`
+checks the nesting depth of the raw body first and answers 400 for anything deeper than
+:data:`MAX_JSON_DEPTH` (Kubernetes objects are a few dozen levels deep at most).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import aiohttp.web
+import kopf
 
 from kaito.api import constants
 from kaito.api import validation as api_validation
@@ -160,3 +168,44 @@ async def review(
     report = api_validation.check_workspace(ws, ctx, old_ws)
     warnings = [str(w) for w in report.warnings if "not checked:" not in w.message]
     return [str(e) for e in report.errors], warnings
+
+
+MAX_JSON_DEPTH = 200
+"""Deepest nesting of arrays and objects accepted in an admission request body."""
+
+
+def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``text`` nests ``[``/``{`` deeper than ``limit`` (brackets in strings ignored)."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+class WebhookServer(kopf.WebhookServer):
+    """Kopf's webhook server, answering 400 (not 500) for a body nested too deep to parse."""
+
+    @staticmethod
+    async def _serve(fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        text = await request.text()
+        if json_depth_exceeds(text):
+            raise aiohttp.web.HTTPBadRequest(
+                reason=f"request body nests deeper than {MAX_JSON_DEPTH} levels"
+            )
+        response: aiohttp.web.Response = await kopf.WebhookServer._serve(fn, request)
+        return response
