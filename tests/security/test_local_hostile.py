@@ -7,11 +7,13 @@ and the folder must resolve to ``<state>/workspaces/<name>`` itself (no planted 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from kaito.api import names
 from kaito.cli.main import app
 from kaito.local import store as local_store
 
@@ -33,6 +35,7 @@ HOSTILE_NAMES = [
     "x" * 64,
     "nul\x00byte",
     "new\nline",
+    "trailing-newline\n",  # "$" in a regex also matches before a final newline
     "\uff5etilde",
     "~",
     "~/victim",
@@ -147,3 +150,17 @@ def test_run_of_a_workspace_with_a_hostile_name_writes_nothing(state: Path, tmp_
     assert "metadata.name" in output
     assert not (tmp_path / "escaped").exists()
     assert not (state / "escaped").exists()
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        names.dns1123_label_errors,
+        names.dns1123_subdomain_errors,
+        names.label_key_errors,
+        names.label_value_errors,
+    ],
+)
+def test_name_rules_refuse_a_trailing_newline(check: Callable[[str], list[str]]) -> None:
+    assert check("valid\n")
+    assert not check("valid")

@@ -32,7 +32,7 @@ def dns1123_label_errors(value: str) -> list[str]:
     errors: list[str] = []
     if len(value) > DNS1123_LABEL_MAX:
         errors.append(_max_len(DNS1123_LABEL_MAX))
-    if not _DNS1123_LABEL_RE.match(value):
+    if not _DNS1123_LABEL_RE.fullmatch(value):
         errors.append(
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
             "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
@@ -46,7 +46,7 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
     errors: list[str] = []
     if len(value) > DNS1123_SUBDOMAIN_MAX:
         errors.append(_max_len(DNS1123_SUBDOMAIN_MAX))
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
+    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
         errors.append(
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
             "'-' or '.', and must start and end with an alphanumeric character (e.g. "
@@ -66,7 +66,7 @@ def label_key_errors(key: str) -> list[str]:
         return errors
     if len(name) > QUALIFIED_NAME_MAX:
         errors.append(f"name part {_max_len(QUALIFIED_NAME_MAX)}")
-    if not _QUALIFIED_NAME_RE.match(name):
+    if not _QUALIFIED_NAME_RE.fullmatch(name):
         errors.append(
             "name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
             "and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
@@ -80,7 +80,7 @@ def label_value_errors(value: str) -> list[str]:
     errors: list[str] = []
     if len(value) > LABEL_VALUE_MAX:
         errors.append(_max_len(LABEL_VALUE_MAX))
-    if not _LABEL_VALUE_RE.match(value):
+    if not _LABEL_VALUE_RE.fullmatch(value):
         errors.append(
             "a valid label must be an empty string or consist of alphanumeric characters, '-', "
             "'_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  "
