@@ -31,14 +31,17 @@ INTERNAL_ERROR = "internal server error (details are in the server log)"
 def install_common(app: FastAPI, options: ServeOptions) -> None:
     """Health, metrics, error handlers and middleware shared by both engines' apps."""
 
-    @app.get("/health")
+    @app.get("/health", responses={503: {"description": "The model is still loading"}})
     async def health(request: Request) -> JSONResponse:
         """200 once the model serves, 503 before (Kubernetes probes)."""
         if is_ready(request.app):
             return JSONResponse(HEALTHY)
         return JSONResponse({"status": "Loading"}, status_code=503)
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        responses={200: {"description": "Prometheus text", "content": {"text/plain": {}}}},
+    )
     async def metrics(request: Request) -> Response:
         """Prometheus text exposition."""
         body = request.app.state.metrics.render()

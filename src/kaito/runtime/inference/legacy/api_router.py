@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from kaito.runtime.inference import errors
 from kaito.runtime.inference.legacy.protocol import UnifiedRequestModel
 from kaito.runtime.inference.legacy.serving import LegacyBackend, LegacyHTTPError, serve_legacy_chat
 
-router = APIRouter()
+
+class LegacyError(BaseModel):
+    """Upstream's error body: ``{"detail": message}``."""
+
+    detail: str
+
+
+router = APIRouter(
+    responses={status: {"model": LegacyError} for status in (400, 401, 404, 413, 429, 500, 503)}
+)
 
 
 @router.post("/chat")

@@ -13,8 +13,31 @@ from kaito.runtime.inference.adapters import AdapterSources
 from kaito.runtime.inference.openai import protocol
 from kaito.runtime.inference.openai.serving import ClientDisconnectedError, OpenAIServing
 
-router = APIRouter()
 CLIENT_CLOSED_STATUS = 499  # nginx's "client closed request"; nobody reads it
+#: Every answer a route may give besides 200, in the OpenAI error envelope (the schema says so,
+#: and the schemathesis run in tests/security holds the server to it).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": protocol.ErrorResponse, "description": description}
+    for status, description in (
+        (400, "Malformed request; `param` names the field"),
+        (401, "Missing or wrong API key"),
+        (404, "Unknown model or route"),
+        (413, "The prompt does not fit the context window"),
+        (429, "Queue full, or too many adapter pulls"),
+        (500, "Internal error (details only in the server log)"),
+        (503, "The model is still loading"),
+    )
+}
+JSON_OR_SSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A JSON response, or server-sent events when `stream` is true",
+        "content": {"application/json": {}, "text/event-stream": {}},
+    }
+}
+PLAIN_TEXT: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Success message", "content": {"text/plain": {}}}
+}
+router = APIRouter(responses=ERROR_RESPONSES)
 
 
 def _serving(request: Request) -> OpenAIServing:
@@ -38,7 +61,7 @@ async def list_models(request: Request) -> JSONResponse:
     return JSONResponse(_serving(request).list_models())
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", responses=JSON_OR_SSE)
 async def create_chat_completion(
     body: protocol.ChatCompletionRequest, request: Request
 ) -> Response:
@@ -50,7 +73,7 @@ async def create_chat_completion(
     return _respond(result)
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", responses=JSON_OR_SSE)
 async def create_completion(body: protocol.CompletionRequest, request: Request) -> Response:
     """Text completion, streamed as server-sent events when ``stream`` is true."""
     try:
@@ -66,7 +89,7 @@ async def tokenize(body: protocol.TokenizeRequest, request: Request) -> JSONResp
     return JSONResponse(await _serving(request).tokenize(body))
 
 
-@router.post("/v1/load_lora_adapter")
+@router.post("/v1/load_lora_adapter", responses=PLAIN_TEXT)
 async def load_lora_adapter(body: protocol.LoadLoRAAdapterRequest, request: Request) -> Response:
     """Load an adapter from the adapters folder or an allowed registry as ``lora_name``.
 
@@ -81,7 +104,7 @@ async def load_lora_adapter(body: protocol.LoadLoRAAdapterRequest, request: Requ
     )
 
 
-@router.post("/v1/unload_lora_adapter")
+@router.post("/v1/unload_lora_adapter", responses=PLAIN_TEXT)
 async def unload_lora_adapter(
     body: protocol.UnloadLoRAAdapterRequest, request: Request
 ) -> Response:
