@@ -17,7 +17,7 @@ import yaml
 
 from kaito.api import constants
 from kaito.k8s import resources
-from kaito.operator import handlers
+from kaito.operator import children, handlers
 from kaito.operator.settings import OperatorSettings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -93,6 +93,9 @@ def _watched() -> set[tuple[str, str]]:
         handlers.register(registry, types.SimpleNamespace(settings=settings))  # type: ignore[arg-type]
         for handler in registry._watching.get_all_handlers():
             watched.add((handler.selector.group or "", handler.selector.plural))
+        # Children are watched by the operator's own caches (kaito.k8s.informer).
+        for kind, _ in children.watched_children(provisioner):
+            watched.add((kind.group, kind.plural))
     return watched
 
 
