@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kaito.runtime.tuning import checkpoints
+from kaito.runtime.tuning.errors import TuningError
 
 CHECKPOINT_FILES = (
     "adapter_model.safetensors",
@@ -103,7 +104,7 @@ def test_truncated_adapter_never_counts_as_loadable(tmp_path: Path) -> None:
     assert training._adapter_problem(out) is None
     _truncate(out / "adapter_model.safetensors")
     assert training._adapter_problem(out) is not None
-    with pytest.raises(training.TuningError, match="does not load"):
+    with pytest.raises(TuningError, match="does not load"):
         training._require_loadable_adapter(out)
     (out / "adapter_model.safetensors").write_bytes(
         (folder / "adapter_model.safetensors").read_bytes()
