@@ -30,7 +30,7 @@ from kaito.k8s import resources
 from kaito.k8s.client import Cluster, Obj, load_config
 from kaito.k8s.informer import CachedCluster, Informer, newer
 from kaito.k8s.resources import Kind
-from kaito.operator import children, handlers
+from kaito.operator import children, handlers, webhook
 from kaito.operator.leader import LeaderElector
 from kaito.operator.metrics import OperatorMetrics, start_http
 from kaito.operator.queue import Key, WorkQueue
@@ -214,7 +214,7 @@ class Operator:
                 cert_dir,
             )
         elif self.settings.webhook:
-            ks.admission.server = kopf.WebhookServer(
+            ks.admission.server = webhook.WebhookServer(
                 addr=self.settings.webhook_host,
                 port=self.settings.webhook_port,
                 path=constants.WEBHOOK_PATH.rsplit("/", 1)[0],

@@ -34,3 +34,10 @@ def test_webhook_without_a_certificate_directory_serves_plain_http() -> None:
     server = _operator()._kopf_settings().admission.server
     assert server is not None
     assert server.insecure
+
+
+def test_webhook_server_is_ours_with_the_json_depth_check() -> None:
+    from kaito.operator.webhook import WebhookServer
+
+    server = _operator()._kopf_settings().admission.server
+    assert isinstance(server, WebhookServer)
