@@ -108,8 +108,12 @@ def test_config_and_data_come_from_upstream_environment(
 def test_completed_run_is_not_repeated(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "results"
     out.mkdir()
-    for name in ("adapter_config.json", "adapter_model.safetensors"):
-        (out / name).write_text("x", encoding="utf-8")
+    # A completed run's adapter must load (config and every tensor) to count as completed.
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    (out / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8}', encoding="utf-8")
+    save_file({"lora_A": np.zeros((2, 2), dtype=np.float32)}, str(out / "adapter_model.safetensors"))
     (out / "fine_tuning_completed.txt").write_text("fine-tuning completed at step 7\n")
     code, output = _tune(tmp_path, GOOD, data_dir)
     assert code == 0, output
