@@ -113,7 +113,8 @@ def test_completed_run_is_not_repeated(tmp_path: Path, data_dir: Path) -> None:
     from safetensors.numpy import save_file
 
     (out / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8}', encoding="utf-8")
-    save_file({"lora_A": np.zeros((2, 2), dtype=np.float32)}, str(out / "adapter_model.safetensors"))
+    tensors = {"lora_A": np.zeros((2, 2), dtype=np.float32)}
+    save_file(tensors, str(out / "adapter_model.safetensors"))
     (out / "fine_tuning_completed.txt").write_text("fine-tuning completed at step 7\n")
     code, output = _tune(tmp_path, GOOD, data_dir)
     assert code == 0, output
