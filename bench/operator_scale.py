@@ -110,6 +110,35 @@ def _scrape(port: int) -> tuple[list[tuple[float, float]], dict[str, float]]:
     return buckets, values
 
 
+def _passes_by_calls(port: int, slow_s: float = 0.25) -> list[Obj]:
+    """The operator's passes grouped by the API requests they made (``calls`` label): count,
+    p50/p99 (interpolated) and how many took longer than ``slow_s``; slowest groups first."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    groups: dict[str, list[tuple[float, float]]] = {}
+    pattern = r'kaito_reconcile_pass_duration_seconds_bucket\{calls="([^"]*)",le="([^"]+)"\} (\S+)'
+    for line in text.splitlines():
+        m = re.match(pattern, line)
+        if m:
+            groups.setdefault(m.group(1), []).append((float(m.group(2)), float(m.group(3))))
+    rows = []
+    for calls, buckets in groups.items():
+        total = buckets[-1][1]
+        if not total:
+            continue
+        within = max((c for b, c in buckets if b <= slow_s), default=0.0)
+        rows.append(
+            {
+                "calls": calls,
+                "passes": int(total),
+                "p50_ms": round(_quantile(buckets, 0.5) * 1000, 1),
+                "p99_ms": round(_quantile(buckets, 0.99) * 1000, 1),
+                f"over_{int(slow_s * 1000)}ms": int(total - within),
+            }
+        )
+    rows.sort(key=lambda r: (-r[f"over_{int(slow_s * 1000)}ms"], -r["p99_ms"]))
+    return rows
+
+
 def _webhook_calls(cp: ControlPlane) -> tuple[float, float]:
     """(calls, seconds) the API server spent on validating webhooks so far (its /metrics)."""
     context = ssl.create_default_context(cafile=str(cp.ca))
@@ -568,6 +597,8 @@ def run(
                 values.get("kaito_reconcile_duration_seconds_sum", 0) / (workers * elapsed), 2
             ),
             "reconcile_errors": values.get("kaito_reconcile_errors_total", 0),
+            # Which passes form the tail: grouped by the API requests each pass made.
+            "reconcile_passes_by_calls": _passes_by_calls(operator.metrics_port),
             "api_requests_per_workspace": round(audit["requests"] / n, 1),
             "api_watches_opened": audit["watches"],
             "api_requests": audit,

@@ -10,7 +10,9 @@ Its tests run against a real control plane (``tests/fixtures/cluster``, built by
 from __future__ import annotations
 
 import collections
-from collections.abc import AsyncIterator, Mapping
+import contextlib
+import contextvars
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,31 @@ _REQUEST_TIMEOUT_S = 15.0
 
 
 _CLASSES: dict[Kind, Any] = {}
+
+# The API calls of the current task (and the tasks it starts), while ``record_calls`` is active.
+_RECORDING: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "kaito_api_calls", default=None
+)
+
+
+@contextlib.contextmanager
+def record_calls() -> Iterator[list[str]]:
+    """Collect ``"<verb> <plural>"`` for each API request made inside the block.
+
+    Kubernetes Events are left out (best effort, often posted in the background). Reads answered
+    from a watch cache make no request and are not recorded.
+    """
+    calls: list[str] = []
+    token = _RECORDING.set(calls)
+    try:
+        yield calls
+    finally:
+        _RECORDING.reset(token)
+
+
+def calls_label(calls: list[str]) -> str:
+    """A short, stable name for a set of calls: the distinct ones, sorted, ``+``-joined."""
+    return "+".join(sorted(set(calls))) or "none"
 
 
 def _resource_class(kind: Kind) -> Any:
@@ -96,6 +123,9 @@ class Cluster:
 
     async def _call(self, verb: str, kind: Kind, coro: Any) -> Any:
         self.calls[f"{verb} {kind.plural}"] += 1
+        recording = _RECORDING.get()
+        if recording is not None and kind.plural != "events":
+            recording.append(f"{verb} {kind.plural}")
         try:
             return await coro
         except lightkube.ApiError as exc:

@@ -27,7 +27,7 @@ from kaito.controller import reconcile as reconcile_mod
 from kaito.controller.context import ControllerContext
 from kaito.controller.errors import PermanentReconcileError, ReconcileError
 from kaito.k8s import resources
-from kaito.k8s.client import Cluster, Obj, load_config
+from kaito.k8s.client import Cluster, Obj, calls_label, load_config, record_calls
 from kaito.k8s.informer import CachedCluster, Informer, newer
 from kaito.k8s.resources import Kind
 from kaito.operator import children, handlers, webhook
@@ -167,8 +167,10 @@ class Operator:
             self.metrics.observe_workspace(key, None, None)
             return None
         started = time.perf_counter()
+        calls: list[str] = []
         try:
-            outcome = await reconcile_mod.reconcile(self.context, body)
+            with record_calls() as calls:
+                outcome = await reconcile_mod.reconcile(self.context, body)
         except PermanentReconcileError as exc:
             self.metrics.reconcile_errors.inc()
             log.warning("Workspace %s/%s cannot be reconciled: %s", namespace, name, exc)
@@ -180,7 +182,7 @@ class Operator:
                 self.metrics.reconcile_errors.inc()
             raise
         finally:
-            self.metrics.observe_duration(time.perf_counter() - started)
+            self.metrics.observe_duration(time.perf_counter() - started, calls_label(calls))
         if outcome.done:
             self._workspaces.pop(key, None)
         else:

@@ -104,3 +104,29 @@ def _ws_status(ws: Obj, rv: int) -> Obj:
     latest["metadata"]["resourceVersion"] = str(rv)
     latest["status"] = {"state": "Pending"}
     return latest
+
+
+async def test_pass_durations_are_labelled_by_the_requests_the_pass_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    op = _operator()
+    key = ("default", "ws")
+
+    async def ok() -> Obj:
+        return {}
+
+    async def fake_reconcile(ctx: Any, body: Obj) -> reconcile_mod.Outcome:
+        await ctx.cluster._call("create", resources.NODECLAIM, ok())
+        await ctx.cluster._call("patch-status", resources.WORKSPACE, ok())
+        return reconcile_mod.Outcome()
+
+    monkeypatch.setattr(reconcile_mod, "reconcile", fake_reconcile)
+    op.workspace_changed(key, _ws(10), "ADDED")
+    await op._reconcile_key(key)
+    text = op.metrics.render().decode()
+    assert (
+        'kaito_reconcile_pass_duration_seconds_count{calls="create nodeclaims+patch-status '
+        'workspaces"} 1.0'
+    ) in text
+    assert "kaito_reconcile_duration_seconds_count 1.0" in text
+    await op.cluster.close()
