@@ -36,6 +36,10 @@ NOT_REQUESTS: dict[Grant, str] = {
         "as for Services: the StatefulSet is read from the watch cache once it has listed; the "
         "API is asked only before that or after a create found the name taken"
     ),
+    ("batch", "jobs", "get"): (
+        "as for StatefulSets: the tuning Job is read from the watch cache once it has listed (and "
+        "not at all while the cache says it is absent); the API is asked only before that"
+    ),
     ("apps", "controllerrevisions", "get"): (
         "apply.create_or_get after AlreadyExists: another writer created the same revision "
         "between our list and our create; a race the suite cannot force deterministically"

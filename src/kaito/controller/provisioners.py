@@ -9,6 +9,7 @@ reports readiness as conditions from the same reads, and the caller requeues whi
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any, Protocol
 
@@ -31,6 +32,15 @@ class NodeReadiness:
     ready: bool
     conditions: list[ConditionValue]
     worker_nodes: list[str]
+    # Nodes still to be labelled ``accelerator=nvidia``: the caller patches them
+    # (``label_accelerator_nodes``), together with its other writes of the pass.
+    unlabelled: list[str] = dataclasses.field(default_factory=list)
+
+
+async def label_accelerator_nodes(ctx: ControllerContext, names: list[str]) -> None:
+    """Label the named nodes ``accelerator=nvidia`` (all at once)."""
+    patch = {"metadata": {"labels": {constants.LABEL_ACCELERATOR: constants.ACCELERATOR_NVIDIA}}}
+    await asyncio.gather(*(ctx.cluster.patch(resources.NODE, name, patch) for name in names))
 
 
 class NodeProvisioner(Protocol):
@@ -236,6 +246,7 @@ async def _check_nodes(
             ],
             names,
         )
+    unlabelled: list[str] = []
     if instance_type and skus.get_sku(instance_type, ctx.settings.cloud) is not None:
         claimed = {(c.get("status") or {}).get("nodeName") for c in claims}
         for node in matching:
@@ -243,15 +254,7 @@ async def _check_nodes(
                 continue
             labels_now = node["metadata"].get("labels") or {}
             if labels_now.get(constants.LABEL_ACCELERATOR) != constants.ACCELERATOR_NVIDIA:
-                await ctx.cluster.patch(
-                    resources.NODE,
-                    node["metadata"]["name"],
-                    {
-                        "metadata": {
-                            "labels": {constants.LABEL_ACCELERATOR: constants.ACCELERATOR_NVIDIA}
-                        }
-                    },
-                )
+                unlabelled.append(node["metadata"]["name"])
             if _gpu_capacity(node) <= 0:
                 message = (
                     f"node {node['metadata']['name']} has no {constants.RESOURCE_NVIDIA_GPU} "
@@ -270,6 +273,7 @@ async def _check_nodes(
                         _resource(False, constants.REASON_NODE_PLUGINS_NOT_READY, message),
                     ],
                     names,
+                    unlabelled,
                 )
     return NodeReadiness(
         True,
@@ -284,6 +288,7 @@ async def _check_nodes(
             _resource(True, "", ""),
         ],
         names,
+        unlabelled,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -22,9 +23,14 @@ from kaito.controller import status as status_mod
 from kaito.controller import workloads
 from kaito.controller.context import ControllerContext
 from kaito.controller.errors import PermanentReconcileError, ReconcileError
-from kaito.controller.provisioners import NodeProvisioner, get_provisioner
+from kaito.controller.provisioners import (
+    NodeProvisioner,
+    get_provisioner,
+    label_accelerator_nodes,
+)
 from kaito.k8s import apply, errors, events, resources
 from kaito.manifests import naming, render, revisions, tuning
+from kaito.manifests.plan import WorkloadPlan
 from kaito.presets import skus
 from kaito.presets.errors import PresetError
 
@@ -70,7 +76,7 @@ def _provisioner(ctx: ControllerContext) -> NodeProvisioner:
 
 
 async def _update_metadata(
-    ctx: ControllerContext, body: Obj, annotations: dict[str, str], *, finalizer: bool
+    ctx: ControllerContext, body: Obj, annotations: Mapping[str, str | None], *, finalizer: bool
 ) -> Obj:
     """Add our finalizer and the revision annotations in one compare-and-swap patch.
 
@@ -83,7 +89,7 @@ async def _update_metadata(
         patch["finalizers"] = [*finalizers, constants.WORKSPACE_FINALIZER]
     current = meta.get("annotations") or {}
     if any(current.get(k) != v for k, v in annotations.items()):
-        patch["annotations"] = annotations
+        patch["annotations"] = dict(annotations)
     if not patch:
         return body
     patch["resourceVersion"] = meta["resourceVersion"]
@@ -116,18 +122,47 @@ async def record_revision(
     digest = revisions.workspace_hash(ws)
     annotations = meta.get("annotations") or {}
     recorded = annotations.get(constants.ANNOTATION_WORKSPACE_REVISION, "")
-    if annotations.get(constants.ANNOTATION_WORKSPACE_HASH) == digest and recorded.isdigit():
+    if (
+        annotations.get(constants.ANNOTATION_WORKSPACE_HASH) == digest
+        and recorded.isdigit()
+        # The annotations are written together with the ControllerRevision's create: when that
+        # create failed, the watch cache lacks the revision and this pass records it again.
+        and not ctx.cluster.cached_absent(
+            resources.CONTROLLER_REVISION, naming.controller_revision_name(name, digest), namespace
+        )
+    ):
         # Recorded by an earlier pass.
-        return int(recorded), {
-            constants.ANNOTATION_WORKSPACE_HASH: digest,
-            constants.ANNOTATION_WORKSPACE_REVISION: recorded,
-        }
+        return int(recorded), _revision_annotations(digest, int(recorded))
+    revision, desired = await _next_revision(ctx, name, namespace, ws, digest)
+    if desired is not None:
+        stored, _ = await apply.create_or_get(ctx.cluster, desired)
+        revision = _check_stored_revision(stored, digest, revision)
+    await _prune_revisions(ctx, name, namespace)
+    return revision, _revision_annotations(digest, revision)
+
+
+def _revision_annotations(digest: str, revision: int) -> dict[str, str]:
+    return {
+        constants.ANNOTATION_WORKSPACE_HASH: digest,
+        constants.ANNOTATION_WORKSPACE_REVISION: str(revision),
+    }
+
+
+async def _history(ctx: ControllerContext, name: str, namespace: str) -> list[Obj]:
     history = await ctx.cluster.list(
         resources.CONTROLLER_REVISION,
         namespace,
         labels={constants.LABEL_WORKSPACE_NAME_REVISION: name},
     )
     history.sort(key=lambda r: int(r.get("revision") or 0))
+    return history
+
+
+async def _next_revision(
+    ctx: ControllerContext, name: str, namespace: str, ws: AnyWorkspace, digest: str
+) -> tuple[int, Obj | None]:
+    """The number of ``digest``'s revision, and the ControllerRevision to create (if new)."""
+    history = await _history(ctx, name, namespace)
     same = [
         r
         for r in history
@@ -135,26 +170,76 @@ async def record_revision(
         == digest
     ]
     if same:
-        revision = int(same[-1].get("revision") or 1)
-    else:
-        revision = (int(history[-1].get("revision") or 0) + 1) if history else 1
-        desired = revisions.build_controller_revision(ws, revision)
-        stored, _ = await apply.create_or_get(ctx.cluster, desired)
-        stored_hash = (stored["metadata"].get("annotations") or {}).get(
-            constants.ANNOTATION_WORKSPACE_HASH
-        )
-        if stored_hash != digest:
-            raise ReconcileError(f"revision name conflicts: {stored['metadata']['name']}")
-        revision = int(stored.get("revision") or revision)
-        history.append(stored)
+        return int(same[-1].get("revision") or 1), None
+    revision = (int(history[-1].get("revision") or 0) + 1) if history else 1
+    return revision, revisions.build_controller_revision(ws, revision)
+
+
+def _check_stored_revision(stored: Obj, digest: str, revision: int) -> int:
+    """The number of the ControllerRevision as stored (its name may have been taken)."""
+    stored_hash = (stored["metadata"].get("annotations") or {}).get(
+        constants.ANNOTATION_WORKSPACE_HASH
+    )
+    if stored_hash != digest:
+        raise ReconcileError(f"revision name conflicts: {stored['metadata']['name']}")
+    return int(stored.get("revision") or revision)
+
+
+async def _prune_revisions(ctx: ControllerContext, name: str, namespace: str) -> None:
+    history = await _history(ctx, name, namespace)
     for old in history[: max(0, len(history) - constants.MAX_CONTROLLER_REVISIONS)]:
         await apply.delete_if_exists(
             ctx.cluster, resources.CONTROLLER_REVISION, old["metadata"]["name"], namespace
         )
-    return revision, {
-        constants.ANNOTATION_WORKSPACE_HASH: digest,
-        constants.ANNOTATION_WORKSPACE_REVISION: str(revision),
-    }
+
+
+async def _record_revision_and_metadata(
+    ctx: ControllerContext, body: Obj, ws: AnyWorkspace
+) -> tuple[int, Obj]:
+    """``record_revision`` and the metadata patch (finalizer, revision annotations).
+
+    A new revision's number is known before its ControllerRevision exists, so its create and the
+    Workspace patch go together (one round trip instead of two; neither needs the other). Should
+    the create fail after the annotations landed, the next pass records the revision again (see
+    ``record_revision``).
+
+    Returns:
+        The revision number and the Workspace as stored afterwards (``body`` if unchanged).
+    """
+    meta = body["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    digest = revisions.workspace_hash(ws)
+    current = meta.get("annotations") or {}
+    if current.get(constants.ANNOTATION_WORKSPACE_HASH) != digest:
+        revision, desired = await _next_revision(ctx, name, namespace, ws, digest)
+        if desired is not None:
+            (stored, _), updated = await asyncio.gather(
+                apply.create_or_get(ctx.cluster, desired),
+                _update_metadata(
+                    ctx, body, _revision_annotations(digest, revision), finalizer=True
+                ),
+            )
+            try:
+                stored_revision = _check_stored_revision(stored, digest, revision)
+            except ReconcileError:
+                # Put the annotations back as they were: no revision was recorded.
+                previous = {
+                    k: current.get(k)
+                    for k in (
+                        constants.ANNOTATION_WORKSPACE_HASH,
+                        constants.ANNOTATION_WORKSPACE_REVISION,
+                    )
+                }
+                await _update_metadata(ctx, updated, previous, finalizer=True)
+                raise
+            if stored_revision != revision:
+                updated = await _update_metadata(
+                    ctx, updated, _revision_annotations(digest, stored_revision), finalizer=True
+                )
+            await _prune_revisions(ctx, name, namespace)
+            return stored_revision, updated
+    revision, annotations = await record_revision(ctx, body, ws)
+    return revision, await _update_metadata(ctx, body, annotations, finalizer=True)
 
 
 async def _max_model_len(ctx: ControllerContext, ws: AnyWorkspace) -> int | None:
@@ -252,8 +337,7 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
     reconciled: Obj | None = None
     try:
         # The finalizer lands before any node is requested, so a deletion can never orphan one.
-        revision, annotations = await record_revision(ctx, body, ws)
-        updated = await _update_metadata(ctx, body, annotations, finalizer=True)
+        revision, updated = await _record_revision_and_metadata(ctx, body, ws)
         if updated is not body:
             reconciled = body = updated
         old_target = int(((body.get("status") or {}).get("targetNodeCount")) or 0)
@@ -271,20 +355,20 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
         readiness = await provisioner.ensure(ctx, ws, plan)
         obs.node_conditions = readiness.conditions
         obs.worker_nodes = readiness.worker_nodes
+        # Independent writes, issued together: the node labels (nothing schedules on them), the
+        # Services and the workload; a pass waits for one round trip, not one per write.
+        labels = label_accelerator_nodes(ctx, readiness.unlabelled)
         if not readiness.ready:
+            await labels
             requeue = ctx.requeue_s
         elif ws.inference is not None:
-            # Independent writes, issued together: a pass waits for one round trip, not three.
-            _, obs.statefulset = await asyncio.gather(
+            _, _, obs.statefulset = await asyncio.gather(
+                labels,
                 workloads.apply_services(ctx, ws),
                 workloads.apply_statefulset(ctx, ws, body, plan),
             )
         else:
-            text = await workloads.apply_tuning_config(ctx, ws)
-            output_dir = tuning.output_dir_of(text)
-            if output_dir:
-                plan = dataclasses.replace(plan, tuning_output_dir=output_dir)
-            await workloads.apply_tuning_job(ctx, ws, body, plan)
+            await asyncio.gather(labels, _apply_tuning(ctx, ws, body, plan))
     except (PresetError, ValueError) as exc:
         failure = PermanentReconcileError(str(exc))
         obs.error = str(exc)
@@ -305,6 +389,23 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
     if requeue is None and not _finished(ws, obs):
         requeue = ctx.requeue_s
     return Outcome(requeue_after=requeue, state=state, reconciled=reconciled, latest=latest)
+
+
+async def _apply_tuning(
+    ctx: ControllerContext, ws: AnyWorkspace, body: Obj, plan: WorkloadPlan
+) -> None:
+    """The training ConfigMap and the Job.
+
+    The ConfigMap is read only while the Job is to be created: a Job that exists needs neither,
+    and one of an old revision is only deleted.
+    """
+    current = await workloads.read_tuning_job(ctx, ws)
+    if workloads.tuning_job_due(current):
+        text = await workloads.apply_tuning_config(ctx, ws)
+        output_dir = tuning.output_dir_of(text)
+        if output_dir:
+            plan = dataclasses.replace(plan, tuning_output_dir=output_dir)
+    await workloads.apply_tuning_job(ctx, ws, body, plan, current)
 
 
 def _finished(ws: AnyWorkspace, obs: status_mod.Observation) -> bool:

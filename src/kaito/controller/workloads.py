@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import EllipsisType
 from typing import Any
 
 from kaito.api import constants
@@ -46,11 +47,23 @@ async def apply_statefulset(
 ) -> Obj:
     """Create the StatefulSet, or roll out a new revision (env, mounts, init containers)."""
     desired = inference.build_statefulset(ws, ctx.settings, plan)
-    current, created = await apply.get_or_create(ctx.cluster, desired)
-    name = desired["metadata"]["name"]
+    name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
+    if ctx.cluster.cached_absent(resources.STATEFULSET, name, namespace):
+        # About to create it: look for an old release's Deployment at the same time.
+        (current, created), old = await asyncio.gather(
+            apply.get_or_create(ctx.cluster, desired),
+            ctx.cluster.get_or_none(resources.DEPLOYMENT, name, namespace),
+        )
+    else:
+        current, created = await apply.get_or_create(ctx.cluster, desired)
+        old = (
+            await ctx.cluster.get_or_none(resources.DEPLOYMENT, name, namespace)
+            if created
+            else None
+        )
     if created:
         await ctx.event(ws_body, EVENT_WORKLOAD_CREATED, f"created StatefulSet {name}")
-        await _migrate_deployment(ctx, ws_body, name, desired["metadata"]["namespace"])
+        await _migrate_deployment(ctx, ws_body, old, name, namespace)
         return current
     if _revision_of(current) == str(plan.revision):
         return current
@@ -85,9 +98,10 @@ async def apply_statefulset(
     return updated
 
 
-async def _migrate_deployment(ctx: ControllerContext, ws_body: Obj, name: str, ns: str) -> None:
-    """Delete the Deployment older releases ran inference in (now always a StatefulSet, §2.6)."""
-    old = await ctx.cluster.get_or_none(resources.DEPLOYMENT, name, ns)
+async def _migrate_deployment(
+    ctx: ControllerContext, ws_body: Obj, old: Obj | None, name: str, ns: str
+) -> None:
+    """Delete ``old``, the Deployment older releases ran inference in (now a StatefulSet, §2.6)."""
     labels = ((old or {}).get("metadata") or {}).get("labels") or {}
     if old is None or labels.get(constants.LABEL_WORKSPACE) != name:
         return
@@ -128,14 +142,35 @@ async def apply_tuning_config(ctx: ControllerContext, ws: AnyWorkspace) -> str |
     return (stored.get("data") or {}).get(constants.CONFIGMAP_KEY_TRAINING)
 
 
+async def read_tuning_job(ctx: ControllerContext, ws: AnyWorkspace) -> Obj | None:
+    """The tuning Job (no request when the watch cache knows it is absent)."""
+    name, namespace = str(ws.metadata.name), ws.metadata.namespace or "default"
+    if ctx.cluster.cached_absent(resources.JOB, name, namespace):
+        return None
+    return await ctx.cluster.get_or_none(resources.JOB, name, namespace)
+
+
+def tuning_job_due(current: Obj | None) -> bool:
+    """Whether ``apply_tuning_job`` will create the Job (and needs the training config)."""
+    return current is None
+
+
 async def apply_tuning_job(
-    ctx: ControllerContext, ws: AnyWorkspace, ws_body: Obj, plan: WorkloadPlan
+    ctx: ControllerContext,
+    ws: AnyWorkspace,
+    ws_body: Obj,
+    plan: WorkloadPlan,
+    current: Obj | EllipsisType | None = ...,
 ) -> Obj | None:
-    """Create the Job; replace it when the revision changed. ``None`` while replacing."""
+    """Create the Job; replace it when the revision changed. ``None`` while replacing.
+
+    ``current`` is the Job as the caller read it (``read_tuning_job``); read here when omitted.
+    """
     desired = tuning.build_tuning_job(ws, ctx.settings, plan)
     name = desired["metadata"]["name"]
     namespace = desired["metadata"]["namespace"]
-    current = await ctx.cluster.get_or_none(resources.JOB, name, namespace)
+    if current is ...:
+        current = await read_tuning_job(ctx, ws)
     if current is not None and _revision_of(current) != str(plan.revision):
         if not current["metadata"].get("deletionTimestamp"):
             await ctx.cluster.delete(resources.JOB, name, namespace, foreground=False)
