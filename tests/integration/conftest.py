@@ -30,7 +30,7 @@ import pytest
 from kaito.operator.runner import Operator
 from kaito.operator.settings import OperatorSettings
 from tests.fixtures.cluster.actors import Kubelet, Provisioner
-from tests.fixtures.cluster.client import ApiError, Kube
+from tests.fixtures.cluster.client import ApiError, Kube, res
 from tests.fixtures.cluster.controlplane import ControlPlane, controlplane_bin, free_port
 from tests.fixtures.cluster.install import OPERATOR_NAMESPACE, Installation, install_kaito
 from tests.fixtures.cluster.service import ServiceProxy
@@ -299,33 +299,24 @@ class Harness:
     def workspace(self, name: str, namespace: str | None = None) -> Obj | None:
         return self.kube.get("workspaces", name, self._ns(namespace))
 
-    def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
-        from tests.fixtures.cluster.client import res
+    def _where(self, kind: str, namespace: str | None) -> str | None:
+        """This test's namespace for namespaced kinds (unless one is named), else none."""
+        return self._ns(namespace) if res(kind).namespaced else None
 
-        return self.kube.get(kind, name, self._ns(namespace) if res(kind).namespaced else None)
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        return self.kube.get(kind, name, self._where(kind, namespace))
 
     def objects(self, kind: str, namespace: str | None = None) -> list[Obj]:
-        from tests.fixtures.cluster.client import res
-
-        return self.kube.list(kind, self._ns(namespace) if res(kind).namespaced else None)
+        return self.kube.list(kind, self._where(kind, namespace))
 
     def create(self, kind: str, body: Obj, namespace: str | None = None) -> Obj:
-        from tests.fixtures.cluster.client import res
-
-        ns = self._ns(namespace) if res(kind).namespaced else None
-        return self.kube.create(kind, body, ns)
+        return self.kube.create(kind, body, self._where(kind, namespace))
 
     def patch(self, kind: str, name: str, patch: Any, namespace: str | None = None) -> Obj:
-        from tests.fixtures.cluster.client import res
-
-        ns = self._ns(namespace) if res(kind).namespaced else None
-        return self.kube.patch(kind, name, patch, ns)
+        return self.kube.patch(kind, name, patch, self._where(kind, namespace))
 
     def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
-        from tests.fixtures.cluster.client import res
-
-        ns = self._ns(namespace) if res(kind).namespaced else None
-        return self.kube.delete(kind, name, ns)
+        return self.kube.delete(kind, name, self._where(kind, namespace))
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> Any:
         return self.cp.kubectl("-n", self.ns, *args, input=input, check=check)
