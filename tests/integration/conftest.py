@@ -213,6 +213,19 @@ class Harness:
         self.namespaces = [namespace]
         self._last_settings: OperatorSettings | None = None
 
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, cluster: Cluster, namespace: str) -> AsyncIterator[Harness]:
+        """A fresh namespace with its actors running; everything left is cleaned up after."""
+        cluster.kube.create("namespaces", {"metadata": {"name": namespace}})
+        harness = cls(cluster, namespace)
+        harness.provisioner.start()
+        harness.kubelet.start()
+        try:
+            yield harness
+        finally:
+            await harness.cleanup()
+
     # ---- operators -----------------------------------------------------------------------------
 
     def settings(self, **overrides: Any) -> OperatorSettings:
@@ -419,12 +432,5 @@ def is_true(ws: Obj | None, ctype: str) -> bool:
 
 @pytest.fixture
 async def harness(cluster: Cluster) -> AsyncIterator[Harness]:
-    namespace = f"t{next(_counter)}-{int(time.time()) % 100000}"
-    cluster.kube.create("namespaces", {"metadata": {"name": namespace}})
-    h = Harness(cluster, namespace)
-    h.provisioner.start()
-    h.kubelet.start()
-    try:
+    async with Harness.open(cluster, f"t{next(_counter)}-{int(time.time()) % 100000}") as h:
         yield h
-    finally:
-        await h.cleanup()

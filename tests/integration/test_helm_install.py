@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.cluster.controlplane import ControlPlane, controlplane_bin, free_port
 from tests.fixtures.cluster.install import (
-    WEBHOOK_PATH,
     Installation,
     install_crds,
+    loopback_webhook_patch,
     webhook_certificates,
 )
 from tests.fixtures.samples import inference_workspace
@@ -56,16 +56,7 @@ def helm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         )  # fmt: skip
         cp.start_controllers()
         webhook_port = free_port()
-        patch = [
-            {
-                "op": "replace",
-                "path": "/webhooks/0/clientConfig",
-                "value": {
-                    "url": f"https://127.0.0.1:{webhook_port}{WEBHOOK_PATH}",
-                    "caBundle": cp.ca_bundle(),
-                },
-            }
-        ]
+        patch = loopback_webhook_patch(cp, webhook_port)
         cp.kubectl(
             "patch", "validatingwebhookconfiguration", "validation.workspace.kaito.sh",
             "--type=json", "-p", json.dumps(patch),
@@ -88,16 +79,9 @@ def helm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-async def helm_harness(helm_cluster: Cluster) -> Iterator[Harness]:
-    namespace = "helm-test"
-    helm_cluster.kube.create("namespaces", {"metadata": {"name": namespace}})
-    harness = Harness(helm_cluster, namespace)
-    harness.provisioner.start()
-    harness.kubelet.start()
-    try:
+async def helm_harness(helm_cluster: Cluster) -> AsyncIterator[Harness]:
+    async with Harness.open(helm_cluster, "helm-test") as harness:
         yield harness
-    finally:
-        await harness.cleanup()
 
 
 async def test_helm_install_then_a_workspace_succeeds_under_the_charts_rbac(
