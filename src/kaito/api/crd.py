@@ -4,7 +4,7 @@ The types are the single source of truth: their fields, enums, defaults, bounds 
 become the structural OpenAPI v3 schema of each served version. Kubernetes requires a *structural*
 schema: every node typed, everything inlined (no ``$ref``), no ``anyOf`` around types,
 ``additionalProperties`` never next to ``properties``; schemaless fields (pod templates, volume
-sources) marked ``x-kubernetes-preserve-unknown-fields``. :func:`build_openapi_schema` rewrites
+sources) marked ``x-kubernetes-preserve-unknown-fields`` and left untyped, as upstream's. :func:`build_openapi_schema` rewrites
 pydantic's JSON Schema into that form; :func:`build_workspace_crd` wraps both versions with the
 names, printer columns and status subresource upstream Kaito uses (§1.1), ``v1beta1`` stored.
 """
@@ -140,8 +140,8 @@ def _structural(node: Any) -> Any:
             continue
         out[key] = _structural(value)
     if node.get(_PRESERVE):
+        # Untyped, as upstream's embedded Kubernetes types: the webhook reports a wrong shape.
         out = {k: v for k, v in out.items() if k in ("description", _PRESERVE)}
-        out["type"] = "object"
     elif isinstance(node.get("additionalProperties"), dict) and "properties" not in node:
         out["additionalProperties"] = _structural(node["additionalProperties"])
     if "required" in out:

@@ -8,11 +8,19 @@ the controller compares (generation, resourceVersion, timestamps).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import ConfigDict, Field
 
 from kaito.api.wire import OptStr, OptTimestamp, Timestamp, WireModel
+
+
+# Schema markers the Go types carry (`+listType=atomic`, `+mapType=atomic`, integer formats); they
+# tell server-side apply to replace these values whole, and clients their integer width.
+LIST_ATOMIC: Final[dict[str, Any]] = {"x-kubernetes-list-type": "atomic"}
+MAP_ATOMIC: Final[dict[str, Any]] = {"x-kubernetes-map-type": "atomic"}
+INT64: Final[dict[str, Any]] = {"format": "int64"}
+INT32: Final[dict[str, Any]] = {"format": "int32"}
 
 
 class OwnerReference(WireModel):
@@ -68,11 +76,16 @@ class LabelSelectorRequirement(WireModel):
     values: list[str] = Field(
         default_factory=list,
         description="Values for In and NotIn; must be empty for Exists and DoesNotExist.",
+        json_schema_extra=LIST_ATOMIC,
     )
 
 
 class LabelSelector(WireModel):
     """A Kubernetes label selector; KAITO honours matchLabels and single-value In expressions."""
+
+    # As metav1.LabelSelector: server-side apply replaces a selector as a whole, never merges
+    # two owners' keys into one selector.
+    model_config = ConfigDict(json_schema_extra=MAP_ATOMIC)
 
     match_labels: dict[str, str] = Field(
         default_factory=dict,
@@ -84,17 +97,24 @@ class LabelSelector(WireModel):
             "Label requirements; only the In operator with exactly one value can be turned into "
             "node labels."
         ),
+        json_schema_extra=LIST_ATOMIC,
     )
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
+def _require_message(schema: dict[str, Any]) -> None:
+    schema["required"] = sorted({*schema.get("required", ()), "message"})
+
+
 class Condition(WireModel):
     """A ``metav1.Condition``: one aspect of the Workspace's observed state."""
 
     # Conditions written by other tools may carry fields we do not know; never reject status.
-    model_config = ConfigDict(extra="ignore")
+    # The schema requires ``message`` as metav1.Condition's does (we always write one); Python
+    # readers still accept a condition without it.
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_require_message)
 
     type: str = Field(
         max_length=316,
@@ -103,7 +123,10 @@ class Condition(WireModel):
     )
     status: ConditionStatus = Field(description="True, False or Unknown.")
     observed_generation: int | None = Field(
-        default=None, ge=0, description="The metadata.generation the condition was computed for."
+        default=None,
+        ge=0,
+        description="The metadata.generation the condition was computed for.",
+        json_schema_extra=INT64,
     )
     last_transition_time: Timestamp = Field(
         description="When the status last changed (RFC 3339).",
@@ -121,6 +144,10 @@ class Condition(WireModel):
 
 
 __all__ = [
+    "INT32",
+    "INT64",
+    "LIST_ATOMIC",
+    "MAP_ATOMIC",
     "Condition",
     "ConditionStatus",
     "LabelSelector",

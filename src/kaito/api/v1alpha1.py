@@ -25,7 +25,6 @@ class ResourceSpec(WireModel):
 
     count: int = Field(
         default=constants.DEFAULT_RESOURCE_COUNT,
-        ge=1,
         description="Number of GPU nodes. Immutable.",
     )
     instance_type: OptStr = Field(
@@ -58,7 +57,7 @@ class PresetOptions(WireModel):
 class PresetSpec(WireModel):
     """A model from the KAITO catalog."""
 
-    name: str = Field(min_length=1, description="Preset name, matched case-insensitively.")
+    name: str = Field(description="Preset name, matched case-insensitively.")
     access_mode: AccessMode = Field(
         default="public",
         description="Whether the model image is public or private (default public).",
@@ -128,7 +127,12 @@ class Workspace(WireModel):
     )
     kind: Literal["Workspace"] = Field(default="Workspace", description="Kind of the object.")
     metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Object metadata.")
-    resource: ResourceSpec = Field(description="The GPU nodes the workload runs on.")
+    # Optional in the schema as upstream's: the webhook reports what an absent resource lacks
+    # (instanceType, or the nodes' labels) with upstream's messages.
+    resource: ResourceSpec = Field(
+        default_factory=lambda: ResourceSpec(label_selector=LabelSelector()),
+        description="The GPU nodes the workload runs on.",
+    )
     inference: InferenceSpec | None = Field(
         default=None, description="Serve a model; excludes tuning."
     )

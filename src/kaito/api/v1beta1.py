@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field
 
 from kaito.api import constants
 from kaito.api.data_sources import PRESERVE_UNKNOWN, AdapterSpec, DataDestination, DataSource
-from kaito.api.meta import Condition, LabelSelector, ObjectMeta
+from kaito.api.meta import INT32, Condition, LabelSelector, ObjectMeta
 from kaito.api.wire import OptStr, WireModel
 
 AccessMode = Literal["public", "private"]
@@ -40,7 +40,6 @@ class ResourceSpec(WireModel):
 
     count: int = Field(
         default=constants.DEFAULT_RESOURCE_COUNT,
-        ge=1,
         description=(
             "Deprecated: number of GPU nodes. Only the starting value for sizing; with vLLM the "
             "node estimator decides the node count. Immutable."
@@ -96,7 +95,6 @@ class PresetSpec(WireModel):
     """A model from the KAITO catalog, a legacy short name or any Hugging Face org/repo id."""
 
     name: str = Field(
-        min_length=1,
         description=(
             "Preset name (e.g. phi-4-mini-instruct) or Hugging Face model id (e.g. "
             "Qwen/Qwen3-0.6B); matched case-insensitively."
@@ -198,6 +196,7 @@ class WorkspaceStatus(WireModel):
     )
     target_node_count: int | None = Field(
         default=None,
+        json_schema_extra=INT32,
         description="Number of GPU nodes chosen by the node estimator; set once.",
     )
     performance: Performance | None = Field(
@@ -213,7 +212,12 @@ class Workspace(WireModel):
     )
     kind: Literal["Workspace"] = Field(default="Workspace", description="Kind of the object.")
     metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Object metadata.")
-    resource: ResourceSpec = Field(description="The GPU nodes the workload runs on.")
+    # Optional in the schema as upstream's: the webhook reports what an absent resource lacks
+    # (instanceType, or the nodes' labels) with upstream's messages.
+    resource: ResourceSpec = Field(
+        default_factory=lambda: ResourceSpec(label_selector=LabelSelector()),
+        description="The GPU nodes the workload runs on.",
+    )
     inference: InferenceSpec | None = Field(
         default=None, description="Serve a model; excludes tuning."
     )

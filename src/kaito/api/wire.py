@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Annotated, Any
+import types
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SerializerFunctionWrapHandler
 from pydantic import model_serializer as _model_serializer
@@ -59,6 +60,23 @@ def _required_keys(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(keys)
 
 
+@functools.cache
+def _model_keys(model: type[BaseModel]) -> frozenset[str]:
+    """Names and aliases of the fields of ``model`` that hold a nested model."""
+    keys: set[str] = set()
+    for name, info in model.model_fields.items():
+        # ``X`` or ``X | None`` only: lists and maps of models stay omitempty collections.
+        annotation = info.annotation
+        args = (annotation,) if get_origin(annotation) is None else ()
+        if isinstance(annotation, types.UnionType):
+            args = get_args(annotation)
+        if any(isinstance(a, type) and issubclass(a, BaseModel) for a in args):
+            keys.add(name)
+            if info.alias:
+                keys.add(info.alias)
+    return frozenset(keys)
+
+
 def _is_unset(value: object) -> bool:
     return value is None or (isinstance(value, list | dict) and not value)
 
@@ -81,8 +99,11 @@ class WireModel(BaseModel):
         # them; required fields stay even when empty (``input: {}`` must survive a round trip).
         data = handler(self)
         if isinstance(data, dict):
-            required = _required_keys(type(self))
-            return {k: v for k, v in data.items() if k in required or not _is_unset(v)}
+            # A set nested object stays even when empty: ``inference: {}`` means inference.
+            keep = _required_keys(type(self)) | _model_keys(type(self))
+            return {
+                k: v for k, v in data.items() if (k in keep and v is not None) or not _is_unset(v)
+            }
         return data
 
     def to_wire(self) -> dict[str, Any]:

@@ -49,7 +49,8 @@ def plan_workload(
     if gpu is None and ws.resource.instance_type:
         gpu = skus.get_sku(ws.resource.instance_type, settings.cloud)
     context = max_model_len or constants.DEFAULT_MAX_MODEL_LEN
-    count = ws.resource.count or constants.DEFAULT_RESOURCE_COUNT
+    # count is deprecated and has no minimum upstream; 0 or less means the default single node.
+    count = max(ws.resource.count, constants.DEFAULT_RESOURCE_COUNT)
     disk: int | None = None
     if ws.tuning is not None:
         nodes_needed = 1

@@ -91,9 +91,10 @@ def test_non_mapping_document_is_rejected() -> None:
 
 def test_enum_and_bounds_are_enforced() -> None:
     doc = _doc(inference={"preset": {"name": "phi-4", "accessMode": "shared"}})
-    doc["resource"]["count"] = 0  # type: ignore[index]
+    doc["resource"]["count"] = "two"  # type: ignore[index]
+    doc["resource"]["partition"] = {"mode": "accelerator", "count": 0}  # type: ignore[index]
     fields = [f for f, _ in _issues(doc)]
-    assert fields == ["resource.count", "inference.preset.accessMode"]
+    assert fields == ["resource.count", "resource.partition.count", "inference.preset.accessMode"]
 
 
 def test_v1beta1_only_fields_are_unknown_in_v1alpha1() -> None:
@@ -260,7 +261,7 @@ def test_workspace_runtime(annotation: str | None, vllm_gate: bool, expected: st
 def test_assignment_is_validated() -> None:
     ws = parse_workspace(_doc(inference={"preset": {"name": "phi-4"}}))
     with pytest.raises(ValueError, match="count"):
-        ws.resource.count = 0
+        ws.resource.count = "two"  # type: ignore[assignment]
 
 
 def test_map_keys_with_dots_or_slashes_are_bracketed_in_paths() -> None:
@@ -269,3 +270,10 @@ def test_map_keys_with_dots_or_slashes_are_bracketed_in_paths() -> None:
     assert _issues(doc) == [
         ("metadata.annotations[kaito.sh/enablelb]", "Input should be a valid string")
     ]
+
+
+def test_empty_inference_object_survives_a_round_trip() -> None:
+    ws = parse_workspace(_doc(inference={}))
+    assert ws.inference is not None
+    assert dump_workspace(ws)["inference"] == {}
+    assert parse_workspace(dump_workspace(ws)) == ws

@@ -33,6 +33,16 @@ def test_transformers_runtime_uses_resource_count():
     assert render.plan_workload(ws, ManifestSettings()).node_count == 2
 
 
+@pytest.mark.parametrize("count", [0, -1])
+def test_resource_count_below_one_plans_one_node(count):
+    ws = make_ws(
+        INFERENCE_WS,
+        metadata={"annotations": {"kaito.sh/runtime": "transformers"}},
+        resource={"count": count},
+    )
+    assert render.plan_workload(ws, ManifestSettings()).node_count == 1
+
+
 def test_tuning_always_plans_one_node_with_the_tuning_disk():
     ws = make_ws(TUNING_WS, resource={"count": 3})
     plan = render.plan_workload(ws, ManifestSettings())

@@ -403,14 +403,6 @@ CREATE_REJECTIONS = [
         "Runtime validation: vLLM does not support adapter strength",
     ),
     Case(
-        "gated-needs-secret",
-        inference_doc,
-        {"inference.preset.name": "llama-3.1-8b-instruct"},
-        "inference.preset.presetOptions.modelAccessSecret",
-        "This preset requires authentication and needs a modelAccessSecret with HF_TOKEN key "
-        "under presetOptions to download the model",
-    ),
-    Case(
         "private-access-needs-image",
         inference_doc,
         {"inference.preset.accessMode": "private"},
@@ -1359,6 +1351,26 @@ def test_offline_lookups_are_reported_as_not_checked_not_errors() -> None:
     assert report.valid
     fields = {w.field for w in report.warnings if w.message.startswith("not checked:")}
     assert fields == {"resource.labelSelector", "inference.config"}
+
+
+def test_gated_model_without_secret_is_admitted_with_a_token_warning_as_upstream() -> None:
+    doc = patched(inference_doc(), {"inference.preset.name": "llama-3.1-8b-instruct"})
+    report = check_workspace(parse_workspace(doc), make_context())
+    assert report.valid
+    (warning,) = [w for w in report.warnings if "HF_TOKEN" in w.message]
+    assert warning.field == "inference.preset.presetOptions.modelAccessSecret"
+    assert "without a Hugging Face token" in warning.message
+
+
+@pytest.mark.parametrize("count", [0, 1])
+@pytest.mark.parametrize("version", ["v1alpha1", "v1beta1"])
+def test_resource_count_zero_is_admitted_as_upstream_has_no_minimum(
+    version: str, count: int
+) -> None:
+    doc = patched(inference_doc(version), {"resource.count": count})
+    ws = parse_workspace(doc)
+    assert ws.resource.count == count
+    assert check_workspace(ws, make_context()).valid
 
 
 def test_v1alpha1_gated_model_is_a_warning_because_the_secret_field_does_not_exist() -> None:
