@@ -14,7 +14,6 @@ from pydantic import ConfigDict, Field
 
 from kaito.api.wire import OptStr, OptTimestamp, Timestamp, WireModel
 
-
 # Schema markers the Go types carry (`+listType=atomic`, `+mapType=atomic`, integer formats); they
 # tell server-side apply to replace these values whole, and clients their integer width.
 LIST_ATOMIC: Final[dict[str, Any]] = {"x-kubernetes-list-type": "atomic"}
