@@ -6,7 +6,8 @@ schema: every node typed, everything inlined (no ``$ref``), no ``anyOf`` around 
 ``additionalProperties`` never next to ``properties``; schemaless fields (pod templates, volume
 sources) marked ``x-kubernetes-preserve-unknown-fields`` and left untyped, as upstream's.
 :func:`build_openapi_schema` rewrites pydantic's JSON Schema into that form;
-:func:`build_workspace_crd` wraps both versions with the names, printer columns and status subresource upstream Kaito uses (§1.1), ``v1beta1`` stored.
+:func:`build_workspace_crd` wraps both versions with the names, printer columns and status
+subresource upstream Kaito uses (§1.1), ``v1beta1`` stored.
 """
 
 from __future__ import annotations
