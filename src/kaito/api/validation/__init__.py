@@ -5,8 +5,11 @@ Use :func:`check_workspace` (errors and warnings) or :func:`validate_workspace` 
 rules live in small modules by subject: ``metadata``, ``resource``, ``inference``, ``tuning``,
 ``sources`` (data sources and destinations) and ``config_files`` (inference/training ConfigMaps).
 
-Messages keep upstream Kaito's wording. Deliberate differences from upstream, each to serve users
-better without rejecting anything upstream accepts for a real deployment:
+Messages keep upstream Kaito's wording. Deliberate differences from upstream (all of them are
+listed, with the agreement counts, in ``docs/compatibility.md``):
+
+- A gated preset without ``modelAccessSecret`` is admitted with a warning (upstream v0.12.0's
+  catalog presets carry no download-auth flag, so upstream admits it).
 
 - The URL policy (``kaito.api.addresses``) also applies to ``v1alpha1`` and is wider: numeric
   IPv4 spellings, IPv4 embedded in IPv6, carrier-grade NAT, Azure WireServer, cluster-local names;

@@ -74,6 +74,8 @@ def check_annotations(review: Review, *, changed_only_from: dict[str, str] | Non
 
 
 def _check_node_class(review: Review, value: str) -> None:
+    if not value:
+        return  # an empty annotation means the default NodeClass, as upstream
     path = annotation_path(constants.ANNOTATION_NODE_CLASS_NAME)
     provisioner = review.ctx.node_provisioner
     if provisioner is None:
@@ -91,8 +93,8 @@ def _check_node_class(review: Review, value: str) -> None:
     elif value not in allowed:
         review.report.error(
             path,
-            f'node class "{value}" is not one of the configured node classes: '
-            + (", ".join(allowed) or "(none)"),
+            f'"{value}" is not a KAITO-managed NodeClass, supported values are '
+            f"[{' '.join(allowed)}]",
         )
 
 

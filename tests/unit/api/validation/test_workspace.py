@@ -152,7 +152,7 @@ CREATE_REJECTIONS = [
         inference_doc,
         {ANN: {constants.ANNOTATION_NODE_CLASS_NAME: "gpu-x"}},
         f"{ANN}[kaito.sh/node-class-name]",
-        'node class "gpu-x" is not one of the configured node classes: image-family-ubuntu',
+        '"gpu-x" is not a KAITO-managed NodeClass, supported values are [image-family-ubuntu]',
         ctx={"node_provisioner": "karpenter", "karpenter_node_classes": ("image-family-ubuntu",)},
     ),
     # --- inference: preset resolution and selector -----------------------------------------------
@@ -1128,7 +1128,7 @@ UPDATE_REJECTIONS = [
         {},
         {ANN: {constants.ANNOTATION_NODE_CLASS_NAME: "nope"}},
         f"{ANN}[kaito.sh/node-class-name]",
-        'node class "nope" is not one of',
+        '"nope" is not a KAITO-managed NodeClass',
         ctx={"node_provisioner": "karpenter", "karpenter_node_classes": ("default",)},
     ),
     UpdateCase(
