@@ -13,24 +13,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fixtures import upstream  # noqa: E402
-from tests.fixtures.upstream_verdicts import Verdict, case_verdicts, example_verdicts  # noqa: E402
+from tests.fixtures import upstream
+from tests.fixtures.upstream_verdicts import Verdict, case_verdicts, example_verdicts
 
 
 def _report(what: str, results: list[Verdict], verbose: bool) -> None:
     agree = sum(r.agrees for r in results)
-    print(f"{what}: {agree} / {len(results)} agree")  # noqa: T201
+    print(f"{what}: {agree} / {len(results)} agree")
     if verbose:
         for r in results:
             if not r.agrees:
-                print(f"  {r.source}: upstream {r.upstream}, ours {r.ours}: {r.errors}")  # noqa: T201
+                print(f"  {r.source}: upstream {r.upstream}, ours {r.ours}: {r.errors}")
 
 
 def main(argv: list[str]) -> int:
     """Print both counts; exit 0."""
     verbose = "-v" in argv
     if upstream.mirror() is None:
-        print("upstream examples: no mirror (set KAITO_UPSTREAM_MIRROR)")  # noqa: T201
+        print("upstream examples: no mirror (set KAITO_UPSTREAM_MIRROR)")
     else:
         _report("upstream examples", example_verdicts(), verbose)
     _report("upstream validation cases", case_verdicts(), verbose)

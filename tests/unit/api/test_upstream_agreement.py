@@ -31,7 +31,7 @@ def test_every_upstream_document_gets_upstreams_verdict_or_a_listed_difference()
     table = {row["source"] for row in upstream.load_table("example_verdicts.yaml")}
     assert {r.source for r in results} == table  # the table covers exactly upstream's documents
     disagreements = {r.source: r.ours for r in results if not r.agrees}
-    assert disagreements == {s: "reject" for s in DELIBERATE["examples"]}
+    assert disagreements == dict.fromkeys(DELIBERATE["examples"], "reject")
 
 
 def test_every_upstream_validation_case_gets_upstreams_verdict_or_a_listed_difference() -> None:
