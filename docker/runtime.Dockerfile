@@ -31,8 +31,11 @@ FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/kaito/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HOME=/workspace/weights
 COPY --from=build /opt/kaito /opt/kaito
 # The pod layout of reference §4.1: weights cache, configs, adapters, data, results.
+# Chat templates at upstream's path (/workspace/chat_templates/*.jinja), where presets' flags and
+# users' inference ConfigMaps point: a link to the files kaito ships as package data.
 RUN groupadd --gid 1000 kaito && useradd --uid 1000 --gid 1000 --create-home --shell /bin/sh kaito \
  && mkdir -p /workspace/weights /mnt/config /mnt/adapter /mnt/data /mnt/results \
+ && ln -s "$(python -c 'import kaito.presets, pathlib; print(pathlib.Path(kaito.presets.__file__).parent / "data" / "chat_templates")')" /workspace/chat_templates \
  && chown -R 1000:1000 /workspace /mnt
 USER 1000:1000
 WORKDIR /workspace

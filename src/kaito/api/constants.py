@@ -436,6 +436,8 @@ PATH_RESULTS_DIR: Final = "/mnt/results"
 PATH_OUTPUT_DIR_CODE_DEFAULT: Final = "/mnt/output"
 PATH_DEV_SHM: Final = "/dev/shm"
 PATH_WEIGHTS_DIR: Final = "/workspace/weights"
+# Chat templates in the runtime image, where upstream's presets and users' ConfigMaps point.
+PATH_CHAT_TEMPLATES: Final = "/workspace/chat_templates"
 PATH_LOCAL_MODELS_DIR: Final = "/opt/kaito/models"
 TUNING_SENTINEL_FILE: Final = "fine_tuning_completed.txt"
 ADAPTER_CONFIG_FILE: Final = "adapter_config.json"

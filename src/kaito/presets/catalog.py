@@ -85,6 +85,9 @@ class VLLMParams:
         tool_call_parser: ``--tool-call-parser`` (also enables ``--enable-auto-tool-choice``).
         chat_template: File name of the tool-calling chat template, if the model needs one.
         reasoning_parser: ``--reasoning-parser``.
+        extra_args: Further per-model vLLM flags upstream's generator sets by model name
+            (``kv-cache-dtype``, ``gdn-prefill-backend``, ``enable-expert-parallel``, ...), flag
+            name to value (``""`` for a switch), in the data's order.
     """
 
     dtype: str = "bfloat16"
@@ -95,6 +98,7 @@ class VLLMParams:
     tool_call_parser: str | None = None
     chat_template: str | None = None
     reasoning_parser: str | None = None
+    extra_args: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +314,9 @@ def _spec_from_entry(entry: Mapping[str, Any], hybrid_archs: frozenset[str]) -> 
         tool_call_parser=vllm_data.get("toolCallParser"),
         chat_template=vllm_data.get("chatTemplate"),
         reasoning_parser=vllm_data.get("reasoningParser"),
+        extra_args=tuple(
+            (str(k), "" if v is None else str(v)) for k, v in vllm_data.get("extraArgs", {}).items()
+        ),
     )
     tfs_data: Mapping[str, Any] | None = entry.get("transformers")
     transformers = (
@@ -408,6 +415,7 @@ _NESTED_KEYS = {
             "toolCallParser",
             "chatTemplate",
             "reasoningParser",
+            "extraArgs",
         )
     ),
     "local": frozenset(["package", "file"]),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from kaito.api import constants
 from kaito.presets.catalog import ModelSpec
 from kaito.presets.parallelism import Parallelism, plan_parallelism
 from kaito.presets.skus import GPUConfig
@@ -81,7 +82,7 @@ def build_vllm_args(
     config_file: str | None = None,
     model_path: str | None = None,
     download_dir: str | None = DEFAULT_DOWNLOAD_DIR,
-    chat_template_dir: str | None = None,
+    chat_template_dir: str | None = constants.PATH_CHAT_TEMPLATES,
     cluster_flags: bool = True,
     parallelism: Parallelism | None = None,
 ) -> list[str]:
@@ -98,8 +99,9 @@ def build_vllm_args(
         config_file: Path of the user's ``inference_config.yaml`` (``--kaito-config-file``).
         model_path: Local weights (file or directory) to load instead of downloading ``hf_repo``.
         download_dir: Where hub downloads are cached; ``None`` leaves vLLM's default.
-        chat_template_dir: Directory holding the tool-calling chat templates; when ``None`` the
-            model's own template is used and no ``--chat-template`` is passed.
+        chat_template_dir: Directory holding the tool-calling chat templates (upstream's
+            ``/workspace/chat_templates`` of the runtime image); ``None`` passes no
+            ``--chat-template`` and the model's own template is used.
         cluster_flags: Add the KV-events and compilation flags upstream sets in clusters; local CPU
             runs turn them off.
         parallelism: Parallel sizes to use; planned from ``model``, ``gpu`` and ``nodes`` when
@@ -146,6 +148,7 @@ def build_vllm_args(
         args.append(f"--chat-template={template}")
     if params.reasoning_parser is not None:
         args.append(f"--reasoning-parser={params.reasoning_parser}")
+    args += [f"--{name}={value}" if value else f"--{name}" for name, value in params.extra_args]
 
     args.append(f"--max-model-len={'auto' if max_model_len is None else max_model_len}")
 

@@ -69,3 +69,13 @@ def test_runtime_torch_pin_matches_the_makefile_pin():
     assert pinned is not None
     assert declared is not None
     assert declared.group(1) == pinned.group(1)
+
+
+def test_runtime_image_links_the_chat_templates_at_upstreams_path():
+    runs = " ".join(
+        arg for keyword, arg in _final_stage(DOCKER / "runtime.Dockerfile") if keyword == "RUN"
+    )
+    link = re.search(r"ln -s \"\$\(python -c '([^']+)'\)\" (\S+)", runs)
+    assert link is not None
+    assert link.group(2) == "/workspace/chat_templates"
+    assert '"data" / "chat_templates"' in link.group(1)

@@ -315,14 +315,18 @@ def test_vllm_parameters_come_from_the_model_family():
     llama = catalog.get_model("llama-3.3-70b-instruct").vllm
     assert llama.tool_call_parser == "llama3_json"
     phi_mini = catalog.get_model("phi-4-mini-instruct").vllm
-    assert phi_mini.tool_call_parser == "phi4_mini_json"
+    # upstream's "phi4-mini" parser prefix does not match the name phi-4-mini-instruct
+    assert (phi_mini.tool_call_parser, phi_mini.chat_template) == (
+        None,
+        "tool-chat-phi4-mini.jinja",
+    )
     mistral = catalog.get_model("ministral-3-8b-instruct").vllm
     assert (mistral.load_format, mistral.config_format, mistral.tokenizer_mode) == (
         "mistral",
         "mistral",
         "mistral",
     )
-    assert mistral.tool_call_parser == "mistral"
+    assert mistral.tool_call_parser is None  # "ministral" does not start with "mistral"
     assert catalog.get_model("deepseek-r1-distill-qwen-14b").vllm.reasoning_parser == "deepseek_r1"
     assert catalog.get_model("deepseek-v3-0324").vllm.tool_call_parser == "deepseek_v3"
 

@@ -134,13 +134,25 @@ def test_workspace_options_add_their_flags():
     )
 
 
-def test_chat_template_is_omitted_without_a_template_directory():
+def test_chat_template_is_under_upstreams_path_and_omitted_without_a_directory():
+    model = catalog.get_model("qwen2.5-coder-7b-instruct")
+    gpu = _gpu("Standard_NC24ads_A100_v4")
+    args = engine_args.build_vllm_args(model, gpu, served_model_name="coder")
+    assert _flag(args, "chat-template") == "/workspace/chat_templates/tool-chat-hermes.jinja"
+    bare = engine_args.build_vllm_args(model, gpu, served_model_name="c", chat_template_dir=None)
+    assert _flag(bare, "chat-template") is None
+
+
+def test_extra_args_from_the_catalog_follow_the_parsers():
     args = engine_args.build_vllm_args(
-        catalog.get_model("qwen2.5-coder-7b-instruct"),
-        _gpu("Standard_NC24ads_A100_v4"),
-        served_model_name="coder",
+        catalog.get_model("MiniMaxAI/MiniMax-M2.7"),
+        _gpu("Standard_ND96isr_H100_v5"),
+        served_model_name="m",
     )
-    assert _flag(args, "chat-template") is None
+    assert "--enable-expert-parallel" in args
+    assert args.index("--enable-expert-parallel") > args.index(
+        "--reasoning-parser=minimax_m2_append_think"
+    )
 
 
 def test_mistral_checkpoints_use_mistral_formats_and_parser():
@@ -160,7 +172,7 @@ def test_reasoning_models_get_their_reasoning_parser():
         served_model_name="r1",
     )
     assert _flag(args, "reasoning-parser") == "deepseek_r1"
-    assert _flag(args, "tool-call-parser") is None
+    assert _flag(args, "tool-call-parser") == "deepseek_v3"  # upstream's "deepseek-r1" prefix
 
 
 def test_legacy_presets_pin_their_revision_and_catalog_presets_do_not():

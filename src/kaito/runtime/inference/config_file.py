@@ -1,8 +1,9 @@
 """Upstream's ``inference_config.yaml`` (the ConfigMap key mounted at ``/mnt/config``).
 
 Shape (§4.2): ``{vllm: {<vllm flag name>: value, ...}, max_probe_steps: 6,
-kv_cache_cpu_memory_utilization: 0.5}``. Only the ``vllm`` entries change what we run: they become
-``--<name> <value>`` after every other flag so a user's value wins over the preset's.
+kv_cache_cpu_memory_utilization: 0.5}``, the keys upstream's vLLM wrapper reads. Only the ``vllm``
+entries change what we run: they become ``--<name> <value>`` after every other flag so a user's
+value wins over the preset's; the two upstream knobs are checked and otherwise kept for logging.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any
 import yaml
 
 VLLM_SECTION = "vllm"
+# Upstream's KaitoConfig keys besides ``vllm`` (its wrapper reads them; we accept and check them).
+MAX_PROBE_STEPS = "max_probe_steps"
+KV_CACHE_CPU_MEMORY_UTILIZATION = "kv_cache_cpu_memory_utilization"
 
 
 class ConfigFileError(ValueError):
@@ -51,7 +55,24 @@ def load_inference_config(path: Path) -> InferenceConfigFile:
     if not isinstance(section, dict):
         raise ConfigFileError(f"inference config {path}: '{VLLM_SECTION}' must be a mapping")
     other = {k: v for k, v in document.items() if k != VLLM_SECTION}
+    _check_upstream_keys(path, other)
     return InferenceConfigFile(vllm={str(k): v for k, v in section.items()}, other=other)
+
+
+def _check_upstream_keys(path: Path, other: dict[str, Any]) -> None:
+    steps = other.get(MAX_PROBE_STEPS)
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ConfigFileError(
+            f"inference config {path}: {MAX_PROBE_STEPS} must be a positive integer, got {steps!r}"
+        )
+    ratio = other.get(KV_CACHE_CPU_MEMORY_UTILIZATION)
+    if ratio is not None and (
+        isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1
+    ):
+        raise ConfigFileError(
+            f"inference config {path}: {KV_CACHE_CPU_MEMORY_UTILIZATION} must be a number from 0 "
+            f"to 1, got {ratio!r}"
+        )
 
 
 def build_flag_args(entries: dict[str, Any]) -> list[str]:

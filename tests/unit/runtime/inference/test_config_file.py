@@ -53,3 +53,38 @@ def test_flag_rendering_handles_switches_values_and_json() -> None:
         "--limit-mm-per-prompt",
         '{"image": 2}',
     ]
+
+
+TOOL_CALLING_CONFIG = """\
+max_probe_steps: 6
+kv_cache_cpu_memory_utilization: 0.5
+vllm:
+  cpu-offload-gb: 0
+  max-model-len: 4096
+  tool-call-parser: phi4_mini_json
+  chat-template: "/workspace/chat_templates/tool-chat-phi4-mini.jinja"
+"""
+
+
+def test_upstreams_tool_calling_config_keys_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "inference_config.yaml"
+    path.write_text(TOOL_CALLING_CONFIG)
+    loaded = load_inference_config(path)
+    assert loaded.other == {"max_probe_steps": 6, "kv_cache_cpu_memory_utilization": 0.5}
+    assert loaded.vllm["chat-template"] == "/workspace/chat_templates/tool-chat-phi4-mini.jinja"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("max_probe_steps: 0", "max_probe_steps"),
+        ("max_probe_steps: six", "max_probe_steps"),
+        ("kv_cache_cpu_memory_utilization: 1.5", "kv_cache_cpu_memory_utilization"),
+        ("kv_cache_cpu_memory_utilization: true", "kv_cache_cpu_memory_utilization"),
+    ],
+)
+def test_bad_upstream_knobs_are_named(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "inference_config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigFileError, match=key):
+        load_inference_config(path)

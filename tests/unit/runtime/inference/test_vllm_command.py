@@ -75,8 +75,12 @@ def test_preset_engine_arguments_reach_vllm_unchanged(
     assert not any(a.startswith("--kaito-") for a in argv)
     for flag in flags:
         if not flag.startswith(("--kaito-", "--model=", "--served-model-name=", "--dtype=",
-                                "--max-model-len=")):  # fmt: skip
+                                "--max-model-len=", "--chat-template=")):  # fmt: skip
             assert flag in argv
+    # Off the image, upstream's template path becomes the packaged copy of the same file.
+    template = value(argv, "--chat-template")
+    assert template is not None
+    assert template.endswith(spec.vllm.chat_template or "-")
 
 
 def test_each_adapter_directory_becomes_a_lora_module(tmp_path: Path) -> None:
@@ -123,3 +127,24 @@ def test_context_window_and_dtype_are_forwarded() -> None:
     assert value(argv, "--max-model-len") == "auto"
     assert value(argv, "--dtype") == "bfloat16"
     assert value(command(["--model=m"]), "--dtype") is None
+
+
+def test_upstream_chat_template_paths_resolve_to_the_packaged_templates_off_image() -> None:
+    assert not Path("/workspace/chat_templates").exists()  # this machine is not the image
+    flagged = command(
+        ["--model=m", "--chat-template=/workspace/chat_templates/tool-chat-hermes.jinja"]
+    )
+    path = Path(value(flagged, "--chat-template") or "")
+    assert path.name == "tool-chat-hermes.jinja"
+    assert path.is_file()
+    assert "<tool_call>" in path.read_text()
+    configured = command(
+        ["--model=m"],
+        config={"chat-template": "/workspace/chat_templates/tool-chat-phi4-mini.jinja"},
+    )
+    assert Path(value(configured, "--chat-template") or "").is_file()
+
+
+def test_other_chat_template_paths_are_left_alone() -> None:
+    for given in ("/srv/my.jinja", "/workspace/chat_templates/not-shipped.jinja"):
+        assert value(command(["--model=m", "--chat-template", given]), "--chat-template") == given

@@ -5,6 +5,8 @@ loopback host and internal port, context window, dtype), then the caller's unkno
 (the preset's engine arguments from ``kaito.presets.engine_args``), then LoRA (``--enable-lora``
 and one ``name=path`` per adapter directory unless the caller listed modules itself, §4.2), and the
 user's ``inference_config.yaml`` ``vllm:`` entries last so they override everything (§4.2).
+Upstream's ``/workspace/chat_templates`` paths are mapped to the packaged templates where that
+folder does not exist (``kaito.runtime.inference.chat_templates``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kaito.runtime.inference import chat_templates
 from kaito.runtime.inference.config_file import build_flag_args
 from kaito.runtime.inference.options import ServeOptions
 
@@ -57,7 +60,7 @@ def build_vllm_command(
         adapters: adapter name to directory, from :func:`discover_adapters`.
         config_entries: the ``vllm:`` section of ``inference_config.yaml``.
     """
-    passthrough = list(options.passthrough)
+    passthrough = chat_templates.resolve_template_flags(options.passthrough)
     argv = [
         python,
         "-m",
@@ -79,5 +82,5 @@ def build_vllm_command(
             argv.append("--enable-lora")
         argv.append("--lora-modules")
         argv += [f"{name}={path}" for name, path in adapters.items()]
-    argv += build_flag_args(dict(config_entries))
+    argv += build_flag_args(chat_templates.resolve_template_entries(config_entries))
     return argv
