@@ -253,6 +253,13 @@ def _preset_pod_template(
     if affinity is not None:
         pod_spec["affinity"] = affinity
     pod_spec["tolerations"] = podspec.gpu_tolerations()
+    # As upstream: every adapter's pull secrets on the pod too, so the kubelet can pull adapter
+    # images referenced by sidecars or a user's template patches, not only our puller.
+    adapter_secrets = [
+        name for a in spec.adapters if a.source is not None for name in a.source.image_pull_secrets
+    ]
+    if adapter_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": n} for n in dict.fromkeys(adapter_secrets)]
     if init_containers:
         pod_spec["initContainers"] = init_containers
     pod_spec["containers"] = [container]

@@ -53,10 +53,11 @@ def plan_workload(
     count = max(ws.resource.count, constants.DEFAULT_RESOURCE_COUNT)
     disk: int | None = None
     if ws.tuning is not None:
+        # Upstream sizes only inference nodes by the model; tuning nodes get its default 1024Gi OS
+        # disk (disk stays None), which also holds the base weights, checkpoints and the adapter.
         nodes_needed = 1
         if ws.tuning.preset is not None:
-            model = catalog.get_model(ws.tuning.preset.name)
-            disk = model.tuning_disk_gib or model.disk_gib
+            catalog.get_model(ws.tuning.preset.name)  # unknown or deprecated presets fail here
     elif ws.inference is not None and ws.inference.preset is not None:
         model = catalog.get_model(ws.inference.preset.name)
         disk = model.disk_gib

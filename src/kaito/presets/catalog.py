@@ -138,7 +138,8 @@ class ModelSpec:
         download_at_runtime: Weights come from the hub when the server starts (no weights image).
         deprecated: Rejected on use (``DeprecatedPresetError``).
         tuning_memory_gib: GPU memory LoRA tuning needs; ``None`` means the preset cannot be tuned.
-        tuning_disk_gib: Node disk a tuning Job requests.
+        tuning_disk_gib: Upstream's per-preset tuning disk figure (shown by ``kaito presets``);
+            tuning NodeClaims request upstream's default 1024Gi whatever it says.
         tuning_target_modules: Default LoRA target modules for this family (empty: library default).
         supports_distributed: Multi-node inference is allowed.
         transformers: Parameters of the transformers runtime; ``None`` when that runtime can't

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures import upstream
+from tests.fixtures import upstream, upstream_verdicts
 from tests.fixtures.upstream_verdicts import (
     DELIBERATE,
     case_verdicts,
@@ -48,3 +48,26 @@ def test_rejections_carry_upstreams_message() -> None:
         if r.agrees and r.upstream == "reject" and r.expected_message and not r.message_found
     ]
     assert missing == []
+
+
+FRACTIONAL_AZURE_SKUS = (
+    "Standard_NG8ads_V620_v1",
+    "Standard_NG16ads_V620_v1",
+    "Standard_NV4as_v4",
+    "Standard_NV8as_v4",
+    "Standard_NV16as_v4",
+)
+
+
+@pytest.mark.parametrize("sku", FRACTIONAL_AZURE_SKUS)
+def test_upstreams_commented_out_fractional_azure_skus_are_admitted_by_the_n_series_rule(
+    sku: str,
+) -> None:
+    # Upstream v0.12.0 lists these only as comments (a fraction of a GPU each); its webhook admits
+    # them through the Azure N-series name rule, and so do we, without a SKU table entry.
+    from kaito.presets import skus
+
+    assert skus.get_sku(sku, "azure") is None
+    doc = upstream_verdicts.case_document("inference", {"resource/instanceType": sku})
+    result = upstream_verdicts.judge(sku, doc, {"cloud": "azure"}, "admit")
+    assert result.agrees, result.errors

@@ -351,3 +351,11 @@ def test_without_a_weights_storage_class_weights_live_in_an_empty_dir(inference_
     assert "volumeClaimTemplates" not in sts["spec"]
     volumes = {v["name"]: v for v in _pod(sts)["volumes"]}
     assert volumes["model-weights-volume"] == {"name": "model-weights-volume", "emptyDir": {}}
+
+
+def test_adapter_pull_secrets_are_also_pod_image_pull_secrets_as_upstream():
+    image = {"name": "a", "image": "r.io/a:1", "imagePullSecrets": ["acr", "shared"]}
+    other = {"name": "b", "image": "r.io/b:1", "imagePullSecrets": ["shared"]}
+    ws = make_ws(INFERENCE_WS, inference={"adapters": [{"source": image}, {"source": other}]})
+    assert _pod(_build(ws))["imagePullSecrets"] == [{"name": "acr"}, {"name": "shared"}]
+    assert "imagePullSecrets" not in _pod(_build(make_ws(INFERENCE_WS)))

@@ -43,11 +43,13 @@ def test_resource_count_below_one_plans_one_node(count):
     assert render.plan_workload(ws, ManifestSettings()).node_count == 1
 
 
-def test_tuning_always_plans_one_node_with_the_tuning_disk():
+def test_tuning_always_plans_one_node_with_upstreams_default_disk():
     ws = make_ws(TUNING_WS, resource={"count": 3})
     plan = render.plan_workload(ws, ManifestSettings())
     assert plan.node_count == 1
-    assert plan.disk_gib == catalog.get_model("phi-3-mini-128k-instruct").tuning_disk_gib
+    assert plan.disk_gib is None
+    (claim,) = render.build_node_objects(ws, ManifestSettings(), plan)
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1024Gi"
 
 
 def test_explicit_node_count_wins_over_the_estimator(inference_ws):
