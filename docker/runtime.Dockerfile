@@ -30,6 +30,10 @@ RUN python -m venv /opt/kaito \
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/kaito/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HOME=/workspace/weights
 COPY --from=build /opt/kaito /opt/kaito
+# Models whose kernels vLLM compiles at start-up (DeepGEMM, FlashInfer MoE) get the CUDA toolkit from
+# the node through the cuda-toolkit-provisioner init container running this script; nvcc needs g++.
+COPY --chmod=0755 docker/cuda-provision.sh /workspace/cuda-provision.sh
+RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /var/lib/apt/lists/*
 # The pod layout of reference §4.1: weights cache, configs, adapters, data, results.
 # Chat templates at upstream's path (/workspace/chat_templates/*.jinja), where presets' flags and
 # users' inference ConfigMaps point: a link to the files kaito ships as package data.

@@ -347,6 +347,11 @@ ENV_DEFAULT_TARGET_MODULES: Final = "DEFAULT_TARGET_MODULES"
 ENV_DATA_URLS: Final = "DATA_URLS"
 ENV_DATA_VOLUME_PATH: Final = "DATA_VOLUME_PATH"
 ENV_YAML_FILE_PATH: Final = "YAML_FILE_PATH"
+# vLLM switches upstream sets in every vLLM pod (FlashInfer's sampler JIT-compiles with nvcc, which
+# the image lacks) and per model (DeepGEMM FP8 kernels only for architectures that need them).
+ENV_VLLM_USE_FLASHINFER_SAMPLER: Final = "VLLM_USE_FLASHINFER_SAMPLER"
+ENV_VLLM_USE_DEEP_GEMM: Final = "VLLM_USE_DEEP_GEMM"
+ENV_CUDA_HOME: Final = "CUDA_HOME"
 ENV_DATASET_FOLDER_PATH: Final = "DATASET_FOLDER_PATH"
 DEFAULT_PRESET_REGISTRY: Final = "mcr.microsoft.com/aks/kaito"
 # Where `kubectl apply -k config/default` installs the operator and its default tuning ConfigMaps
@@ -451,4 +456,9 @@ LOCAL_NVME_STORAGE_CLASS: Final = "kaito-local-nvme-disk"
 INIT_CONTAINER_WEIGHTS_DOWNLOADER: Final = "model-weights-downloader"
 INIT_CONTAINER_DATA_DOWNLOADER: Final = "data-downloader"
 INIT_CONTAINER_ADAPTER_PULLER_PREFIX: Final = "puller-"
+INIT_CONTAINER_CUDA_TOOLKIT: Final = "cuda-toolkit-provisioner"
+VOLUME_CUDA_TOOLKIT: Final = "cuda-toolkit-hostpath"
+# The node folder holding the CUDA 12.9 toolkit for models that JIT-compile kernels (CUDA_HOME).
+PATH_CUDA_TOOLKIT: Final = "/opt/kaito/cuda/129"
+PATH_CUDA_PROVISION_SCRIPT: Final = "/workspace/cuda-provision.sh"
 CONTAINER_PUSHER: Final = "pusher"

@@ -18,7 +18,7 @@ from typing import Any
 from kaito.api import constants
 from kaito.api.v1beta1 import InferenceSpec
 from kaito.api.workspace import AnyWorkspace
-from kaito.manifests import engines, naming, nodes, podspec
+from kaito.manifests import cuda_toolkit, engines, naming, nodes, podspec
 from kaito.manifests.plan import ManifestSettings, WorkloadPlan, WorkspaceRef
 from kaito.presets import catalog
 
@@ -206,6 +206,13 @@ def _preset_pod_template(
         mounts.append({"name": volume_name, "mountPath": adapter_path(source.name)})
 
     env = _container_env(spec, runtime, multi_node)
+    if runtime == constants.RUNTIME_VLLM:
+        env += cuda_toolkit.build_vllm_env(model)
+    if model.requires_cuda_toolkit:
+        env += cuda_toolkit.build_toolkit_env()
+        volumes.append(cuda_toolkit.build_toolkit_volume())
+        mounts.append(cuda_toolkit.build_toolkit_mount())
+        init_containers.insert(0, cuda_toolkit.build_provisioner(settings.runtime_image))
     performance_mode = ref.annotations.get(constants.ANNOTATION_PERFORMANCE_MODE) or None
     serve_args = engines.build_serve_args(
         model,

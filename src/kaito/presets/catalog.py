@@ -120,6 +120,16 @@ class TransformersParams:
     allow_remote_files: bool = False
 
 
+# Architectures whose FP8 GEMMs only run on DeepGEMM kernels, which vLLM JIT-compiles with nvcc
+# (upstream's RequiresDeepGEMM): their pods get VLLM_USE_DEEP_GEMM=1 and a CUDA toolkit.
+DEEP_GEMM_ARCHITECTURES: frozenset[str] = frozenset(
+    {"DeepseekV4ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM"}
+)
+# Models (lower-cased repo name, as upstream names them) whose FlashInfer kernels JIT-compile with
+# nvcc at start-up (upstream's RequiresFlashInfer): a CUDA toolkit, DeepGEMM left off.
+NVCC_JIT_MODELS: frozenset[str] = frozenset({"mistral-small-4-119b-2603"})
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     """Everything kaito knows about one preset; immutable and cheap to pass around.
@@ -214,6 +224,17 @@ class ModelSpec:
         upstream does (reference §3.3).
         """
         return self.revision if self.legacy_only else None
+
+    @property
+    def requires_deep_gemm(self) -> bool:
+        """Whether vLLM must use DeepGEMM kernels for this model (``VLLM_USE_DEEP_GEMM=1``)."""
+        return not DEEP_GEMM_ARCHITECTURES.isdisjoint(self.architectures)
+
+    @property
+    def requires_cuda_toolkit(self) -> bool:
+        """Whether the pod needs nvcc (the node's CUDA toolkit as ``CUDA_HOME``) to JIT kernels."""
+        upstream_name = self.hf_repo.rsplit("/", 1)[-1].lower()
+        return self.requires_deep_gemm or upstream_name in NVCC_JIT_MODELS
 
     @property
     def hf_url(self) -> str:

@@ -79,3 +79,16 @@ def test_runtime_image_links_the_chat_templates_at_upstreams_path():
     assert link is not None
     assert link.group(2) == "/workspace/chat_templates"
     assert '"data" / "chat_templates"' in link.group(1)
+
+
+def test_runtime_image_carries_the_cuda_provision_script_the_init_container_runs():
+    from kaito.api import constants
+
+    copies = [
+        arg for keyword, arg in _final_stage(DOCKER / "runtime.Dockerfile") if keyword == "COPY"
+    ]
+    assert any(arg.endswith(f"docker/cuda-provision.sh {constants.PATH_CUDA_PROVISION_SCRIPT}")
+               for arg in copies)  # fmt: skip
+    script = (DOCKER / "cuda-provision.sh").read_text()
+    assert script.startswith("#!/bin/sh")
+    assert 'if [ -x "$target/bin/nvcc" ]' in script  # a second pod on the node installs nothing
