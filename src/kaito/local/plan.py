@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import yaml
 
+from kaito.api import benchmark as api_benchmark
 from kaito.api import constants, v1beta1
 from kaito.local import store as local_store
 from kaito.presets import catalog
@@ -101,6 +102,8 @@ class LocalPlan:
     port: int | None = None
     served_model: str | None = None
     adapter_names: tuple[str, ...] = ()
+    benchmark: bool = False
+    """The server benchmarks itself before ``/health`` passes (its log holds the result)."""
 
 
 def runtime_command(name: str) -> list[str]:
@@ -192,6 +195,7 @@ def _serve_step(
     port: int,
     adapters_dir: Path,
     config_file: Path | None,
+    benchmark: bool = False,
 ) -> Step:
     argv = [
         *runtime_command("kaito-serve"),
@@ -202,6 +206,8 @@ def _serve_step(
         f"--port={port}",
         f"--kaito-adapters-dir={adapters_dir}",
     ]
+    if benchmark:
+        argv.append("--kaito-benchmark")
     if config_file is not None:
         argv.append(f"--kaito-config-file={config_file}")
     return Step(
@@ -396,6 +402,7 @@ def plan_inference(
     if config_text is not None:
         config_file = store.mnt_dir(name) / CONFIG_SUBDIR / INFERENCE_CONFIG_FILE
         files[config_file] = config_text
+    benchmark = api_benchmark.benchmark_enabled(ws.metadata.annotations, engine, has_preset=True)
     steps.append(
         _serve_step(
             model_source(model, model_dir),
@@ -404,6 +411,7 @@ def plan_inference(
             port,
             adapters_dir,
             config_file,
+            benchmark,
         )
     )
     return LocalPlan(
@@ -413,4 +421,5 @@ def plan_inference(
         port=port,
         served_model=spec.preset.name,
         adapter_names=tuple(names),
+        benchmark=benchmark,
     )

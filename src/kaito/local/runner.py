@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from kaito.api import benchmark as api_benchmark
 from kaito.api import constants, v1beta1
 from kaito.local import plan as local_plan
 from kaito.local import processes, settings, status
@@ -41,6 +42,8 @@ from kaito.presets import catalog
 STEP_RUNNER = local_store.RUNNER_STEP
 EXIT_INTERRUPTED = 130
 _POLL_SECONDS = 0.2
+# As much of the server log as the operator reads from a pod (upstream's 500-line tail).
+_BENCHMARK_LOG_LINES = 500
 _BAR_INTERVAL_S = 5.0
 _HEALTH_TIMEOUT_S = 2.0
 _REGISTRY_TIMEOUT_S = 3.0
@@ -549,11 +552,30 @@ class Runner:
         self.run_record.endpoint = url
         self.run_record.served_models = models
         status.mark_inference_ready(self.ws, f"serving {', '.join(models)} at {url}")
+        if plan.benchmark:
+            self._record_benchmark(plan)
         self._save()
         self._note(f"==> ready: {url} (OpenAI API at {url}/v1, legacy API at {url}/chat)")
         self._note(f"    models: {', '.join(models)}")
         self._note("    try:")
         self._note(curl_example(url, models[-1]))
+
+    def _record_benchmark(self, plan: local_plan.LocalPlan) -> None:
+        # The server printed its result before /health passed; read it as the operator reads the
+        # pod log's tail.
+        log = self.store.log_path(self.name, local_plan.STEP_SERVE)
+        try:
+            tail = log.read_text(errors="replace").splitlines()[-_BENCHMARK_LOG_LINES:]
+            # Only vLLM servers benchmark (upstream's rule), so the engine is known.
+            config = {"engine": constants.RUNTIME_VLLM}
+            performance = api_benchmark.parse_benchmark_log(tail, config)
+        except (OSError, api_benchmark.BenchmarkLogError) as exc:
+            status.mark_benchmark(self.ws, None, str(exc))
+            self._note(f"==> benchmark: {exc}")
+            return
+        status.mark_benchmark(self.ws, performance, "benchmark result has been recorded")
+        metric = performance.metrics[api_benchmark.METRIC_PEAK_TPM]
+        self._note(f"==> benchmark: {metric.value} {metric.unit} (kaito get {self.name} -o yaml)")
 
     # -- stopping --------------------------------------------------------------------------------
     def _stopped(self) -> int:

@@ -195,6 +195,31 @@ def mark_inference_ready(ws: v1beta1.Workspace, message: str) -> None:
         _status(ws).state = constants.STATE_READY
 
 
+def mark_benchmark(
+    ws: v1beta1.Workspace, performance: v1beta1.Performance | None, msg: str
+) -> None:
+    """Record the post-load benchmark as the operator does: ``status.performance`` and
+    ``BenchmarkCompleted`` (False with ``msg`` when there is no usable result).
+    """
+    if performance is None:
+        _set(
+            ws,
+            constants.CONDITION_BENCHMARK_COMPLETED,
+            constants.CONDITION_FALSE,
+            constants.REASON_BENCHMARK_FAILED,
+            msg,
+        )
+        return
+    _status(ws).performance = performance
+    _set(
+        ws,
+        constants.CONDITION_BENCHMARK_COMPLETED,
+        constants.CONDITION_TRUE,
+        constants.REASON_BENCHMARK_COMPLETED,
+        msg,
+    )
+
+
 def mark_inference_down(
     ws: v1beta1.Workspace, reason: str, message: str, *, ever_ready: bool
 ) -> None:

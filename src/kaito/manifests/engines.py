@@ -28,6 +28,7 @@ def build_serve_args(
     config_file: str | None = None,
     adapters: bool = False,
     performance_mode: str | None = None,
+    benchmark: bool = False,
 ) -> list[str]:
     """Arguments after ``kaito-serve`` for ``model`` as ``plan`` sizes it.
 
@@ -40,6 +41,7 @@ def build_serve_args(
         config_file: In-pod path of the user's ``inference_config.yaml``, if a ConfigMap is set.
         adapters: Adapters are configured (vLLM then needs ``--enable-lora``).
         performance_mode: The ``kaito.sh/performance-mode`` annotation, if set.
+        benchmark: Run the post-load benchmark (``--kaito-benchmark``; vLLM only, as upstream).
     """
     common = [
         f"--engine={runtime}",
@@ -53,6 +55,8 @@ def build_serve_args(
         if config_file is not None:
             args.append(f"--kaito-config-file={config_file}")
         return args
+    if benchmark:
+        common.append("--kaito-benchmark")
     return [
         *common,
         *engine_args.build_vllm_args(

@@ -15,6 +15,7 @@ import math
 import shlex
 from typing import Any
 
+from kaito.api import benchmark as api_benchmark
 from kaito.api import constants
 from kaito.api.v1beta1 import InferenceSpec
 from kaito.api.workspace import AnyWorkspace
@@ -222,6 +223,7 @@ def _preset_pod_template(
         config_file=inference_config_path() if spec.config else None,
         adapters=bool(spec.adapters),
         performance_mode=performance_mode,
+        benchmark=api_benchmark.benchmark_enabled(ref.annotations, runtime, has_preset=True),
     )
     ports = [
         {

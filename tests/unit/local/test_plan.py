@@ -202,3 +202,21 @@ def test_a_custom_pod_template_cannot_run_locally(store: local_store.StateStore)
         plan.plan_inference(
             _inference([], template=True), store, config_text=None, port=1, engine="transformers"
         )
+
+
+@pytest.mark.parametrize(
+    ("engine", "annotations", "benchmark"),
+    [
+        ("vllm", {}, True),
+        ("vllm", {"kaito.sh/disable-benchmark": "true"}, False),
+        ("transformers", {}, False),
+    ],
+)
+def test_local_vllm_servers_benchmark_as_in_a_cluster(
+    store: local_store.StateStore, engine: str, annotations: dict[str, str], benchmark: bool
+) -> None:
+    ws = _inference([])
+    ws.metadata.annotations = annotations
+    result = plan.plan_inference(ws, store, config_text=None, port=5555, engine=engine)
+    assert result.benchmark is benchmark
+    assert ("--kaito-benchmark" in result.steps[-1].argv) is benchmark

@@ -222,3 +222,42 @@ def test_runner_marks_a_server_ready_then_not_ready_when_it_exits(
     run = store.load_run(name)
     assert run.served_models == ["smollm2-135m-instruct", "tune-me"]
     assert run.processes["serve"].exit_code == 0
+
+
+BENCHMARKING_SERVER = (
+    "import sys\n"
+    'print(\'KAITO_BENCHMARK_CONFIG 2026-12-05T20:00:00Z {"duration_sec":60,"max_concurrency":4}\')\n'
+    "print('KAITO_BENCHMARK_RESULT 2026-12-05T20:00:01Z {\"vllm_total_tpm\":4321.5}', flush=True)\n"
+    + HEALTH_SERVER
+)
+
+
+def test_runner_records_the_servers_benchmark_as_status_performance(
+    store: local_store.StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = _prepared(store, tmp_path)
+    out = tmp_path / "results"
+    out.mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = plan.Step(
+        name="serve",
+        argv=(sys.executable, "-c", BENCHMARKING_SERVER, str(port)),
+        kind="server",
+        description="serve",
+    )
+    code, messages = _run(
+        monkeypatch, store, name, [_step("tune", "pass"), server],
+        output_dir=out, port=port, served_model="smollm2-135m-instruct", benchmark=True,
+    )  # fmt: skip
+
+    assert code == 0
+    assert any("4321.5 tokens/min" in m for m in messages)
+    ws = store.load_workspace(name)
+    assert ws.status is not None
+    assert ws.status.performance is not None
+    metric = ws.status.performance.metrics["peakTokensPerMinute"]
+    assert (metric.value, metric.config["maxConcurrency"]) == ("4321.5", "4")
+    completed = next(c for c in ws.status.conditions if c.type == "BenchmarkCompleted")
+    assert completed.status == "True"

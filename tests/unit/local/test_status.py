@@ -156,3 +156,19 @@ def test_lost_runner_fails_running_tuning_and_unreadies_inference() -> None:
     assert serving.status is not None
     assert serving.status.state == constants.STATE_NOT_READY
     assert not status.is_active(serving)
+
+
+def test_a_benchmark_result_becomes_performance_and_benchmark_completed() -> None:
+    from kaito.api import benchmark
+
+    ws = _ws("inference")
+    status.mark_benchmark(ws, None, "no KAITO_BENCHMARK_RESULT line found in the server log")
+    assert _cond(ws, constants.CONDITION_BENCHMARK_COMPLETED) == ("False", "BenchmarkFailed")
+    assert ws.status is not None
+    assert ws.status.performance is None
+
+    line = benchmark.format_line(benchmark.RESULT_TAG, {"vllm_total_tpm": 900})
+    status.mark_benchmark(ws, benchmark.parse_benchmark_log([line]), "recorded")
+    assert _cond(ws, constants.CONDITION_BENCHMARK_COMPLETED) == ("True", "BenchmarkCompleted")
+    wire = ws.to_wire()["status"]["performance"]
+    assert wire["metrics"]["peakTokensPerMinute"]["value"] == "900"

@@ -359,3 +359,12 @@ def test_adapter_pull_secrets_are_also_pod_image_pull_secrets_as_upstream():
     ws = make_ws(INFERENCE_WS, inference={"adapters": [{"source": image}, {"source": other}]})
     assert _pod(_build(ws))["imagePullSecrets"] == [{"name": "acr"}, {"name": "shared"}]
     assert "imagePullSecrets" not in _pod(_build(make_ws(INFERENCE_WS)))
+
+
+@pytest.mark.parametrize(
+    ("annotations", "benchmark"),
+    [({}, True), ({"kaito.sh/disable-benchmark": "true"}, False)],
+)
+def test_vllm_pods_benchmark_unless_the_annotation_disables_it(annotations, benchmark):
+    ws = make_ws(INFERENCE_WS, metadata={"annotations": annotations})
+    assert ("--kaito-benchmark" in _main(_build(ws))["command"]) is benchmark

@@ -65,6 +65,13 @@ def install_common(app: FastAPI, options: ServeOptions) -> None:
 
 
 def is_ready(app: FastAPI) -> bool:
+    """Whether ``/health`` passes: the engine serves and no post-load benchmark is running."""
+    if getattr(app.state, "benchmark_pending", False):
+        return False
+    return engine_ready(app)
+
+
+def engine_ready(app: FastAPI) -> bool:
     """Whether the app's engine serves requests."""
     ready = getattr(app.state, "ready", None)
     if ready is not None:

@@ -22,6 +22,16 @@ DEFAULT_ADAPTERS_DIR = Path("/mnt/adapter")
 
 
 @dataclasses.dataclass(frozen=True)
+class BenchmarkConfig:
+    """The post-load benchmark's load: upstream's 60 s of 2048-token prompts, 256-token answers."""
+
+    duration_s: float = 60.0
+    input_tokens: int = 2048
+    output_tokens: int = 256
+    concurrency: int = 16
+
+
+@dataclasses.dataclass(frozen=True)
 class ServeOptions:
     """Everything ``kaito-serve`` was asked to do."""
 
@@ -74,6 +84,8 @@ class ServeOptions:
     """Seconds a hot-load pull may take before the request is answered with an error."""
     log_level: str = "info"
     """Logging level of the server."""
+    benchmark: BenchmarkConfig | None = None
+    """Measure throughput once the model is up, before ``/health`` passes."""
     passthrough: tuple[str, ...] = ()
     """Unknown flags, handed to vLLM unchanged."""
 
@@ -162,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("--kaito-kv-cache-cpu-memory-utilization", type=float, help=argparse.SUPPRESS)
     add("--kaito-max-probe-steps", type=int, help=argparse.SUPPRESS)
     add("--kaito-disable-rate-limit", action="store_true", help=argparse.SUPPRESS)
+    add(
+        "--kaito-benchmark",
+        action="store_true",
+        help="Benchmark the server once the model is loaded; /health passes after it.",
+    )
+    defaults = BenchmarkConfig()
+    add("--kaito-benchmark-duration", type=float, default=defaults.duration_s, help="Seconds.")
+    add("--kaito-benchmark-concurrency", type=int, default=defaults.concurrency, help="Clients.")
+    add("--kaito-benchmark-input-tokens", type=int, default=defaults.input_tokens, help="Prompt.")
+    add("--kaito-benchmark-output-tokens", type=int, default=defaults.output_tokens, help="Answer.")
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -182,9 +204,14 @@ def parse_serve_args(argv: list[str]) -> ServeOptions:
         (max_model_len, "--max-model-len"),
         (namespace.threads, "--threads"),
         (namespace.kaito_adapter_pulls, "--kaito-adapter-pulls"),
+        (namespace.kaito_benchmark_concurrency, "--kaito-benchmark-concurrency"),
+        (namespace.kaito_benchmark_input_tokens, "--kaito-benchmark-input-tokens"),
+        (namespace.kaito_benchmark_output_tokens, "--kaito-benchmark-output-tokens"),
     ):
         if value is not None and value < 1:
             raise ServeArgsError(f"{flag} must be at least 1, got {value}")
+    if not namespace.kaito_benchmark_duration > 0:
+        raise ServeArgsError("--kaito-benchmark-duration must be a positive number of seconds")
     if not namespace.kaito_adapter_pull_timeout > 0:
         raise ServeArgsError("--kaito-adapter-pull-timeout must be a positive number of seconds")
     if namespace.max_queue < 0:
@@ -219,6 +246,16 @@ def parse_serve_args(argv: list[str]) -> ServeOptions:
         max_adapter_pulls=namespace.kaito_adapter_pulls,
         adapter_pull_timeout=namespace.kaito_adapter_pull_timeout,
         log_level=namespace.log_level,
+        benchmark=(
+            BenchmarkConfig(
+                duration_s=namespace.kaito_benchmark_duration,
+                input_tokens=namespace.kaito_benchmark_input_tokens,
+                output_tokens=namespace.kaito_benchmark_output_tokens,
+                concurrency=namespace.kaito_benchmark_concurrency,
+            )
+            if namespace.kaito_benchmark
+            else None
+        ),
         passthrough=tuple(unknown),
     )
 

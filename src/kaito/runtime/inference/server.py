@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from fastapi import FastAPI
 
 from kaito.runtime import models
+from kaito.runtime.inference import benchmark
 from kaito.runtime.inference.adapters import AdapterSources, HotLoadPolicy
 from kaito.runtime.inference.engines import vllm_frontend
 from kaito.runtime.inference.engines.base import EngineStats, GenerationEngine
@@ -35,6 +36,17 @@ logger = logging.getLogger(__name__)
 
 def build_app(options: ServeOptions) -> FastAPI:
     """Build the server for ``options`` (the engine starts in the app's lifespan)."""
+    app = _build_engine_app(options)
+    if options.benchmark is not None:
+        host = "127.0.0.1" if options.host in ("0.0.0.0", "::", "") else options.host
+        benchmark.install(
+            app, f"http://{host}:{options.port}", options.model_name, options.benchmark,
+            options.api_key,
+        )  # fmt: skip
+    return app
+
+
+def _build_engine_app(options: ServeOptions) -> FastAPI:
     if options.engine == "vllm":
         return vllm_frontend.build_vllm_app(options)
     app = FastAPI(
