@@ -198,8 +198,9 @@ def mark_inference_ready(ws: v1beta1.Workspace, message: str) -> None:
 def mark_benchmark(
     ws: v1beta1.Workspace, performance: v1beta1.Performance | None, msg: str
 ) -> None:
-    """Record the post-load benchmark as the operator does: ``status.performance`` and
-    ``BenchmarkCompleted`` (False with ``msg`` when there is no usable result).
+    """Record the post-load benchmark: ``status.performance`` and ``BenchmarkCompleted``.
+
+    ``performance`` None (no usable result) sets the condition False with ``msg``.
     """
     if performance is None:
         _set(

@@ -224,11 +224,10 @@ def test_runner_marks_a_server_ready_then_not_ready_when_it_exits(
     assert run.processes["serve"].exit_code == 0
 
 
+_CONFIG_LINE = 'KAITO_BENCHMARK_CONFIG 2026-12-05T20:00:00Z {"duration_sec":60,"max_concurrency":4}'
+_RESULT_LINE = 'KAITO_BENCHMARK_RESULT 2026-12-05T20:00:01Z {"vllm_total_tpm":4321.5}'
 BENCHMARKING_SERVER = (
-    "import sys\n"
-    'print(\'KAITO_BENCHMARK_CONFIG 2026-12-05T20:00:00Z {"duration_sec":60,"max_concurrency":4}\')\n'
-    "print('KAITO_BENCHMARK_RESULT 2026-12-05T20:00:01Z {\"vllm_total_tpm\":4321.5}', flush=True)\n"
-    + HEALTH_SERVER
+    f"print({_CONFIG_LINE!r})\nprint({_RESULT_LINE!r}, flush=True)\n" + HEALTH_SERVER
 )
 
 
