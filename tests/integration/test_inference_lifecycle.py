@@ -267,3 +267,40 @@ async def test_inference_is_not_ready_while_the_statefulset_rolls_out(harness: H
     assert sts["status"]["updatedReplicas"] == 1
     assert sts["status"]["currentRevision"] == sts["status"]["updateRevision"]
     assert ws["metadata"]["annotations"]["workspace.kaito.io/revision"] == "2"
+
+
+async def test_benchmark_log_read_is_attempted_once_ready_and_a_failure_is_reported(
+    harness: Harness,
+) -> None:
+    """The simulated kubelet serves no logs, so the operator's read of pod w-0's log (granted
+    ``pods/log get``) fails: ``BenchmarkCompleted`` says so while the Workspace stays Ready."""
+    await harness.start_operator()
+    harness.apply_workspace(inference_workspace())
+    ws = await harness.wait_for(
+        lambda: (
+            (w := harness.workspace("workspace-phi-4-mini"))
+            and (w.get("status") or {}).get("state") == "Ready"
+            and any(c["type"] == "BenchmarkCompleted" for c in w["status"]["conditions"])
+            and w
+        ),
+        what="BenchmarkCompleted reported",
+    )
+    benchmark = condition(ws, "BenchmarkCompleted")
+    assert (benchmark["status"], benchmark["reason"]) == ("False", "BenchmarkFailed")
+    assert benchmark["message"].startswith("pod workspace-phi-4-mini-0: ")
+    assert "performance" not in ws["status"]
+    assert is_true(ws, "WorkspaceSucceeded")
+
+
+async def test_disabled_benchmark_reads_no_log(harness: Harness) -> None:
+    await harness.start_operator()
+    harness.apply_workspace(inference_workspace(annotations={"kaito.sh/disable-benchmark": "true"}))
+    ws = await harness.wait_for(
+        lambda: (
+            (w := harness.workspace("workspace-phi-4-mini"))
+            and is_true(w, "WorkspaceSucceeded")
+            and w
+        ),
+        what="WorkspaceSucceeded=True",
+    )
+    assert all(c["type"] != "BenchmarkCompleted" for c in ws["status"]["conditions"])

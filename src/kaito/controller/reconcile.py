@@ -19,8 +19,8 @@ import yaml
 
 from kaito.api import constants
 from kaito.api.workspace import AnyWorkspace, WorkspaceParseError, parse_workspace, to_v1beta1
+from kaito.controller import benchmark, workloads
 from kaito.controller import status as status_mod
-from kaito.controller import workloads
 from kaito.controller.context import ControllerContext
 from kaito.controller.errors import PermanentReconcileError, ReconcileError
 from kaito.controller.provisioners import (
@@ -284,6 +284,7 @@ async def _observe_workload(ctx: ControllerContext, ws: AnyWorkspace, obs: Any) 
             obs.statefulset = await ctx.cluster.get_or_none(resources.STATEFULSET, name, namespace)
         if obs.statefulset is not None:
             obs.pods = await ctx.cluster.list(resources.POD, namespace, labels=selector)
+            await benchmark.observe_benchmark(ctx, ws, obs)
     else:
         if not ctx.cluster.cached_absent(resources.JOB, name, namespace):
             obs.job = await ctx.cluster.get_or_none(resources.JOB, name, namespace)

@@ -9,6 +9,7 @@ Its tests run against a real control plane (``tests/fixtures/cluster``, built by
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import contextvars
@@ -153,6 +154,39 @@ class Cluster:
             return await self.get(kind, name, namespace)
         except errors.NotFoundError:
             return None
+
+    async def pod_log(
+        self,
+        kind: Kind,
+        name: str,
+        namespace: str,
+        *,
+        container: str,
+        tail_lines: int,
+        limit_s: float,
+    ) -> list[str]:
+        """The last ``tail_lines`` lines of one container's log (``kind``: ``resources.POD_LOG``).
+
+        ``limit_s`` bounds the whole read: the API server relays it from the node's kubelet.
+
+        Raises:
+            TransportError: the read took longer than ``limit_s``.
+        """
+
+        async def collect() -> list[str]:
+            lines = self._client.log(
+                name, namespace=namespace, container=container, tail_lines=tail_lines,
+                newlines=False,
+            )  # fmt: skip
+            return [line async for line in lines]
+
+        try:
+            result: list[str] = await self._call(
+                "get", kind, asyncio.wait_for(collect(), timeout=limit_s)
+            )
+        except TimeoutError as exc:
+            raise errors.TransportError(f"get {kind.plural}: no answer in {limit_s:g}s") from exc
+        return result
 
     def cached_absent(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
         """Whether a watch cache says the object does not exist (never, without caches)."""

@@ -43,6 +43,8 @@ DEPLOYMENT = Kind("apps", "v1", "Deployment", "deployments", True)
 JOB = Kind("batch", "v1", "Job", "jobs", True)
 NODE = Kind("", "v1", "Node", "nodes", False)
 POD = Kind("", "v1", "Pod", "pods", True)
+# The log subresource (read with ``Cluster.pod_log``): the post-load benchmark's result line.
+POD_LOG = Kind("", "v1", "Pod", "pods/log", True)
 SERVICE = Kind("", "v1", "Service", "services", True)
 CONFIGMAP = Kind("", "v1", "ConfigMap", "configmaps", True)
 SECRET = Kind("", "v1", "Secret", "secrets", True)
