@@ -462,3 +462,40 @@ VOLUME_CUDA_TOOLKIT: Final = "cuda-toolkit-hostpath"
 PATH_CUDA_TOOLKIT: Final = "/opt/kaito/cuda/129"
 PATH_CUDA_PROVISION_SCRIPT: Final = "/workspace/cuda-provision.sh"
 CONTAINER_PUSHER: Final = "pusher"
+
+# -------------------------------------------------------------------------------------------------
+# §1.6 InferenceSet (api/v1beta1/inferenceset_types.go, pkg/inferenceset, keda-kaito-scaler)
+# -------------------------------------------------------------------------------------------------
+KIND_INFERENCESET: Final = "InferenceSet"
+KIND_INFERENCESET_LIST: Final = "InferenceSetList"
+INFERENCESET_PLURAL: Final = "inferencesets"
+INFERENCESET_SINGULAR: Final = "inferenceset"
+INFERENCESET_SHORT_NAMES: Final = ("is", "isets")
+INFERENCESET_CATEGORIES: Final = ("inferenceset",)
+INFERENCESET_CRD_NAME: Final = f"{INFERENCESET_PLURAL}.{GROUP}"
+INFERENCESET_CRD_FILE: Final = f"{GROUP}_{INFERENCESET_PLURAL}.yaml"
+INFERENCESET_WEBHOOK_PATH: Final = "/validate/inferenceset.kaito.sh"
+CONDITION_INFERENCESET_READY: Final = "InferenceSetReady"
+REASON_INFERENCESET_READY: Final = "inferencesetReady"
+REASON_INFERENCESET_NOT_READY: Final = "inferencesetNotReady"
+REASON_BENCHMARK_PENDING: Final = "BenchmarkPending"
+METRIC_AGGREGATED_PEAK_TOKENS_PER_MINUTE: Final = "aggregatedPeakTokensPerMinute"
+# Children remember the template they were made from; a different hash marks them outdated.
+ANNOTATION_INFERENCESET_TEMPLATE_HASH: Final = "inferenceset.kaito.sh/template-hash"
+UPDATE_STRATEGY_ROLLING: Final = "RollingUpdate"
+UPDATE_STRATEGY_ON_DELETE: Final = "OnDelete"
+AUTO_UPGRADE_STRATEGIES: Final = ("InPlace", "Surge")
+DEFAULT_MAINTENANCE_WINDOW_DURATION: Final = "4h"
+# KEDA (keda.sh/v1alpha1 ScaledObject) as the keda-kaito-scaler builds it for an InferenceSet.
+ANNOTATION_SCALEDOBJECT_AUTO_PROVISION: Final = "scaledobject.kaito.sh/auto-provision"
+ANNOTATION_SCALEDOBJECT_MIN_REPLICAS: Final = "scaledobject.kaito.sh/min-replicas"
+ANNOTATION_SCALEDOBJECT_MAX_REPLICAS: Final = "scaledobject.kaito.sh/max-replicas"
+ANNOTATION_SCALEDOBJECT_METRIC_NAME: Final = "scaledobject.kaito.sh/metricName"
+ANNOTATION_SCALEDOBJECT_THRESHOLD: Final = "scaledobject.kaito.sh/threshold"
+ANNOTATION_SCALEDOBJECT_MANAGED_BY: Final = "scaledobject.kaito.sh/managed-by"
+KEDA_SCALER_NAME: Final = "keda-kaito-scaler"
+KEDA_DEFAULT_METRIC: Final = "vllm:num_requests_waiting"
+KEDA_POLLING_INTERVAL_S: Final = 15
+KEDA_TRIGGER_AUTH_NAME: Final = "keda-kaito-scaler-creds"
+KEDA_TRIGGER_AUTH_KIND: Final = "ClusterTriggerAuthentication"
+KEDA_SCALEDOBJECT_CRD: Final = "scaledobjects.keda.sh"

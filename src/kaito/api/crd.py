@@ -207,7 +207,15 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
+def dump_crd(definition: dict[str, Any]) -> str:
+    """A CRD as the YAML text written to ``config/crd/bases``."""
+    return "---\n" + yaml.dump(definition, Dumper=_PlainDumper, sort_keys=False, width=100)
+
+
 def render_crds() -> dict[str, str]:
-    """Every generated CRD as YAML text, keyed by file name (``kaito.sh_workspaces.yaml``)."""
-    text = yaml.dump(build_workspace_crd(), Dumper=_PlainDumper, sort_keys=False, width=100)
-    return {constants.WORKSPACE_CRD_FILE: "---\n" + text}
+    """The Workspace CRD as YAML text, keyed by file name (``kaito.sh_workspaces.yaml``).
+
+    The InferenceSet CRD is rendered by :mod:`kaito.api.inferenceset_crd` (which builds on this
+    module's schema generator); ``kaito crds`` writes both.
+    """
+    return {constants.WORKSPACE_CRD_FILE: dump_crd(build_workspace_crd())}

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from kaito.api import crd
+from kaito.api import crd, inferenceset_crd
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -31,13 +31,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Print the Workspace CRD (YAML), or write it to --output-dir."""
+        """Print the Workspace and InferenceSet CRDs (YAML), or write them to --output-dir."""
         raise typer.Exit(run_crds(output_dir))
 
 
 def run_crds(output_dir: Path | None) -> int:
     """Print the CRDs, or write them to ``output_dir``; return the exit code."""
-    rendered = crd.render_crds()
+    rendered = {**crd.render_crds(), **inferenceset_crd.render_crd()}
     if output_dir is None:
         for text in rendered.values():
             sys.stdout.write(text)
