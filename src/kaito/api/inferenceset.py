@@ -1,4 +1,4 @@
-"""``InferenceSet`` (kaito.sh ``v1alpha1`` and ``v1beta1``): N inference Workspaces behind a selector.
+"""``InferenceSet`` (kaito.sh v1alpha1 and v1beta1): N inference Workspaces behind one selector.
 
 An InferenceSet holds a Workspace template (``spec.template.resource`` and ``inference``), a
 replica count with a ``scale`` subresource (so ``kubectl scale``, an HPA or KEDA can drive it) and
@@ -64,7 +64,7 @@ class MaintenanceWindow(WireModel):
     )
     duration: OptStr = Field(
         default=constants.DEFAULT_MAINTENANCE_WINDOW_DURATION,
-        description="How long the window stays open after each cron tick (Go duration, default 4h).",
+        description="How long the window stays open after each cron tick (default 4h).",
     )
 
 
@@ -263,7 +263,7 @@ def parse_inferenceset(obj: Mapping[str, Any]) -> AnyInferenceSet:
 
 
 def to_storage(iset: AnyInferenceSet) -> InferenceSet:
-    """``iset`` as ``v1beta1`` (the same fields under the new apiVersion, as the API server does)."""
+    """``iset`` as ``v1beta1``: the same fields under the new apiVersion, as the API server does."""
     if isinstance(iset, InferenceSet):
         return iset
     data = iset.to_wire()

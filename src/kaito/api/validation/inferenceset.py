@@ -2,10 +2,10 @@
 
 The set's own rules: the name is a DNS-1123 label, replicas are not negative, the template's
 instance type fits the node-provisioning mode, the maintenance-window cron schedule and duration
-parse, ``rollingUpdate.maxUnavailable`` is usable and the partition is immutable. Then, as upstream's
-webhook does, the Workspace each replica would be is built (:mod:`kaito.api.inferenceset_children`)
-and judged by the Workspace create rules, with its findings reported under ``spec.template``: a
-set is admitted only if its children would be.
+parse, ``rollingUpdate.maxUnavailable`` is usable and the partition is immutable. Then, as
+upstream's webhook does, the Workspace each replica would be is built
+(:mod:`kaito.api.inferenceset_children`) and judged by the Workspace create rules, with its
+findings reported under ``spec.template``: a set is admitted only if its children would be.
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ _CHILD_PATHS = (
 )
 
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_CRON_NAMES = (
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_NAMES: tuple[dict[str, int], ...] = (
     {},
     {},
     {},
-    {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
-    {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())},
+    {m: i + 1 for i, m in enumerate(_MONTHS)},
+    {d: i for i, d in enumerate(_DAYS)},
 )
 _CRON_DESCRIPTORS = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
@@ -90,7 +92,8 @@ def _check_instance_type(
     if ctx.nap_disabled is True and instance_type:
         report.error(
             path,
-            f"invalid value: {instance_type}: instanceType must be empty when nodeProvisioner is byo",
+            f"invalid value: {instance_type}: "
+            "instanceType must be empty when nodeProvisioner is byo",
         )
     # A missing instance type with auto-provisioning is reported by the child's Workspace rules.
 
