@@ -42,7 +42,7 @@ $KUBECTL -n "$NAMESPACE" create secret generic "$SECRET" \
   --dry-run=client -o yaml | $KUBECTL apply -f -
 CA_BUNDLE="$(base64 < ca.crt | tr -d '\n')"
 $KUBECTL patch validatingwebhookconfiguration "$WEBHOOK" --type=json \
-  -p "[{\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/caBundle\",\"value\":\"${CA_BUNDLE}\"}]"
+  -p "[{\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/caBundle\",\"value\":\"${CA_BUNDLE}\"},{\"op\":\"add\",\"path\":\"/webhooks/1/clientConfig/caBundle\",\"value\":\"${CA_BUNDLE}\"}]"
 # The operator reads the files from the mounted Secret; restart it so it serves the new certificate.
 $KUBECTL -n "$NAMESPACE" rollout restart deployment/kaito-workspace
 echo "webhook certificate installed in ${NAMESPACE}/${SECRET}"

@@ -29,6 +29,10 @@ NOT_REQUESTS: dict[Grant, str] = {
         "checked by the OwnerReferencesPermissionEnforcement admission plugin (enabled in this "
         "control plane) when a child sets blockOwnerDeletion; it is not a request of its own"
     ),
+    ("kaito.sh", "inferencesets/finalizers", "update"): (
+        "as for workspaces/finalizers: InferenceSet children (Workspaces, ScaledObjects) set "
+        "blockOwnerDeletion on their owner reference"
+    ),
     ("", "services", "get"): (
         "apply.get_or_create reads a Service only while the operator's Service watch cache has "
         "not listed yet (just after a start) or after a create found the name taken; once listed, "

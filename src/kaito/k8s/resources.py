@@ -35,6 +35,17 @@ WORKSPACE = Kind(
     constants.WORKSPACE_PLURAL,
     True,
 )
+INFERENCESET = Kind(
+    constants.GROUP,
+    constants.VERSION_V1BETA1,
+    constants.KIND_INFERENCESET,
+    constants.INFERENCESET_PLURAL,
+    True,
+)
+SCALED_OBJECT = Kind("keda.sh", "v1alpha1", "ScaledObject", "scaledobjects", True)
+CRD = Kind(
+    "apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False
+)
 NODECLAIM = Kind("karpenter.sh", "v1", "NodeClaim", "nodeclaims", False)
 NODEPOOL = Kind("karpenter.sh", "v1", "NodePool", "nodepools", False)
 CONTROLLER_REVISION = Kind("apps", "v1", "ControllerRevision", "controllerrevisions", True)
@@ -55,6 +66,9 @@ BY_KIND: dict[str, Kind] = {
     k.kind: k
     for k in (
         WORKSPACE,
+        INFERENCESET,
+        SCALED_OBJECT,
+        CRD,
         NODECLAIM,
         NODEPOOL,
         CONTROLLER_REVISION,

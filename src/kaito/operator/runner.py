@@ -31,6 +31,7 @@ from kaito.k8s.client import Cluster, Obj, calls_label, load_config, record_call
 from kaito.k8s.informer import CachedCluster, Informer, newer
 from kaito.k8s.resources import Kind
 from kaito.operator import children, handlers, webhook
+from kaito.operator import inferenceset as inferenceset_host
 from kaito.operator.leader import LeaderElector
 from kaito.operator.metrics import OperatorMetrics, start_http
 from kaito.operator.queue import Key, WorkQueue
@@ -72,8 +73,10 @@ class Operator:
                 settings.leader_lease_seconds,
                 on_elected=self._resync_soon,
             )
+        self.inferencesets = inferenceset_host.InferenceSetController(self)
         self.registry = kopf.OperatorRegistry()
         handlers.register(self.registry, self)
+        inferenceset_host.register(self.registry, self)
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._runners: list[web.AppRunner] = []
@@ -143,6 +146,7 @@ class Operator:
 
     def _resync_soon(self) -> None:
         self._spawn(self.resync())
+        self._spawn(self.inferencesets.resync())
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -253,7 +257,7 @@ class Operator:
         """Run until ``stop()`` (or cancellation)."""
         await self._start_http()
         self.queue.start()
-        for informer in self.informers:
+        for informer in [*self.informers, *self.inferencesets.start()]:
             self._spawn(informer.run())
         if self.leader is not None:
             self.leader.start()
@@ -283,6 +287,7 @@ class Operator:
 
     async def _shutdown(self) -> None:
         await self.queue.stop()
+        await self.inferencesets.stop()
         if self.leader is not None:
             await self.leader.stop()
         tasks = list(self._tasks)

@@ -326,8 +326,10 @@ def test_release_namespace_reaches_every_namespaced_object_and_reference(helm_en
         ), _key(obj)
     for kind in ("RoleBinding", "ClusterRoleBinding"):
         assert [s["namespace"] for s in _only(objects, kind)["subjects"]] == ["team-ai"]
-    (hook,) = _only(objects, "ValidatingWebhookConfiguration")["webhooks"]
-    assert hook["clientConfig"]["service"]["namespace"] == "team-ai"
+    hooks = _only(objects, "ValidatingWebhookConfiguration")["webhooks"]
+    assert len(hooks) == 2  # Workspaces and InferenceSets
+    for hook in hooks:
+        assert hook["clientConfig"]["service"]["namespace"] == "team-ai"
 
 
 def test_disabled_webhook_renders_no_service_or_configuration(helm_env):
@@ -371,7 +373,7 @@ def test_webhook_ca_bundle_and_annotations_land_on_the_configuration(helm_env, t
     objects = _render(helm_env, "-f", _values_file(tmp_path, values))
     vwc = _only(objects, "ValidatingWebhookConfiguration")
     assert vwc["metadata"]["annotations"] == values["webhook"]["annotations"]
-    assert [h["clientConfig"]["caBundle"] for h in vwc["webhooks"]] == ["Q0EgUEVN"]
+    assert [h["clientConfig"]["caBundle"] for h in vwc["webhooks"]] == ["Q0EgUEVN"] * 2
 
 
 @pytest.mark.parametrize(

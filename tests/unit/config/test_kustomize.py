@@ -59,6 +59,7 @@ def test_default_renders_every_part_in_kaito_system(installed):
         [
             "Namespace",
             "CustomResourceDefinition",
+            "CustomResourceDefinition",
             "ServiceAccount",
             "Role",
             "ClusterRole",
@@ -180,7 +181,11 @@ def test_operator_deployment_is_hardened(installed):
 def test_webhook_configuration_points_at_the_operator(installed):
     (vwc,) = _by_kind(installed, "ValidatingWebhookConfiguration")
     assert vwc["metadata"]["name"] == constants.WEBHOOK_NAME
-    (hook,) = vwc["webhooks"]
+    hook, iset_hook = vwc["webhooks"]
+    assert iset_hook["name"] == "validation.inferenceset.kaito.sh"
+    assert iset_hook["clientConfig"]["service"]["path"] == constants.INFERENCESET_WEBHOOK_PATH
+    assert iset_hook["rules"][0]["resources"] == ["inferencesets"]
+    assert iset_hook["rules"][0]["apiVersions"] == ["v1beta1"]
     assert hook["name"] == constants.WEBHOOK_NAME
     assert hook["failurePolicy"] == "Fail"
     assert hook["clientConfig"]["service"] == {
@@ -289,4 +294,5 @@ def test_make_cert_script_issues_a_certificate_for_the_webhook_service(tmp_path)
     assert f"-n team-ns create secret generic {constants.WEBHOOK_CERT_SECRET}" in calls
     assert f"patch validatingwebhookconfiguration {constants.WEBHOOK_NAME}" in calls
     assert "/webhooks/0/clientConfig/caBundle" in calls
+    assert "/webhooks/1/clientConfig/caBundle" in calls  # the InferenceSet webhook
     assert "rollout restart deployment/kaito-workspace" in calls

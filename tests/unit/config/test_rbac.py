@@ -54,7 +54,12 @@ CREATED = {
 # off and exact namespaces it needs neither; the real API server's audit log confirms it).
 KOPF_DISCOVERY: set[tuple[str, str]] = set()
 # Subresources: status writes, and owner references with blockOwnerDeletion on our children.
-SUBRESOURCES = {("kaito.sh", "workspaces/status"), ("kaito.sh", "workspaces/finalizers")}
+SUBRESOURCES = {
+    ("kaito.sh", "workspaces/status"),
+    ("kaito.sh", "workspaces/finalizers"),
+    ("kaito.sh", "inferencesets/status"),
+    ("kaito.sh", "inferencesets/finalizers"),
+}
 
 
 def _grants() -> set[tuple[str, str, str]]:
