@@ -382,6 +382,9 @@ class Harness:
 
     async def cleanup(self) -> None:
         """Delete what the test left, through the operator (its finalizer), then the rest."""
+        for ns in self.namespaces:  # first, so no InferenceSet makes Workspaces again
+            for iset in self.objects("inferencesets", ns):
+                self.kube.delete("inferencesets", iset["metadata"]["name"], ns)
         leftovers = [ws for ns in self.namespaces for ws in self.objects("workspaces", ns)]
         if leftovers:
             if not self.replicas and self._last_settings:
