@@ -1,5 +1,8 @@
 """``kaito render``: print every object the operator would create for a Workspace, offline.
 
+For an InferenceSet it prints the child Workspaces (and KEDA ScaledObject) the operator creates
+(:mod:`kaito.cli.inferenceset`).
+
 Users review a change before applying it; the operator's own builders produce the output, so what is
 printed is what the operator will create (apart from owner references, which need the Workspace's
 uid). Exit codes follow ``kaito validate``: 0 rendered, 1 the Workspace cannot be rendered (invalid
@@ -16,7 +19,8 @@ from typing import Annotated, Any
 import typer
 
 from kaito.api import constants, documents
-from kaito.api.workspace import parse_workspace, to_v1beta1
+from kaito.api.workspace import WorkspaceParseError, parse_workspace, to_v1beta1
+from kaito.cli import inferenceset as cli_inferenceset
 from kaito.manifests import render
 from kaito.manifests.plan import ManifestSettings, default_runtime_image
 
@@ -134,6 +138,15 @@ def run(
             where = f"{path}" if index == 0 else f"{path} (document {index + 1})"
             kind = documents.document_kind(doc)
             if kind == documents.KIND_CONFIGMAP:
+                continue
+            if kind == constants.KIND_INFERENCESET:
+                workspaces += 1
+                try:
+                    objects += cli_inferenceset.render_objects(
+                        doc, provisioner=node_provisioner, namespace=namespace
+                    )
+                except WorkspaceParseError as exc:
+                    raise ValueError(f"{where}: {exc}") from exc
                 continue
             if kind != constants.KIND_WORKSPACE:
                 typer.echo(f"note: {where}: kind {kind!r} skipped (not a Workspace)", err=True)

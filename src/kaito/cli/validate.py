@@ -10,10 +10,12 @@ warnings, never as errors.
 Exit codes: 0 every Workspace is valid; 1 at least one is invalid; 2 a file cannot be read or is
 not YAML, or no Workspace was found, or bad usage.
 
-``-o json`` / ``-o yaml`` print a list with one entry per Workspace document:
-``{"file", "document" (1-based index in the file), "name", "apiVersion", "operation" (CREATE, or
-UPDATE with ``--old``), "valid", "errors": [{"field", "message"}], "warnings": [{"field",
-"message"}], "estimate"}``.
+InferenceSet documents are validated as the webhook does (:mod:`kaito.cli.inferenceset`).
+
+``-o json`` / ``-o yaml`` print a list with one entry per Workspace or InferenceSet document:
+``{"file", "document" (1-based index in the file), "kind", "name", "apiVersion", "operation"
+(CREATE, or UPDATE with ``--old``), "valid", "errors": [{"field", "message"}], "warnings":
+[{"field", "message"}], "estimate"}``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from kaito.api.workspace import (
     parse_workspace,
     workspace_runtime,
 )
+from kaito.cli import inferenceset as cli_inferenceset
 from kaito.presets import catalog, estimator, mig, skus
 from kaito.presets.errors import PresetError
 from kaito.runtime.models.hub_config import HubConfigReader
@@ -88,12 +91,14 @@ class DocumentResult:
     warnings: list[dict[str, str]] = field(default_factory=list)
     estimate: dict[str, Any] | None = None
     update: bool = False
+    kind: str = constants.KIND_WORKSPACE
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON shape."""
         return {
             "file": self.file,
             "document": self.document,
+            "kind": self.kind,
             "name": self.name,
             "apiVersion": self.api_version,
             "operation": "UPDATE" if self.update else "CREATE",
@@ -346,6 +351,8 @@ def run_validate(
                         f"{where}: no stored Workspace of that name in --old; validated as a create"
                     )
                 results.append(result)
+            elif kind == constants.KIND_INFERENCESET:
+                results.append(_validate_inferenceset(item.label, index, doc, ctx, configmaps))
             elif kind == documents.KIND_CONFIGMAP:
                 notes.append(f"{where}: ConfigMap used for config lookups")
             elif kind is None:
@@ -353,7 +360,7 @@ def run_validate(
             else:
                 notes.append(f"{where}: kind {kind} skipped (not a Workspace)")
     if not results and not problems:
-        problems.append("no Workspace found in the given files")
+        problems.append("no Workspace or InferenceSet found in the given files")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     for problem in problems:
@@ -393,6 +400,29 @@ def _validate_one(
     result.warnings = [w.to_dict() for w in report.warnings]
     if report.valid:
         result.estimate = _estimate(ws, ctx, configmaps)
+    return result
+
+
+def _validate_inferenceset(
+    label: str,
+    index: int,
+    doc: Any,
+    ctx: ValidationContext,
+    configmaps: dict[tuple[str | None, str], dict[str, str]],
+) -> DocumentResult:
+    meta = doc.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    api_version = doc.get("apiVersion")
+    result = DocumentResult(
+        file=label,
+        document=index,
+        name=name if isinstance(name, str) else None,
+        api_version=api_version if isinstance(api_version, str) else None,
+        kind=constants.KIND_INFERENCESET,
+    )
+    result.errors, result.warnings, result.estimate = cli_inferenceset.validate_document(
+        doc, ctx, lambda child: _estimate(child, ctx, configmaps)
+    )
     return result
 
 
@@ -450,7 +480,7 @@ def _print(results: list[DocumentResult], output: OutputFormat) -> None:
     for result in results:
         title = f"{result.file} (document {result.document})"
         if result.name:
-            title += f": Workspace {result.name}"
+            title += f": {result.kind} {result.name}"
         print(f"{title}: {'valid' if not result.errors else 'INVALID'}")
         for error in result.errors:
             print(f"  error: {_field_message(error)}")
@@ -469,6 +499,8 @@ def _estimate_text(estimate: dict[str, Any]) -> str:
         return f"not available ({estimate.get('error', 'unknown')})"
     nodes = estimate["nodes"]
     text = f"{nodes} node{'s' if nodes != 1 else ''}"
+    if "replicas" in estimate:
+        text += f" ({estimate['replicas']} replicas of {estimate['nodesPerReplica']})"
     if estimate.get("instanceType"):
         text += f" of {estimate['instanceType']}"
     if estimate.get("gpusPerNode"):

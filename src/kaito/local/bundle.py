@@ -18,6 +18,7 @@ import yaml
 
 from kaito.api import constants, v1beta1
 from kaito.api import workspace as api_workspace
+from kaito.local import inferenceset as local_inferenceset
 from kaito.manifests import tuning as tuning_manifests
 
 _YAML_SUFFIXES = (".yaml", ".yml")
@@ -42,6 +43,8 @@ class WorkspaceBundle:
     """The Workspace as written (v1alpha1 stays v1alpha1 for validation)."""
     configmaps: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     """ConfigMaps by name: first the same file's, then the folder's."""
+    notes: list[str] = field(default_factory=list)
+    """What the user should know about how the file is run (an InferenceSet's one replica)."""
 
 
 def _load_documents(path: Path) -> list[Any]:
@@ -74,6 +77,12 @@ def load_bundle(path: Path) -> WorkspaceBundle:
     """
     documents = _load_documents(path)
     workspaces = [doc for doc in documents if api_workspace.is_workspace_document(doc)]
+    notes: list[str] = []
+    if not workspaces:
+        try:
+            workspaces, notes = local_inferenceset.workspace_documents(documents)
+        except api_workspace.WorkspaceParseError as exc:
+            raise BundleError(f"{path}: {exc}") from exc
     if not workspaces:
         raise BundleError(
             f"{path} holds no Workspace (kind: Workspace, apiVersion: kaito.sh/...)", 2
@@ -102,6 +111,7 @@ def load_bundle(path: Path) -> WorkspaceBundle:
         workspace=api_workspace.to_v1beta1(original),
         original=original,
         configmaps=configmaps,
+        notes=notes,
     )
 
 

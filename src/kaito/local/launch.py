@@ -187,6 +187,7 @@ def prepare_run(
     if facts is None:
         facts = machine.probe_machine(local, need_hub=not needs.local_weights)
     refusals, warnings = machine.plan_refusals(needs, facts)
+    warnings = [*found.notes, *warnings]
     if refusals:
         raise RunError("cannot run here: " + "\n  ".join(refusals))
     try:
