@@ -78,7 +78,8 @@ async def test_kubectl_scale_reaches_ready_replicas_and_scale_down_removes_not_r
     assert len(kids) == 3
     for ws in kids:
         meta = ws["metadata"]
-        assert meta["name"].startswith("chat-") and meta["generateName"] == "chat-"
+        assert meta["name"].startswith("chat-")
+        assert meta["generateName"] == "chat-"
         assert meta["labels"][CREATED_BY] == "chat"
         assert ws["resource"]["labelSelector"] == {"matchLabels": {"apps": "chat"}}
         assert [o["kind"] for o in meta["ownerReferences"]] == ["InferenceSet"]
@@ -135,8 +136,11 @@ async def test_template_change_rolls_one_replica_at_a_time(harness: Harness) -> 
     )
     try:
         await harness.wait_for(
-            lambda: set_ready(harness, "roll", 3)
-            and not old & {w["metadata"]["name"] for w in children(harness, "roll", active_only=False)},
+            lambda: (
+                set_ready(harness, "roll", 3)
+                and not old
+                & {w["metadata"]["name"] for w in children(harness, "roll", active_only=False)}
+            ),
             within=90,
             what="all replicas replaced",
         )
@@ -145,11 +149,13 @@ async def test_template_change_rolls_one_replica_at_a_time(harness: Harness) -> 
         sampler.join(2)
     new = children(harness, "roll")
     assert all(w["metadata"]["annotations"]["team"] == "b" for w in new)
-    assert samples and samples[-1][0] == 0
+    assert samples
+    assert samples[-1][0] == 0
     # maxUnavailable 1: never fewer than 2 ready replicas, never two replicas going at once.
     assert min(s[2] for s in samples) >= 2, samples
     assert max(s[1] for s in samples) <= 1, samples
-    assert any(s[0] == 2 for s in samples) and any(s[0] == 1 for s in samples)
+    assert any(s[0] == 2 for s in samples)
+    assert any(s[0] == 1 for s in samples)
 
 
 @pytest.mark.timeout(180)
@@ -185,17 +191,24 @@ async def test_v1alpha1_set_with_node_count_limit_and_performance_aggregation(
 ) -> None:
     await harness.start_operator()
     # phi-4-mini needs one node per replica: a limit of 2 nodes allows 2 of 3 replicas.
-    harness.create("inferencesets", inference_set("capped", 3, version="v1alpha1", nodeCountLimit=2))
+    harness.create(
+        "inferencesets", inference_set("capped", 3, version="v1alpha1", nodeCountLimit=2)
+    )
     await harness.wait_for(
-        lambda: len(children(harness, "capped")) == 2
-        and status(harness, "capped").get("readyReplicas") == 2,
+        lambda: (
+            len(children(harness, "capped")) == 2
+            and status(harness, "capped").get("readyReplicas") == 2
+        ),
         within=60,
         what="2 ready replicas under the limit",
     )
     await asyncio.sleep(0.5)
     assert len(children(harness, "capped")) == 2
-    cond = next(c for c in status(harness, "capped")["conditions"] if c["type"] == "InferenceSetReady")
-    assert cond["status"] == "False" and "nodeCountLimit 2 allows 2 replicas" in cond["message"]
+    cond = next(
+        c for c in status(harness, "capped")["conditions"] if c["type"] == "InferenceSetReady"
+    )
+    assert cond["status"] == "False"
+    assert "nodeCountLimit 2 allows 2 replicas" in cond["message"]
 
     # Children that report a peak throughput are summed into the set's status.
     for i, ws in enumerate(children(harness, "capped")):
@@ -216,10 +229,12 @@ async def test_v1alpha1_set_with_node_count_limit_and_performance_aggregation(
             subresource="status",
         )
     await harness.wait_for(
-        lambda: ((status(harness, "capped").get("performance") or {}).get("metrics") or {})
-        .get("aggregatedPeakTokensPerMinute", {})
-        .get("value")
-        == "3000.00",
+        lambda: (
+            ((status(harness, "capped").get("performance") or {}).get("metrics") or {})
+            .get("aggregatedPeakTokensPerMinute", {})
+            .get("value")
+            == "3000.00"
+        ),
         within=20,
         what="aggregated peak throughput",
     )

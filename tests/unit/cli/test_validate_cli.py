@@ -138,7 +138,10 @@ def test_schema_errors_are_reported_with_paths_not_tracebacks(tmp_path: Path) ->
     ("text", "message"),
     [
         ("a: [unclosed\n", "invalid YAML"),
-        ("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", "no Workspace or InferenceSet found"),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",
+            "no Workspace or InferenceSet found",
+        ),
         ("- a\n- b\n", "not a Kubernetes object"),
     ],
 )
