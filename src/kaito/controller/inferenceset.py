@@ -153,6 +153,19 @@ async def _write_status(
     )
 
 
+def _covers(have: Any, want: Any) -> bool:
+    """Whether ``have`` holds everything in ``want`` (fields KEDA defaults are left alone)."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(_covers(have.get(k), v) for k, v in want.items())
+    if isinstance(want, list):
+        return (
+            isinstance(have, list)
+            and len(have) == len(want)
+            and all(_covers(h, w) for h, w in zip(have, want, strict=True))
+        )
+    return bool(have == want)
+
+
 async def _keda_installed(ctx: InferenceSetContext) -> bool:
     crd = await ctx.cluster.get_or_none(resources.CRD, constants.KEDA_SCALEDOBJECT_CRD)
     return crd is not None
@@ -196,7 +209,7 @@ async def _sync_scaled_object(
             f"ScaledObject {meta.name} exists and is not managed by this InferenceSet",
             warning=True,
         )
-    elif existing.get("spec") != desired["spec"]:
+    elif not _covers(existing.get("spec"), desired["spec"]):
         await apply.merge_patch(
             ctx.cluster,
             resources.SCALED_OBJECT,
