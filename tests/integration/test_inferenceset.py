@@ -103,6 +103,16 @@ async def test_kubectl_scale_reaches_ready_replicas_and_scale_down_removes_not_r
     )
     await harness.wait_for(lambda: set_ready(harness, "chat", 1), within=30, what="ready at 1")
 
+    # Deleting the set deletes its Workspaces (owner references) and their nodes.
+    harness.kubectl("delete", "inferenceset", "chat", "--wait=false")
+    await harness.wait_for(
+        lambda: (
+            not children(harness, "chat", active_only=False) and not harness.objects("nodeclaims")
+        ),
+        within=40,
+        what="children and their nodes gone",
+    )
+
 
 @pytest.mark.timeout(150)
 async def test_template_change_rolls_one_replica_at_a_time(harness: Harness) -> None:
