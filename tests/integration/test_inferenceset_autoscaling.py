@@ -126,8 +126,15 @@ async def test_keda_scaled_object_follows_the_annotations_once_keda_is_installed
         )
         annotate = {"metadata": {"annotations": {"scaledobject.kaito.sh/threshold": "20"}}}
         harness.patch("inferencesets", "auto", annotate)
+        # A pass may create it from the earlier threshold first (a child's change); then updates it.
         so = await harness.wait_for(
-            lambda: harness.get("scaledobjects", "auto"), within=20, what="ScaledObject"
+            lambda: (
+                (s := harness.get("scaledobjects", "auto"))
+                and s["spec"]["triggers"][0]["metadata"]["threshold"] == "20"
+                and s
+            ),
+            within=20,
+            what="ScaledObject with threshold 20",
         )
         iset = harness.get("inferencesets", "auto")
         assert iset is not None
