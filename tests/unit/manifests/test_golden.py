@@ -26,7 +26,8 @@ UPDATE = os.environ.get("KAITO_UPDATE_GOLDEN") == "1"
 RUNTIME_IMAGE = "ghcr.io/kaito-py/runtime:golden"
 K8S_VERSION = "1.32.0"
 # Karpenter kinds have no schema in kubernetes-validate; everything else must validate strictly.
-CUSTOM_KINDS = {"NodeClaim", "NodePool"}
+# An InferenceSet renders to Workspaces and a KEDA ScaledObject: custom kinds as well.
+CUSTOM_KINDS = {"NodeClaim", "NodePool", "Workspace", "ScaledObject"}
 
 
 @functools.cache
