@@ -52,8 +52,8 @@ def validate_document(
 
 def render_objects(
     doc: Mapping[str, Any], *, provisioner: str | None, namespace: str | None
-) -> list[Obj]:
-    """The child Workspaces of an InferenceSet document, and its ScaledObject when asked for.
+) -> tuple[list[Obj], list[str]]:
+    """The child Workspaces of an InferenceSet document, its ScaledObject when asked for, notes.
 
     Args:
         doc: The InferenceSet document.
@@ -73,7 +73,16 @@ def render_objects(
         iset.metadata.namespace = namespace
     child = build_child_workspace(iset, byo=byo).to_wire()
     objects = [child for _ in range(max(0, iset.spec.replicas))]
+    notes = []
     plan = scaledobject.plan_autoscaling(iset, None)
-    if plan.enabled and not plan.wait_for_sizing:
+    if plan.wait_for_sizing:
+        notes.append(
+            f"InferenceSet {iset.metadata.name}: the KEDA ScaledObject is not shown: its "
+            "maxReplicaCount is nodeCountLimit // the nodes of one replica, known once a replica "
+            "is sized in the cluster"
+        )
+    elif plan.enabled:
         objects.append(scaledobject.build_scaled_object(iset, plan, scaledobject.ScalerAddress()))
-    return objects
+    elif plan.problem:
+        notes.append(f"InferenceSet {iset.metadata.name}: no ScaledObject: {plan.problem}")
+    return objects, notes

@@ -142,11 +142,14 @@ def run(
             if kind == constants.KIND_INFERENCESET:
                 workspaces += 1
                 try:
-                    objects += cli_inferenceset.render_objects(
+                    children, notes = cli_inferenceset.render_objects(
                         doc, provisioner=node_provisioner, namespace=namespace
                     )
                 except WorkspaceParseError as exc:
                     raise ValueError(f"{where}: {exc}") from exc
+                objects += children
+                for note in notes:
+                    typer.echo(f"note: {where}: {note}", err=True)
                 continue
             if kind != constants.KIND_WORKSPACE:
                 typer.echo(f"note: {where}: kind {kind!r} skipped (not a Workspace)", err=True)
