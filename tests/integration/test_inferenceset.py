@@ -13,8 +13,11 @@ import time
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.fixtures.cluster.client import EventRecorder
+from tests.fixtures.cluster.client import ApiError, EventRecorder
+from tests.fixtures.cluster.controlplane import issue_certificate
+from tests.fixtures.cluster.faults import FaultProxy
 from tests.integration.conftest import Harness, is_true
 
 Obj = dict[str, Any]
@@ -248,3 +251,37 @@ async def test_v1alpha1_set_with_node_count_limit_and_performance_aggregation(
         within=20,
         what="aggregated peak throughput",
     )
+
+
+@pytest.mark.timeout(150)
+async def test_api_faults_during_scale_up_never_make_an_extra_replica(harness: Harness) -> None:
+    """One in five of the operator's calls fails (lost responses of creates included)."""
+    cp = harness.cp
+    cert, key = issue_certificate(cp.pki, "proxy", "/CN=fault-proxy", server_names=["127.0.0.1"])
+    proxy = FaultProxy(cp.server, cp.ca, cert, key, rate=0.2)
+    proxy.start()
+    added = EventRecorder(harness.kube, "workspaces")
+    try:
+        config = yaml.safe_load(harness.cluster.install.kubeconfig.read_text())
+        config["clusters"][0]["cluster"]["server"] = proxy.url
+        kubeconfig = cp.workdir / f"faulty-{harness.ns}.kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump(config))
+        await harness.start_operator(kubeconfig=str(kubeconfig))
+        for _ in range(10):  # the webhook's own lookups meet the faults too
+            refusal = ""
+            try:
+                harness.create("inferencesets", inference_set("flaky", 4))
+                break
+            except ApiError as exc:
+                refusal = exc.body
+            assert "cannot validate the InferenceSet" in refusal, refusal
+        await harness.wait_for(lambda: set_ready(harness, "flaky", 4), within=120, what="4 ready")
+        await asyncio.sleep(1.0)
+    finally:
+        await harness.stop_all()
+        proxy.stop()
+        added.stop()
+    assert proxy.injected["lost"] >= 1, proxy.injected
+    names = sorted(w["metadata"]["name"] for w in children(harness, "flaky", active_only=False))
+    assert len(names) == 4
+    assert sorted(added.names("ADDED")) == names
