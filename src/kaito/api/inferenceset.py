@@ -24,7 +24,7 @@ from kaito.api import constants, v1beta1
 from kaito.api.data_sources import PRESERVE_UNKNOWN
 from kaito.api.meta import Condition, LabelSelector, ObjectMeta
 from kaito.api.wire import OptStr, OptTimestamp, WireModel
-from kaito.api.workspace import ParseIssue, WorkspaceParseError, _issue_from_pydantic
+from kaito.api.workspace import ParseIssue, WorkspaceParseError, issues_from
 
 DEFAULT_UPDATE_STRATEGY: dict[str, Any] = {
     "type": constants.UPDATE_STRATEGY_ROLLING,
@@ -257,9 +257,7 @@ def parse_inferenceset(obj: Mapping[str, Any]) -> AnyInferenceSet:
     try:
         return model.model_validate(dict(obj))
     except pydantic.ValidationError as exc:
-        raise WorkspaceParseError(
-            [_issue_from_pydantic(e) for e in exc.errors(include_url=False)]
-        ) from exc
+        raise WorkspaceParseError(issues_from(exc)) from exc
 
 
 def to_storage(iset: AnyInferenceSet) -> InferenceSet:

@@ -70,6 +70,11 @@ def _issue_from_pydantic(err: Mapping[str, Any]) -> ParseIssue:
     return ParseIssue(field=format_path(loc), message=message)
 
 
+def issues_from(exc: pydantic.ValidationError) -> list[ParseIssue]:
+    """Every problem of a pydantic validation error, with camelCase paths (InferenceSets too)."""
+    return [_issue_from_pydantic(e) for e in exc.errors(include_url=False)]
+
+
 def parse_workspace(obj: Mapping[str, Any]) -> AnyWorkspace:
     """Build the typed Workspace for ``obj``'s ``apiVersion``.
 
