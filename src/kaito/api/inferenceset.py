@@ -14,7 +14,7 @@ here and :func:`kaito.api.inferenceset_children.max_unavailable` reads it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import pydantic
@@ -25,6 +25,16 @@ from kaito.api.data_sources import PRESERVE_UNKNOWN
 from kaito.api.meta import Condition, LabelSelector, ObjectMeta
 from kaito.api.wire import OptStr, OptTimestamp, WireModel
 from kaito.api.workspace import ParseIssue, WorkspaceParseError, issues_from
+
+
+class InferenceSetParseError(WorkspaceParseError):
+    """The data is not a well-formed InferenceSet; ``issues`` lists every problem with its path."""
+
+    def __init__(self, issues: Sequence[ParseIssue]) -> None:
+        super().__init__(issues)
+        lines = [f"{i.field}: {i.message}" if i.field else i.message for i in self.issues]
+        self.args = ("invalid InferenceSet:\n  " + "\n  ".join(lines),)
+
 
 DEFAULT_UPDATE_STRATEGY: dict[str, Any] = {
     "type": constants.UPDATE_STRATEGY_ROLLING,
@@ -234,11 +244,11 @@ def parse_inferenceset(obj: Mapping[str, Any]) -> AnyInferenceSet:
     """The typed InferenceSet for ``obj``'s ``apiVersion``.
 
     Raises:
-        WorkspaceParseError: not an InferenceSet of a served version, or any field malformed or
+        InferenceSetParseError: not an InferenceSet of a served version, or any field malformed or
             unknown; every problem is listed with its camelCase path (``spec.template...``).
     """
     if not isinstance(obj, Mapping):
-        raise WorkspaceParseError([ParseIssue("", "an InferenceSet must be a mapping")])
+        raise InferenceSetParseError([ParseIssue("", "an InferenceSet must be a mapping")])
     issues: list[ParseIssue] = []
     if obj.get("kind") != constants.KIND_INFERENCESET:
         issues.append(
@@ -252,12 +262,12 @@ def parse_inferenceset(obj: Mapping[str, Any]) -> AnyInferenceSet:
             ParseIssue("apiVersion", f"unsupported apiVersion {api_version!r}; served: {served}")
         )
     if issues:
-        raise WorkspaceParseError(issues)
+        raise InferenceSetParseError(issues)
     assert model is not None
     try:
         return model.model_validate(dict(obj))
     except pydantic.ValidationError as exc:
-        raise WorkspaceParseError(issues_from(exc)) from exc
+        raise InferenceSetParseError(issues_from(exc)) from exc
 
 
 def to_storage(iset: AnyInferenceSet) -> InferenceSet:
@@ -283,6 +293,7 @@ __all__ = [
     "InferenceSetStatus",
     "InferenceSetTemplate",
     "InferenceSetTemplateV1Beta1",
+    "InferenceSetParseError",
     "InferenceSetV1Alpha1",
     "MaintenanceWindow",
     "is_inferenceset_document",
