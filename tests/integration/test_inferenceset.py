@@ -124,6 +124,19 @@ async def test_template_change_rolls_one_replica_at_a_time(harness: Harness) -> 
     await harness.wait_for(lambda: set_ready(harness, "roll", 3), within=60, what="3 ready")
     old = {w["metadata"]["name"] for w in children(harness, "roll")}
 
+    # A template label is put on the existing replicas in place: nothing is replaced.
+    harness.patch(
+        "inferencesets", "roll", {"spec": {"template": {"metadata": {"labels": {"tier": "gold"}}}}}
+    )
+    await harness.wait_for(
+        lambda: all(
+            w["metadata"]["labels"].get("tier") == "gold" for w in children(harness, "roll")
+        ),
+        within=20,
+        what="label synced",
+    )
+    assert {w["metadata"]["name"] for w in children(harness, "roll")} == old
+
     samples: list[tuple[int, int, int]] = []  # (old active, terminating, ready active)
     stop = threading.Event()
 

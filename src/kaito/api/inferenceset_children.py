@@ -24,11 +24,18 @@ def template_hash(iset: AnyInferenceSet) -> str:
     """A short hash of everything a child Workspace is made from.
 
     The template and the label selector: changing either makes existing replicas outdated.
-    Replicas, nodeCountLimit, the update strategy and annotations of the set do not.
+    Replicas, nodeCountLimit, the update strategy, annotations of the set and the template's
+    labels do not: labels are synced onto existing replicas in place (:func:`child_labels`), as
+    upstream does.
     """
     stored = to_storage(iset)
+    template = stored.spec.template.to_wire()
+    metadata = template.pop("metadata", None) or {}
+    metadata.pop("labels", None)
+    if metadata:
+        template["metadata"] = metadata
     content = {
-        "template": stored.spec.template.to_wire(),
+        "template": template,
         "labelSelector": stored.spec.label_selector.to_wire(),
     }
     digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
@@ -53,10 +60,7 @@ def build_child_workspace(iset: AnyInferenceSet, *, byo: bool) -> v1beta1.Worksp
     meta = stored.metadata
     name = meta.name or ""
     template_meta = template.metadata or ObjectMeta()
-    labels = dict(template_meta.labels)
-    if constants.LABEL_INFERENCE_ROLE in meta.labels:
-        labels[constants.LABEL_INFERENCE_ROLE] = meta.labels[constants.LABEL_INFERENCE_ROLE]
-    labels[constants.LABEL_INFERENCESET_CREATED_BY] = name
+    labels = child_labels(stored)
     annotations = dict(template_meta.annotations)
     annotations[constants.ANNOTATION_INFERENCESET_TEMPLATE_HASH] = template_hash(stored)
     for key in (constants.ANNOTATION_DISABLE_BENCHMARK, constants.ANNOTATION_RUNTIME):
@@ -89,6 +93,17 @@ def build_child_workspace(iset: AnyInferenceSet, *, byo: bool) -> v1beta1.Worksp
         ),
         inference=template.inference.model_copy(deep=True),
     )
+
+
+def child_labels(iset: AnyInferenceSet) -> dict[str, str]:
+    """The labels every child carries: the template's, the set's inference role, created-by."""
+    stored = to_storage(iset)
+    labels = dict((stored.spec.template.metadata or ObjectMeta()).labels)
+    role = stored.metadata.labels.get(constants.LABEL_INFERENCE_ROLE)
+    if role is not None:
+        labels[constants.LABEL_INFERENCE_ROLE] = role
+    labels[constants.LABEL_INFERENCESET_CREATED_BY] = stored.metadata.name or ""
+    return labels
 
 
 def update_strategy_type(iset: AnyInferenceSet) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from kaito.api import constants
 from kaito.api.inferenceset import InferenceSet, parse_inferenceset, to_storage
-from kaito.api.inferenceset_children import build_child_workspace
+from kaito.api.inferenceset_children import build_child_workspace, child_labels
 from kaito.api.workspace import WorkspaceParseError
 from kaito.controller import inferenceset_plan as planning
 from kaito.controller.errors import PermanentReconcileError
@@ -96,7 +96,9 @@ async def reconcile_inferenceset(ctx: InferenceSetContext, body: Obj) -> float |
         return None  # the garbage collector deletes the children (owner references)
     iset = _parse(body)
     name, namespace = iset.metadata.name or "", iset.metadata.namespace
-    children = planning.describe_children(iset, await _children(ctx.cluster, iset))
+    raw_children = await _children(ctx.cluster, iset)
+    await _sync_labels(ctx, iset, raw_children)
+    children = planning.describe_children(iset, raw_children)
     plan = planning.plan_replicas(iset, children)
     if plan.create:
         # Creates are decided from the API, never from a cache that may not show a child yet.
@@ -133,6 +135,23 @@ async def reconcile_inferenceset(ctx: InferenceSetContext, body: Obj) -> float |
     wait = await _sync_scaled_object(ctx, body, iset, nodes)
     log.debug("InferenceSet %s/%s: %s", namespace, name, plan)
     return ctx.requeue_s if wait else None
+
+
+async def _sync_labels(ctx: InferenceSetContext, iset: InferenceSet, raw: list[Obj]) -> None:
+    """Put the template's labels on existing children (a label change does not roll them)."""
+    wanted = child_labels(iset)
+    for obj in raw:
+        meta = obj.get("metadata") or {}
+        have = meta.get("labels") or {}
+        missing = {k: v for k, v in wanted.items() if have.get(k) != v}
+        if missing and not meta.get("deletionTimestamp"):
+            await apply.merge_patch(
+                ctx.cluster,
+                resources.WORKSPACE,
+                meta["name"],
+                meta.get("namespace"),
+                {"metadata": {"labels": missing}},
+            )
 
 
 async def _write_status(

@@ -126,7 +126,7 @@ def test_byo_child_has_no_instance_type_but_keeps_the_partition() -> None:
     assert child.resource.partition.profile == "1g.10gb"
 
 
-def test_template_hash_follows_template_and_selector_not_replicas() -> None:
+def test_template_hash_follows_template_and_selector_not_replicas_or_labels() -> None:
     base = template_hash(parse_inferenceset(BASE))
     assert template_hash(parse_inferenceset(doc(spec__replicas=7))) == base
     assert template_hash(parse_inferenceset(doc(spec__nodeCountLimit=4))) == base
@@ -137,6 +137,17 @@ def test_template_hash_follows_template_and_selector_not_replicas() -> None:
     assert template_hash(parse_inferenceset(moved)) != base
     alpha = doc(apiVersion="kaito.sh/v1alpha1")
     assert template_hash(parse_inferenceset(alpha)) == base  # the same set in either version
+    relabelled = doc()
+    relabelled["spec"]["template"]["metadata"]["labels"] = {"tier": "silver"}
+    assert template_hash(parse_inferenceset(relabelled)) == base  # labels sync in place
+    bare = doc()
+    del bare["spec"]["template"]["metadata"]
+    labelled = doc()
+    labelled["spec"]["template"]["metadata"] = {"labels": {"tier": "gold"}}
+    assert template_hash(parse_inferenceset(bare)) == template_hash(parse_inferenceset(labelled))
+    annotated = doc()
+    annotated["spec"]["template"]["metadata"]["annotations"] = {"note": "y"}
+    assert template_hash(parse_inferenceset(annotated)) != base
 
 
 @pytest.mark.parametrize(

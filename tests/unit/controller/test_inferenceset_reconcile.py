@@ -90,7 +90,10 @@ class _View:
         self, kind: Kind, name: str, patch: Obj, namespace: str | None = None, **kw: Any
     ) -> Obj:
         obj = self.store.objects[(kind.plural, namespace, name)]
-        obj["status"] = {k: v for k, v in patch.get("status", {}).items() if v is not None}
+        if kw.get("status"):
+            obj["status"] = {k: v for k, v in patch.get("status", {}).items() if v is not None}
+        else:
+            obj["metadata"].setdefault("labels", {}).update(patch["metadata"]["labels"])
         return copy.deepcopy(obj)
 
 
@@ -147,3 +150,16 @@ async def test_scale_down_deletes_and_deleting_set_is_left_to_the_garbage_collec
     gone["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     assert await reconcile_inferenceset(ctx, gone) is None
     assert len(store.deleted) == 2
+
+
+async def test_template_labels_are_synced_onto_existing_children_without_replacing_them() -> None:
+    store = _store_with_children(3)
+    relabelled = copy.deepcopy(SET)
+    relabelled["spec"]["template"]["metadata"] = {"labels": {"tier": "gold"}}
+    ctx = InferenceSetContext(cluster=store.view(stale=False), api=store.view(stale=False))
+    await reconcile_inferenceset(ctx, relabelled)
+    assert (store.created, store.deleted) == ([], [])
+    labels = [
+        o["metadata"]["labels"] for (p, _, _), o in store.objects.items() if p == "workspaces"
+    ]
+    assert all(lab["tier"] == "gold" for lab in labels)
