@@ -32,6 +32,7 @@ from kaito.k8s import resources
 from kaito.k8s.client import Cluster, Obj
 from kaito.k8s.informer import CachedCluster, Informer
 from kaito.k8s.resources import Kind
+from kaito.manifests import scaledobject
 from kaito.operator import errors, webhook
 from kaito.operator.queue import Key, WorkQueue
 from kaito.operator.settings import OperatorSettings
@@ -72,6 +73,11 @@ class InferenceSetController:
             cluster=CachedCluster(op.cluster, self.informers),
             api=op.cluster,
             byo=settings.node_provisioner == constants.NODE_PROVISIONER_BYO,
+            scaler=scaledobject.ScalerAddress(
+                namespace=settings.keda_scaler_namespace,
+                service=settings.keda_scaler_service,
+                port=settings.keda_scaler_port,
+            ),
             requeue_s=settings.requeue_seconds,
         )
         self.queue = WorkQueue(self.reconcile_key, settings.max_concurrent_reconciles)

@@ -113,6 +113,13 @@ class OperatorSettings(BaseSettings):
     requeue_seconds: float = Field(default=2.0)
     max_concurrent_reconciles: int = Field(default=5)
     default_node_image_family: str = Field(default=constants.NODE_IMAGE_FAMILY_UBUNTU)
+    keda_scaler_namespace: str = Field(
+        default="kaito-workspace", description="Namespace of the keda-kaito-scaler Service."
+    )
+    keda_scaler_service: str = Field(
+        default="keda-kaito-scaler-svc", description="The keda-kaito-scaler's gRPC Service."
+    )
+    keda_scaler_port: int = Field(default=10450, description="The keda-kaito-scaler's gRPC port.")
 
     @field_validator("hub_offline", mode="before")
     @classmethod
