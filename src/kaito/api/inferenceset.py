@@ -123,7 +123,7 @@ class InferenceSetSpec(WireModel):
     replicas: int = Field(
         default=1,
         description="Desired number of Workspaces (default 1, minimum 0).",
-        json_schema_extra={"minimum": 0},
+        json_schema_extra={"minimum": 0, "format": "int32"},
     )
     node_count_limit: int | None = Field(
         default=None,
@@ -165,7 +165,9 @@ class AutoUpgradeStatus(WireModel):
         default=None, description="Replicas whose base image differs from the controller's."
     )
     last_successful_upgrade_time: OptTimestamp = Field(
-        default=None, description="When a replica last finished an upgrade."
+        default=None,
+        description="When a replica last finished an upgrade.",
+        json_schema_extra={"format": "date-time"},
     )
 
 
