@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 
 from kaito.api import addresses, crd
-from kaito.api.validation import StaticClusterLookup, ValidationContext, check_workspace
 from kaito.api.workspace import parse_workspace
 from kaito.presets import catalog, mig, skus
+from kaito.validation import StaticClusterLookup, ValidationContext, check_workspace
 
 REPEATS = 5
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kaito.runtime.artifacts import ArtifactError, PullLimits, parse_manifest
-from kaito.runtime.artifacts.oci import _Budget, _extract_layer
+from kaito.runtime.artifacts.layers import Budget as _Budget
+from kaito.runtime.artifacts.layers import extract_layer as _extract_layer
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from kaito.api import v1beta1
 from kaito.cli.main import app
-from kaito.local import launch, machine, plan, processes, runner, settings, status
+from kaito.local import detached, launch, machine, plan, processes, runner, settings
 from kaito.local import store as local_store
 from tests.unit.local.conftest import tuning_yaml
 
@@ -251,6 +252,14 @@ def _serve_plan(tmp_path: Path) -> plan.LocalPlan:
     )
 
 
+def _as_inference(store: local_store.StateStore, name: str) -> None:
+    """Make the recorded Workspace an inference one, so a lone server is its whole workload."""
+    data = store.load_workspace(name).to_wire()
+    data.pop("tuning")
+    data["inference"] = {"preset": {"name": "smollm2-135m-instruct"}}
+    store.save_workspace(v1beta1.Workspace.model_validate(data))
+
+
 def _serve_pid(store: local_store.StateStore, name: str) -> int:
     records, _ = store.load_pids(name)
     pids = [r.pid for r in records if r.step == "serve"]
@@ -266,7 +275,7 @@ def test_a_disk_that_fills_during_start_up_ends_in_failed_with_the_reason(
     store = _prepare(state, tmp_path, "alpha")
     store.save_run(store.load_run("alpha"))
     monkeypatch.setattr(runner, "build_plan", lambda ws, st, run: _serve_plan(tmp_path))
-    monkeypatch.setattr(status, "is_tuning", lambda ws: False)
+    _as_inference(store, "alpha")
     started = time.monotonic()
     monkeypatch.setattr(
         runner,
@@ -296,7 +305,7 @@ def test_records_that_cannot_be_written_stop_the_server_and_use_the_reserve(
     reserve = store.workspace_dir("alpha") / ".reserve"
     reserve.write_bytes(b"\0" * 4096)  # whatever the file system allowed
     monkeypatch.setattr(runner, "build_plan", lambda ws, st, run: _serve_plan(tmp_path))
-    monkeypatch.setattr(status, "is_tuning", lambda ws: False)
+    _as_inference(store, "alpha")
     real_mkstemp = tempfile.mkstemp
     real_popen = subprocess.Popen
     full = {"now": False}
@@ -410,4 +419,4 @@ def test_a_detached_runner_keeps_holding_the_lock_it_inherits(
     processes.stop_process(record, grace_seconds=1)
     with store.run_lock("alpha"):
         pass
-    assert "--lock-fd" in runner.detached_command(state, "alpha", lock_fd=7)
+    assert "--lock-fd" in detached.detached_command(state, "alpha", lock_fd=7)

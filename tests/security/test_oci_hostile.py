@@ -36,7 +36,7 @@ from kaito.runtime.artifacts import (
     pull_adapter,
     pull_adapter_private,
 )
-from kaito.runtime.artifacts.oci import LAYER_MEDIA_TYPE, _AdapterRegistry
+from kaito.runtime.artifacts.oci import LAYER_MEDIA_TYPE, AdapterRegistry
 
 USER, PASSWORD = "alice", "top-secret-pass"
 GOOD_TOKEN = "good-token"
@@ -256,7 +256,7 @@ def test_token_service_policy(
     allowed: bool,
 ) -> None:
     access = RegistryAuth(plain_http=plain_http, trusted_token_hosts=trusted)
-    client = _AdapterRegistry(registry_host, access)
+    client = AdapterRegistry(registry_host, access)
     assert (client.token_service_refusal(realm) is None) is allowed
 
 
@@ -519,7 +519,7 @@ def test_oversized_manifest_is_refused(registry: FakeRegistry, tmp_path: Path) -
 
 
 def test_registry_error_bodies_of_any_shape_give_a_clean_error() -> None:
-    client = _AdapterRegistry("reg.example", RegistryAuth())
+    client = AdapterRegistry("reg.example", RegistryAuth())
 
     class Reply:
         status_code = 500

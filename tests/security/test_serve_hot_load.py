@@ -31,7 +31,7 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         tried.append(url)
         raise RegistryUnreachableError(f"test: no network for {url}")
 
-    monkeypatch.setattr(oci._AdapterRegistry, "do_request", record)
+    monkeypatch.setattr(oci.AdapterRegistry, "do_request", record)
     return tried
 
 

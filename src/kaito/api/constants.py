@@ -40,7 +40,6 @@ DEFAULT_RESOURCE_COUNT: Final = 1
 
 ACCESS_MODE_PUBLIC: Final = "public"
 ACCESS_MODE_PRIVATE: Final = "private"
-ACCESS_MODES: Final = (ACCESS_MODE_PUBLIC, ACCESS_MODE_PRIVATE)
 
 TUNING_METHOD_LORA: Final = "lora"
 TUNING_METHOD_QLORA: Final = "qlora"
@@ -48,7 +47,6 @@ TUNING_METHODS: Final = (TUNING_METHOD_LORA, TUNING_METHOD_QLORA)
 
 PARTITION_MODE_MIG: Final = "mig"
 PARTITION_MODE_ACCELERATOR: Final = "accelerator"
-PARTITION_MODES: Final = (PARTITION_MODE_MIG, PARTITION_MODE_ACCELERATOR)
 
 MAX_ADAPTERS: Final = 10
 DEFAULT_ADAPTER_STRENGTH: Final = "1.0"
@@ -60,14 +58,6 @@ STATE_NOT_READY: Final = "NotReady"
 STATE_RUNNING: Final = "Running"
 STATE_SUCCEEDED: Final = "Succeeded"
 STATE_FAILED: Final = "Failed"
-WORKSPACE_STATES: Final = (
-    STATE_PENDING,
-    STATE_READY,
-    STATE_NOT_READY,
-    STATE_RUNNING,
-    STATE_SUCCEEDED,
-    STATE_FAILED,
-)
 
 # status.performance
 METRIC_PEAK_TOKENS_PER_MINUTE: Final = "peakTokensPerMinute"
@@ -82,7 +72,6 @@ BENCHMARK_RESULT_LOG_PREFIX: Final = "KAITO_BENCHMARK_RESULT"
 CONDITION_TRUE: Final = "True"
 CONDITION_FALSE: Final = "False"
 CONDITION_UNKNOWN: Final = "Unknown"
-CONDITION_STATUSES: Final = (CONDITION_TRUE, CONDITION_FALSE, CONDITION_UNKNOWN)
 
 CONDITION_NODE_CLAIM_READY: Final = "NodeClaimReady"
 CONDITION_NODES_READY: Final = "NodesReady"
@@ -96,19 +85,6 @@ CONDITION_WORKSPACE_DELETING: Final = "WorkspaceDeleting"
 CONDITION_SCALING_DOWN_COMPLETED: Final = "ScalingDownCompleted"
 # v0.1-v0.2 summary condition, replaced by WorkspaceSucceeded; still shown by old clients.
 CONDITION_WORKSPACE_READY: Final = "WorkspaceReady"
-CONDITION_TYPES: Final = (
-    CONDITION_NODE_CLAIM_READY,
-    CONDITION_NODES_READY,
-    CONDITION_RESOURCE_READY,
-    CONDITION_INFERENCE_READY,
-    CONDITION_JOB_STARTED,
-    CONDITION_WORKSPACE_SUCCEEDED,
-    CONDITION_BENCHMARK_COMPLETED,
-    CONDITION_MODEL_MIRROR_READY,
-    CONDITION_WORKSPACE_DELETING,
-    CONDITION_SCALING_DOWN_COMPLETED,
-    CONDITION_WORKSPACE_READY,
-)
 CONDITION_MESSAGE_MAX_LEN: Final = 256
 LAST_RECONCILE_ERROR_SUFFIX: Final = " (last reconcile error: {error})"
 
@@ -118,12 +94,8 @@ REASON_NODE_CLAIM_NOT_READY: Final = "NodeClaimNotReady"
 REASON_NODES_READY: Final = "NodesReady"
 REASON_NODE_NOT_READY: Final = "NodeNotReady"
 REASON_NODE_PLUGINS_NOT_READY: Final = "NodePluginsNotReady"
-REASON_INSUFFICIENT_CAPACITY: Final = "InsufficientCapacity"
-REASON_AWAITING_RECONCILIATION: Final = "AwaitingReconciliation"
 # Reasons: resource.
 REASON_RESOURCE_STATUS_SUCCESS: Final = "workspaceResourceStatusSuccess"
-REASON_RESOURCE_STATUS_NOT_READY: Final = "workspaceResourceStatusNotReady"
-REASON_MODEL_MIRROR_NOT_READY: Final = "ModelMirrorNotReady"
 # Reasons: inference.
 REASON_INFERENCE_STATUS_SUCCESS: Final = "WorkspaceInferenceStatusSuccess"
 REASON_INFERENCE_STATUS_PENDING: Final = "WorkspaceInferenceStatusPending"
@@ -135,7 +107,6 @@ REASON_POD_EVICTED: Final = "PodEvicted"
 REASON_NODE_DISK_PRESSURE: Final = "NodeDiskPressure"
 REASON_NODE_MEMORY_PRESSURE: Final = "NodeMemoryPressure"
 REASON_UNSCHEDULABLE: Final = "Unschedulable"
-REASON_SAS_TOKEN_FETCH_FAILED: Final = "SASTokenFetchFailed"
 # Reasons: tuning job.
 REASON_TUNING_JOB_STARTED: Final = "WorkspaceTuningJobStatusStarted"
 REASON_TUNING_JOB_PENDING: Final = "WorkspaceTuningJobStatusPending"
@@ -146,8 +117,6 @@ REASON_WORKSPACE_PENDING: Final = "workspacePending"
 REASON_WORKSPACE_FAILED: Final = "workspaceFailed"
 REASON_BENCHMARK_COMPLETED: Final = "BenchmarkCompleted"
 REASON_BENCHMARK_FAILED: Final = "BenchmarkFailed"
-REASON_MODEL_MIRROR_READY: Final = "ModelMirrorReady"
-REASON_MODEL_MIRROR_PENDING: Final = "ModelMirrorPending"
 REASON_WORKSPACE_DELETED: Final = "workspaceDeleted"
 
 # Kubernetes Event reasons emitted by the controller (§2.3, §2.6).
@@ -178,8 +147,6 @@ ANNOTATION_PERFORMANCE_MODE: Final = "kaito.sh/performance-mode"
 ANNOTATION_USE_LOCAL_WEIGHTS: Final = "kaito.sh/use-local-weights"
 ANNOTATION_DISABLE_BENCHMARK: Final = "kaito.sh/disable-benchmark"
 ANNOTATION_MODEL_STREAMING: Final = "kaito.sh/model-streaming"
-ANNOTATION_MODEL_MIRROR_STORAGE_CLASS: Final = "kaito.sh/model-mirror-storage-class"
-ANNOTATION_STREAMING_SERVICE_ACCOUNT: Final = "kaito.sh/streaming-service-account"
 
 RUNTIME_VLLM: Final = "vllm"
 RUNTIME_TRANSFORMERS: Final = "transformers"
@@ -213,13 +180,11 @@ LABEL_RAGENGINE: Final = "kaito.sh/ragengine"
 LABEL_RAGENGINE_NAMESPACE: Final = "kaito.sh/ragenginenamespace"
 LABEL_INFERENCESET_CREATED_BY: Final = "inferenceset.kaito.sh/created-by"
 LABEL_INFERENCE_ROLE: Final = "kaito.sh/inference-role"
-LABEL_UPGRADE_TO_VERSION: Final = "kaito.sh/upgrade-to-version"
 LABEL_KARPENTER_WORKSPACE_NAME: Final = "karpenter.kaito.sh/workspace-name"
 LABEL_KARPENTER_WORKSPACE_NAMESPACE: Final = "karpenter.kaito.sh/workspace-namespace"
 LABEL_KARPENTER_INFERENCESET: Final = "karpenter.kaito.sh/inferenceset"
 LABEL_KARPENTER_INFERENCESET_NAMESPACE: Final = "karpenter.kaito.sh/inferenceset-namespace"
 LABEL_KARPENTER_MANAGED_BY: Final = "karpenter.kaito.sh/managed-by"
-LABEL_KARPENTER_DEFAULT_NODE_CLASS: Final = "karpenter.kaito.sh/default"
 KARPENTER_MANAGED_BY_VALUE: Final = "kaito"
 
 # Keys KAITO owns on nodes; dropped silently from a user's labelSelector.matchLabels (§1.4).
@@ -239,18 +204,13 @@ RESERVED_SELECTOR_KEYS: Final = frozenset(
 # Well-known Kubernetes / Karpenter / cloud labels KAITO reads or writes (§2.3, §2.4, §2.5).
 LABEL_INSTANCE_TYPE: Final = "node.kubernetes.io/instance-type"
 LABEL_OS: Final = "kubernetes.io/os"
-LABEL_ARCH: Final = "kubernetes.io/arch"
 LABEL_KARPENTER_NODEPOOL: Final = "karpenter.sh/nodepool"
-LABEL_MACHINE_TYPE: Final = "kaito.sh/machine-type"
-LABEL_CREATION_TIMESTAMP: Final = "kaito.sh/creation-timestamp"
 LABEL_ACCELERATOR: Final = "accelerator"
 ACCELERATOR_NVIDIA: Final = "nvidia"
 LABEL_AZURE_SKU_NAME: Final = "karpenter.azure.com/sku-name"
 LABEL_AZURE_PLACEMENT_SCOPE: Final = "karpenter.azure.com/placement-scope"
 AZURE_PLACEMENT_SCOPE_REGIONAL: Final = "regional"
 LABEL_AWS_INSTANCE_GPU_COUNT: Final = "karpenter.k8s.aws/instance-gpu-count"
-LABEL_AGENTPOOL: Final = "agentpool"
-LABEL_AZURE_AGENTPOOL: Final = "kubernetes.azure.com/agentpool"
 LABEL_AZURE_SCALESET_PRIORITY: Final = "kubernetes.azure.com/scalesetpriority"
 AZURE_SPOT_PRIORITY: Final = "spot"
 LABEL_STATEFULSET_POD_NAME: Final = "statefulset.kubernetes.io/pod-name"
@@ -261,17 +221,10 @@ ANNOTATION_KARPENTER_DO_NOT_DISRUPT: Final = "karpenter.sh/do-not-disrupt"
 LABEL_GPU_PRODUCT: Final = "nvidia.com/gpu.product"
 LABEL_GPU_COUNT: Final = "nvidia.com/gpu.count"
 LABEL_GPU_MEMORY: Final = "nvidia.com/gpu.memory"
-LABEL_CUDA_COMPUTE_MAJOR: Final = "nvidia.com/cuda.compute.major"
-LABEL_CUDA_COMPUTE_MINOR: Final = "nvidia.com/cuda.compute.minor"
-LABEL_MIG_CONFIG: Final = "nvidia.com/mig.config"
-LABEL_MIG_CONFIG_STATE: Final = "nvidia.com/mig.config.state"
-MIG_CONFIG_ALL_DISABLED: Final = "all-disabled"
-MIG_CONFIG_STATE_SUCCESS: Final = "success"
 GFD_REQUIRED_LABELS: Final = (LABEL_GPU_PRODUCT, LABEL_GPU_COUNT, LABEL_GPU_MEMORY)
 
 # Extended resources.
 RESOURCE_NVIDIA_GPU: Final = "nvidia.com/gpu"
-RESOURCE_NVIDIA_MIG_PREFIX: Final = "nvidia.com/mig-"
 
 # -------------------------------------------------------------------------------------------------
 # §1.5 / §2.1 Webhook, feature gates, operator settings
@@ -283,7 +236,6 @@ WEBHOOK_PORT: Final = 9443
 METRICS_PORT: Final = 8080
 HEALTH_PROBE_PORT: Final = 8081
 LEADER_ELECTION_ID: Final = "ef60f9b0.io"
-CONTROLLER_DEPLOYMENT_NAME: Final = "kaito-workspace"
 
 FEATURE_VLLM: Final = "vLLM"
 FEATURE_DISABLE_NODE_AUTO_PROVISIONING: Final = "disableNodeAutoProvisioning"
@@ -327,25 +279,14 @@ CLOUD_AWS: Final = "aws"
 CLOUD_ARC: Final = "arc"
 CLOUD_PROVIDERS: Final = (CLOUD_AZURE, CLOUD_AWS, CLOUD_ARC)
 DEFAULT_CLOUD_PROVIDER: Final = CLOUD_AZURE
-# Azure accepts SKUs missing from its table when they carry one of these prefixes (§1.5 item 5).
-AZURE_ACCEPTED_SKU_PREFIXES: Final = ("Standard_N", "Standard_D")
 CSI_DRIVER_AZURE_BLOB: Final = "blob.csi.azure.com"
 
 # Environment variables of the upstream controller and pods.
-ENV_CLOUD_PROVIDER: Final = "CLOUD_PROVIDER"
-ENV_RELEASE_NAMESPACE: Final = "RELEASE_NAMESPACE"
-ENV_SYSTEM_NAMESPACE: Final = "SYSTEM_NAMESPACE"
-ENV_PRESET_REGISTRY_NAME: Final = "PRESET_REGISTRY_NAME"
-ENV_WEBHOOK_SERVICE: Final = "WEBHOOK_SERVICE"
-ENV_WEBHOOK_PORT: Final = "WEBHOOK_PORT"
-ENV_CLUSTER_NAME: Final = "CLUSTER_NAME"
 ENV_HF_TOKEN: Final = "HF_TOKEN"
 ENV_POD_INDEX: Final = "POD_INDEX"
 ENV_INFERENCE_ROLE: Final = "KAITO_INFERENCE_ROLE"
 ENV_PYTORCH_CUDA_ALLOC_CONF: Final = "PYTORCH_CUDA_ALLOC_CONF"
 ENV_DEFAULT_TARGET_MODULES: Final = "DEFAULT_TARGET_MODULES"
-ENV_DATA_URLS: Final = "DATA_URLS"
-ENV_DATA_VOLUME_PATH: Final = "DATA_VOLUME_PATH"
 ENV_YAML_FILE_PATH: Final = "YAML_FILE_PATH"
 # vLLM switches upstream sets in every vLLM pod (FlashInfer's sampler JIT-compiles with nvcc, which
 # the image lacks) and per model (DeepGEMM FP8 kernels only for architectures that need them).
@@ -353,7 +294,6 @@ ENV_VLLM_USE_FLASHINFER_SAMPLER: Final = "VLLM_USE_FLASHINFER_SAMPLER"
 ENV_VLLM_USE_DEEP_GEMM: Final = "VLLM_USE_DEEP_GEMM"
 ENV_CUDA_HOME: Final = "CUDA_HOME"
 ENV_DATASET_FOLDER_PATH: Final = "DATASET_FOLDER_PATH"
-DEFAULT_PRESET_REGISTRY: Final = "mcr.microsoft.com/aks/kaito"
 # Where `kubectl apply -k config/default` installs the operator and its default tuning ConfigMaps
 # (upstream's Helm chart uses kaito-workspace; RELEASE_NAMESPACE overrides either).
 DEFAULT_RELEASE_NAMESPACE: Final = "kaito-system"
@@ -364,13 +304,10 @@ SECRET_KEY_HF_TOKEN: Final = "HF_TOKEN"
 # -------------------------------------------------------------------------------------------------
 # §2.9 ConfigMaps
 # -------------------------------------------------------------------------------------------------
-CONFIGMAP_INFERENCE_TEMPLATE: Final = "inference-params-template"
 CONFIGMAP_LORA_TEMPLATE: Final = "lora-params-template"
 CONFIGMAP_QLORA_TEMPLATE: Final = "qlora-params-template"
-CONFIGMAP_SUPPORTED_MODELS: Final = "kaito-supported-models"
 CONFIGMAP_KEY_INFERENCE: Final = "inference_config.yaml"
 CONFIGMAP_KEY_TRAINING: Final = "training_config.yaml"
-CONFIGMAP_KEY_SUPPORTED_MODELS: Final = "SupportedModels"
 DEFAULT_TUNING_TEMPLATES: Final[dict[str, str]] = {
     TUNING_METHOD_LORA: CONFIGMAP_LORA_TEMPLATE,
     TUNING_METHOD_QLORA: CONFIGMAP_QLORA_TEMPLATE,
@@ -405,12 +342,10 @@ TRAINING_KEY_OUTPUT_DIR: Final = "output_dir"
 # §2.4-§2.6, §2.10, §4.1 Ports, names, paths
 # -------------------------------------------------------------------------------------------------
 PORT_INFERENCE: Final = 5000
-PORT_INFERENCE_DECODE: Final = 5001
 PORT_SERVICE_HTTP: Final = 80
 PORT_RAY: Final = 6379
 PORT_RAY_DASHBOARD: Final = 8265
 PORT_KV_EVENTS: Final = 5557
-PORT_TORCHRUN_LEGACY: Final = 29500
 PORT_NAME_HTTP: Final = "http"
 PORT_NAME_RAY: Final = "ray"
 PORT_NAME_DASHBOARD: Final = "dashboard"
@@ -425,8 +360,6 @@ NODECLAIM_DEFAULT_STORAGE: Final = "1024Gi"
 TAINT_SKU_KEY: Final = "sku"
 TAINT_SKU_VALUE: Final = "gpu"
 TAINT_EFFECT_NO_SCHEDULE: Final = "NoSchedule"
-MACHINE_TYPE_GPU: Final = "gpu"
-MACHINE_TYPE_CPU: Final = "cpu"
 NODE_CLASS_DEFAULT_NAME: Final = "default"
 NODE_CLASS_KIND_AZURE: Final = "KaitoNodeClass"
 NODE_CLASS_GROUP_AZURE: Final = "kaito.sh"
@@ -438,7 +371,6 @@ PATH_ADAPTERS_DIR: Final = "/mnt/adapter"
 PATH_DATA_DIR: Final = "/mnt/data"
 PATH_MNT: Final = "/mnt"
 PATH_RESULTS_DIR: Final = "/mnt/results"
-PATH_OUTPUT_DIR_CODE_DEFAULT: Final = "/mnt/output"
 PATH_DEV_SHM: Final = "/dev/shm"
 PATH_WEIGHTS_DIR: Final = "/workspace/weights"
 # Chat templates in the runtime image, where upstream's presets and users' ConfigMaps point.
@@ -446,14 +378,9 @@ PATH_CHAT_TEMPLATES: Final = "/workspace/chat_templates"
 PATH_LOCAL_MODELS_DIR: Final = "/opt/kaito/models"
 TUNING_SENTINEL_FILE: Final = "fine_tuning_completed.txt"
 ADAPTER_CONFIG_FILE: Final = "adapter_config.json"
-ADAPTER_WEIGHTS_FILE: Final = "adapter_model.safetensors"
-OCI_ADAPTER_DIR: Final = "data"
-OCI_ANNOTATION_MODEL_NAME: Final = "sh.kaito.model.name"
 
 VOLUME_DSHM: Final = "dshm"
 VOLUME_MODEL_WEIGHTS: Final = "model-weights-volume"
-LOCAL_NVME_STORAGE_CLASS: Final = "kaito-local-nvme-disk"
-INIT_CONTAINER_WEIGHTS_DOWNLOADER: Final = "model-weights-downloader"
 INIT_CONTAINER_DATA_DOWNLOADER: Final = "data-downloader"
 INIT_CONTAINER_ADAPTER_PULLER_PREFIX: Final = "puller-"
 INIT_CONTAINER_CUDA_TOOLKIT: Final = "cuda-toolkit-provisioner"

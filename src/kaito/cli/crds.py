@@ -13,9 +13,7 @@ from typing import Annotated
 import typer
 
 from kaito.api import crd, inferenceset_crd
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
+from kaito.cli import output as out
 
 
 def register(app: typer.Typer) -> None:
@@ -41,14 +39,13 @@ def run_crds(output_dir: Path | None) -> int:
     if output_dir is None:
         for text in rendered.values():
             sys.stdout.write(text)
-        return EXIT_OK
+        return out.EXIT_OK
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         for name, text in rendered.items():
             (output_dir / name).write_text(text, encoding="utf-8")
     except OSError as exc:
-        print(f"error: cannot write CRDs to {output_dir}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return out.fail(f"cannot write CRDs to {output_dir}: {exc.strerror or exc}")
     for name in rendered:
         print(output_dir / name)
-    return EXIT_OK
+    return out.EXIT_OK

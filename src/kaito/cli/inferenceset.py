@@ -1,7 +1,7 @@
 """InferenceSet support for ``kaito validate`` and ``kaito render``.
 
 ``kaito validate`` judges an InferenceSet exactly as the webhook does
-(:func:`kaito.api.validation.inferenceset.check_inferenceset`: the set's rules plus the Workspace
+(:func:`kaito.validation.inferenceset.check_inferenceset`: the set's rules plus the Workspace
 rules on the Workspace each replica would be) and estimates the nodes of one replica and of all.
 ``kaito render`` prints what the operator creates for a set: its N child Workspaces (named by the
 API server from ``generateName``, so each child's own objects are shown by rendering a child) and,
@@ -16,10 +16,10 @@ from typing import Any
 from kaito.api import constants, v1beta1
 from kaito.api import inferenceset as api_inferenceset
 from kaito.api.inferenceset_children import build_child_workspace
-from kaito.api.validation import ValidationContext
-from kaito.api.validation.inferenceset import check_inferenceset
 from kaito.api.workspace import WorkspaceParseError
 from kaito.manifests import scaledobject
+from kaito.validation import ValidationContext
+from kaito.validation.inferenceset import check_inferenceset
 
 Obj = dict[str, Any]
 Estimator = Callable[[v1beta1.Workspace], dict[str, Any] | None]

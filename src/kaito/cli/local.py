@@ -7,13 +7,13 @@ invalid Workspace, refusal or failed run, 2 unreadable input or bad usage, 130 s
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
+from kaito.api import gates
+from kaito.cli import output as out
 from kaito.local import launch, listing, logs, settings
 from kaito.local import plan as local_plan
 from kaito.local import runner as local_runner
@@ -87,12 +87,25 @@ def run(
             "rules otherwise).",
         ),
     ] = None,
+    feature_gates: Annotated[
+        str,
+        typer.Option(
+            "--feature-gates",
+            help="Operator feature gates, e.g. vLLM=true (kaito run defaults vLLM to false).",
+        ),
+    ] = "",
     state_dir: StateDirOption = None,
 ) -> None:
     """Run a Workspace on this machine: tune, or serve on localhost, as supervised processes."""
     local = settings.load_local_settings()
     store = _store(state_dir)
-    request = launch.RunRequest(path=file, serve=serve, port=port, model_dir=model_dir)
+    try:
+        gate_values = gates.parse_feature_gates(feature_gates)
+    except gates.FeatureGateError as exc:
+        raise _fail(f"--feature-gates: {exc}", 2) from None
+    request = launch.RunRequest(
+        path=file, serve=serve, port=port, model_dir=model_dir, feature_gates=gate_values
+    )
     # The run lock of the Workspace is held from before its record is read until the run ends
     # (a detached runner inherits it), so two kaito run of one name cannot both start.
     with contextlib.ExitStack() as hold:
@@ -170,10 +183,7 @@ def get(
         typer.echo(listing.render_table(sorted(rows, key=lambda row: row.name)))
     else:
         document = workspaces[0].to_wire() if name else listing.build_list(workspaces)
-        if output == "json":
-            typer.echo(json.dumps(document, indent=4))
-        else:
-            typer.echo(yaml.safe_dump(document, sort_keys=False).rstrip())
+        out.emit(document, output, indent=4)
     if broken:
         raise typer.Exit(1)
 

@@ -10,20 +10,14 @@ instance type or a model that does not fit, 2 bad usage.
 from __future__ import annotations
 
 import enum
-import json
-import sys
-from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-import yaml
 
-from kaito.presets import catalog, engine_args, estimator, mig, parallelism, skus
-from kaito.presets.errors import PresetError, UnknownInstanceTypeError
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+from kaito.cli import output as out
+from kaito.cli.output import CloudName
+from kaito.presets import catalog, estimator, sizing, skus
+from kaito.presets.errors import PresetError
 
 
 class OutputFormat(enum.StrEnum):
@@ -32,14 +26,6 @@ class OutputFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
     YAML = "yaml"
-
-
-class CloudName(enum.StrEnum):
-    """Clouds with a SKU table."""
-
-    AZURE = "azure"
-    AWS = "aws"
-    ARC = "arc"
 
 
 _OUTPUT_HELP = "Output format: table, json or yaml."
@@ -111,7 +97,15 @@ def register(app: typer.Typer) -> None:
                 f"{estimator.DEFAULT_MAX_MODEL_LEN}).",
             ),
         ] = None,
-        cloud: CloudOption = CloudName.AZURE,
+        cloud: Annotated[
+            CloudName | None,
+            typer.Option(
+                "--cloud",
+                case_sensitive=False,
+                help="Cloud whose SKU table to use (default: the one cloud listing the "
+                "instance type, else azure).",
+            ),
+        ] = None,
         gpus: Annotated[
             int | None,
             typer.Option(
@@ -138,7 +132,7 @@ def register(app: typer.Typer) -> None:
                 preset,
                 instance_type,
                 max_model_len=max_model_len,
-                cloud=cloud.value,
+                cloud=cloud.value if cloud is not None else None,
                 gpus=gpus,
                 gpu_memory_gib=gpu_memory_gib,
                 mig_profile=mig_profile,
@@ -154,21 +148,21 @@ def run_list(tuning: bool, include_deprecated: bool, output: OutputFormat) -> in
     """Print the catalog; return the exit code."""
     models = catalog.list_models(tuning_only=tuning, include_deprecated=include_deprecated)
     if output is not OutputFormat.TABLE:
-        _emit([spec.to_dict() for spec in models], output)
-        return EXIT_OK
+        out.emit([spec.to_dict() for spec in models], output.value)
+        return out.EXIT_OK
     rows = [
         [
             spec.name,
-            _gib(spec.weights_gib),
+            out.gib(spec.weights_gib),
             _count(spec.token_limit),
             ",".join(spec.to_dict()["runtimes"]),
-            _gib(spec.tuning_memory_gib) if spec.supports_tuning else "-",
+            out.gib(spec.tuning_memory_gib) if spec.supports_tuning else "-",
             ",".join(_flags(spec)) or "-",
         ]
         for spec in models
     ]
-    typer.echo(_table(["NAME", "WEIGHTS", "CONTEXT", "RUNTIMES", "TUNING", "NOTES"], rows))
-    return EXIT_OK
+    typer.echo(out.table(["NAME", "WEIGHTS", "CONTEXT", "RUNTIMES", "TUNING", "NOTES"], rows))
+    return out.EXIT_OK
 
 
 def run_show(name: str, output: OutputFormat) -> int:
@@ -176,7 +170,7 @@ def run_show(name: str, output: OutputFormat) -> int:
     try:
         spec = catalog.get_model(name)
     except PresetError as error:
-        return _fail(error)
+        return out.fail(error)
     data = spec.to_dict()
     if output is not OutputFormat.TABLE:
         data["vllm"] = {
@@ -189,13 +183,13 @@ def run_show(name: str, output: OutputFormat) -> int:
             "chatTemplate": spec.vllm.chat_template,
             "reasoningParser": spec.vllm.reasoning_parser,
         }
-        _emit(data, output)
-        return EXIT_OK
+        out.emit(data, output.value)
+        return out.EXIT_OK
     pairs = [
         ("Name", spec.name),
         ("Hugging Face repo", f"{spec.hf_repo} ({spec.hf_url})"),
         ("Aliases", ", ".join(spec.aliases) or "-"),
-        ("Weights", _gib(spec.weights_gib)),
+        ("Weights", out.gib(spec.weights_gib)),
         ("Disk", f"{spec.disk_gib} GiB"),
         ("Architectures", ", ".join(spec.architectures) or "unknown"),
         ("Context length", _count(spec.token_limit)),
@@ -204,12 +198,12 @@ def run_show(name: str, output: OutputFormat) -> int:
             "unknown" if spec.bytes_per_token is None else f"{spec.bytes_per_token} bytes",
         ),
         ("Runtimes", ", ".join(data["runtimes"])),
-        ("Multi-node", _yes(spec.supports_distributed)),
+        ("Multi-node", out.yes(spec.supports_distributed)),
         (
             "Tuning",
-            f"yes ({_gib(spec.tuning_memory_gib)} GPU memory)" if spec.supports_tuning else "no",
+            f"yes ({out.gib(spec.tuning_memory_gib)} GPU memory)" if spec.supports_tuning else "no",
         ),
-        ("Gated (needs HF_TOKEN)", _yes(spec.gated)),
+        ("Gated (needs HF_TOKEN)", out.yes(spec.gated)),
         ("Quantization", spec.quant_method or "-"),
         ("License", spec.license or "-"),
         ("vLLM dtype", spec.vllm.dtype),
@@ -221,33 +215,33 @@ def run_show(name: str, output: OutputFormat) -> int:
         pairs.append(("Local file", f"{spec.local_file[1]} (Python package {spec.local_file[0]})"))
     if spec.best_effort:
         pairs.append(("Note", "not in the catalog: served best effort with vLLM, size unknown"))
-    typer.echo(_pairs(pairs))
-    return EXIT_OK
+    typer.echo(out.pairs(pairs))
+    return out.EXIT_OK
 
 
 def run_skus(cloud: str, output: OutputFormat) -> int:
     """Print a cloud's SKU table; return the exit code."""
     configs = skus.list_skus(cloud)
     if output is not OutputFormat.TABLE:
-        _emit([config.to_dict() for config in configs], output)
-        return EXIT_OK
+        out.emit([config.to_dict() for config in configs], output.value)
+        return out.EXIT_OK
     rows = [
         [
             config.sku,
             str(config.gpu_count),
             config.gpu_model,
-            _gib(config.total_memory_gib),
-            _gib(config.per_gpu_memory_gib),
+            out.gib(config.total_memory_gib),
+            out.gib(config.per_gpu_memory_gib),
             _cc(config),
-            _yes(config.supports_bf16),
-            _yes(config.nvme),
+            out.yes(config.supports_bf16),
+            out.yes(config.nvme),
             "legacy" if config.legacy else "",
         ]
         for config in configs
     ]
     headers = ["SKU", "GPUS", "GPU", "MEMORY", "PER GPU", "CC", "BF16", "NVME", "NOTES"]
-    typer.echo(_table(headers, rows))
-    return EXIT_OK
+    typer.echo(out.table(headers, rows))
+    return out.EXIT_OK
 
 
 def run_estimate(
@@ -255,114 +249,55 @@ def run_estimate(
     instance_type: str | None,
     *,
     max_model_len: int | None,
-    cloud: str,
+    cloud: str | None,
     gpus: int | None,
     gpu_memory_gib: float | None,
     output: OutputFormat,
     mig_profile: str | None = None,
 ) -> int:
     """Estimate and print; return the exit code."""
+    described = gpus is not None or gpu_memory_gib is not None
+    if not described and instance_type is None:
+        return out.usage("missing --instance-type (or --gpus with --gpu-memory-gib for BYO nodes)")
+    if described and instance_type is not None:
+        return out.usage("give either --instance-type or --gpus with --gpu-memory-gib, not both")
+    if described and (gpus is None or gpu_memory_gib is None):
+        return out.usage("--gpus and --gpu-memory-gib go together")
     try:
-        gpu_source = _gpu_source(instance_type, gpus, gpu_memory_gib)
-    except _UsageError as error:
-        return _usage(str(error))
-    try:
-        model = catalog.get_model(preset)
-        gpu = (
-            gpu_source
-            if isinstance(gpu_source, skus.GPUConfig)
-            else _require_sku(gpu_source, cloud)
+        if gpus is not None and gpu_memory_gib is not None:
+            cloud = cloud or skus.DEFAULT_CLOUD
+            gpu = sizing.described_gpus(gpus, gpu_memory_gib)
+        else:
+            assert instance_type is not None
+            cloud = skus.cloud_for(instance_type, cloud)
+            gpu = sizing.instance_gpus(instance_type, cloud)
+        sized = sizing.size_preset(
+            preset, gpu, cloud=cloud, max_model_len=max_model_len, mig_profile=mig_profile
         )
-        if mig_profile is not None:
-            gpu = _mig_slice(gpu, mig_profile)
-        length = estimator.DEFAULT_MAX_MODEL_LEN if max_model_len is None else max_model_len
-        estimate = estimator.estimate_nodes(model, gpu, length)
     except PresetError as error:
-        return _fail(error)
-    plan = parallelism.plan_parallelism(model, gpu, estimate.nodes)
-    flags = engine_args.build_vllm_args(
-        model,
-        gpu,
-        estimate.nodes,
-        served_model_name=model.name,
-        max_model_len=max_model_len,
-        parallelism=plan,
-    )
+        return out.fail(error)
     if output is not OutputFormat.TABLE:
-        data = {
-            **estimate.to_dict(),
-            **plan.to_dict(),
-            "cloud": cloud,
-            "gpu": gpu.to_dict(),
-            "vllmArgs": flags,
-        }
-        _emit(data, output)
-        return EXIT_OK
-    typer.echo(_estimate_text(model, gpu, cloud, estimate, plan, flags))
-    return EXIT_OK
+        out.emit(sized.to_dict(), output.value)
+        return out.EXIT_OK
+    typer.echo(_estimate_text(sized))
+    return out.EXIT_OK
 
 
-def _mig_slice(gpu: skus.GPUConfig, name: str) -> skus.GPUConfig:
-    profile = mig.get_mig_profile(name)
-    if profile is None:
-        known = ", ".join(entry.name for entry in mig.list_mig_profiles())
-        raise PresetError(f'unknown MIG profile "{name}"; known profiles: {known}')
-    return mig.mig_gpu_config(gpu, profile)
-
-
-class _UsageError(Exception):
-    """The command line is contradictory or incomplete (exit 2)."""
-
-
-def _gpu_source(
-    instance_type: str | None, gpus: int | None, gpu_memory_gib: float | None
-) -> str | skus.GPUConfig:
-    """The instance type to look up, or the GPUs described on the command line."""
-    if gpus is None and gpu_memory_gib is None:
-        if instance_type is None:
-            raise _UsageError(
-                "missing --instance-type (or --gpus with --gpu-memory-gib for BYO nodes)"
-            )
-        return instance_type
-    if instance_type is not None:
-        raise _UsageError("give either --instance-type or --gpus with --gpu-memory-gib, not both")
-    if gpus is None or gpu_memory_gib is None:
-        raise _UsageError("--gpus and --gpu-memory-gib go together")
-    return skus.GPUConfig(
-        sku=f"{gpus}x{gpu_memory_gib:g}GiB",
-        gpu_count=gpus,
-        total_memory_gib=gpus * gpu_memory_gib,
-        gpu_model="custom",
+def _estimate_text(sized: sizing.Sizing) -> str:
+    model, gpu, cloud, estimate, plan = (
+        sized.model,
+        sized.gpu,
+        sized.cloud,
+        sized.estimate,
+        sized.plan,
     )
-
-
-def _require_sku(instance_type: str, cloud: str) -> skus.GPUConfig:
-    try:
-        return skus.require_sku(instance_type, cloud)
-    except UnknownInstanceTypeError as error:
-        if cloud == "azure" and skus.is_accepted_unknown_azure_sku(instance_type):
-            raise PresetError(
-                f"{error}. Azure admits {instance_type} but its GPUs are unknown to kaito; "
-                "describe them with --gpus and --gpu-memory-gib"
-            ) from error
-        raise
-
-
-def _estimate_text(
-    model: catalog.ModelSpec,
-    gpu: skus.GPUConfig,
-    cloud: str,
-    estimate: estimator.NodeEstimate,
-    plan: parallelism.Parallelism,
-    flags: Sequence[str],
-) -> str:
     backend = f" over {plan.distributed_backend}" if plan.distributed_backend else ""
-    head = _pairs(
+    head = out.pairs(
         [
             ("Preset", f"{model.name} ({model.hf_repo})"),
             (
                 "Instance type",
-                f"{gpu.sku}: {gpu.gpu_count} x {gpu.gpu_model}, {_gib(gpu.total_memory_gib)} "
+                f"{gpu.sku}: {gpu.gpu_count} x {gpu.gpu_model}, {out.gib(gpu.total_memory_gib)} "
                 f"({cloud})",
             ),
             ("Nodes", str(estimate.nodes)),
@@ -375,14 +310,14 @@ def _estimate_text(
             ("Max model len", str(estimate.max_model_len)),
         ]
     )
-    memory = _pairs(
+    memory = out.pairs(
         [
-            ("GPU memory", _gib(estimate.per_gpu_memory_gib)),
-            (f"usable (x{estimator.USABLE_MEMORY_FRACTION})", _gib(estimate.usable_per_gpu_gib)),
-            ("runtime overhead", _gib(estimate.runtime_overhead_gib)),
-            ("KV cache", _gib(estimate.kv_cache_per_gpu_gib)),
-            ("left for weights", _gib(estimate.weights_budget_per_gpu_gib)),
-            ("weights held", _gib(estimate.weights_per_gpu_gib)),
+            ("GPU memory", out.gib(estimate.per_gpu_memory_gib)),
+            (f"usable (x{estimator.USABLE_MEMORY_FRACTION})", out.gib(estimate.usable_per_gpu_gib)),
+            ("runtime overhead", out.gib(estimate.runtime_overhead_gib)),
+            ("KV cache", out.gib(estimate.kv_cache_per_gpu_gib)),
+            ("left for weights", out.gib(estimate.weights_budget_per_gpu_gib)),
+            ("weights held", out.gib(estimate.weights_per_gpu_gib)),
         ],
         indent="  ",
     )
@@ -392,59 +327,18 @@ def _estimate_text(
         "Memory per GPU:",
         memory,
         "",
-        f"Model weights: {_gib(estimate.weights_gib)}",
+        f"Model weights: {out.gib(estimate.weights_gib)}",
     ]
     lines += [f"Note: {note}" for note in estimate.notes]
-    lines += ["", "vLLM flags:", *(f"  {flag}" for flag in flags)]
+    lines += ["", "vLLM flags:", *(f"  {flag}" for flag in sized.vllm_args)]
     return "\n".join(lines)
 
 
 # ---- printing helpers ----
 
 
-def _emit(data: Any, output: OutputFormat) -> None:
-    if output is OutputFormat.JSON:
-        typer.echo(json.dumps(data, indent=2))
-    else:
-        typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip("\n"))
-
-
-def _fail(error: Exception) -> int:
-    print(f"error: {error}", file=sys.stderr)
-    return EXIT_FAILURE
-
-
-def _usage(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(header) for header in headers]
-    for row in rows:
-        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in [headers, *rows]
-    ]
-    return "\n".join(lines)
-
-
-def _pairs(pairs: Sequence[tuple[str, str]], indent: str = "") -> str:
-    width = max(len(key) for key, _ in pairs) + 1
-    return "\n".join(f"{indent}{(key + ':').ljust(width)} {value}" for key, value in pairs)
-
-
-def _gib(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:.2f} GiB"
-
-
 def _count(value: int | None) -> str:
     return "unknown" if value is None else str(value)
-
-
-def _yes(value: bool) -> str:
-    return "yes" if value else "no"
 
 
 def _cc(config: skus.GPUConfig) -> str:

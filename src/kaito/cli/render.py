@@ -18,15 +18,14 @@ from typing import Annotated, Any
 
 import typer
 
-from kaito.api import constants, documents
+from kaito.api import constants, documents, gates
 from kaito.api.workspace import WorkspaceParseError, parse_workspace, to_v1beta1
 from kaito.cli import inferenceset as cli_inferenceset
+from kaito.cli import inputs
+from kaito.cli import output as out
 from kaito.manifests import render
 from kaito.manifests.plan import ManifestSettings, default_runtime_image
 
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_USAGE = 2
 _PROVISIONERS = (
     constants.NODE_PROVISIONER_GPU_PROVISIONER,
     constants.NODE_PROVISIONER_AZURE_GPU_PROVISIONER,
@@ -76,6 +75,10 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option("--runtime-image", help="Image running kaito-serve / kaito-tune in pods."),
         ] = default_runtime_image(),
+        feature_gates: Annotated[
+            str,
+            typer.Option("--feature-gates", help="The operator's feature gates, e.g. vLLM=false."),
+        ] = "",
     ) -> None:
         """Print the objects the operator would create for each Workspace, as YAML."""
         raise typer.Exit(
@@ -86,19 +89,16 @@ def register(app: typer.Typer) -> None:
                 cloud=cloud,
                 namespace=namespace,
                 runtime_image=runtime_image,
+                feature_gates=feature_gates,
             )
         )
 
 
 def _read_documents(path: Path) -> list[Any]:
-    try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise _UsageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        return documents.parse_yaml_documents(text)
-    except documents.DocumentError as exc:
-        raise _UsageError(f"{path}: {exc}") from exc
+    read, problems = inputs.read_manifests([str(path)])
+    if problems:
+        raise _UsageError(problems[0])
+    return [doc for manifest in read for doc in manifest.docs]
 
 
 def run(
@@ -109,6 +109,7 @@ def run(
     cloud: str = constants.DEFAULT_CLOUD_PROVIDER,
     namespace: str | None = None,
     runtime_image: str | None = None,
+    feature_gates: str = "",
 ) -> int:
     """Render every Workspace in ``files`` to stdout; return the exit code.
 
@@ -122,13 +123,18 @@ def run(
             f"got {node_provisioner!r}",
             err=True,
         )
-        return EXIT_USAGE
+        return out.EXIT_USAGE
     if cloud not in constants.CLOUD_PROVIDERS:
         typer.echo(
             f"error: --cloud must be one of {', '.join(constants.CLOUD_PROVIDERS)}; got {cloud!r}",
             err=True,
         )
-        return EXIT_USAGE
+        return out.EXIT_USAGE
+    try:
+        gate_values = gates.parse_feature_gates(feature_gates)
+    except gates.FeatureGateError as exc:
+        typer.echo(f"error: --feature-gates: {exc}", err=True)
+        return out.EXIT_USAGE
     objects: list[dict[str, Any]] = []
     try:
         inputs = [(path, i, doc) for path in files for i, doc in enumerate(_read_documents(path))]
@@ -168,6 +174,7 @@ def run(
                 runtime_image=runtime_image or default_runtime_image(),
                 cloud=cloud,
                 node_provisioner=provisioner,
+                feature_gates=gate_values,
             )
             max_model_len, output_dir = render.config_inputs(ws, configmaps)
             plan = render.plan_workload(ws, settings, node_count=nodes, max_model_len=max_model_len)
@@ -178,10 +185,10 @@ def run(
             raise _UsageError(f"no Workspace found in {', '.join(str(f) for f in files)}")
     except _UsageError as exc:
         typer.echo(f"error: {exc}", err=True)
-        return EXIT_USAGE
+        return out.EXIT_USAGE
     except ValueError as exc:
         # WorkspaceParseError, PresetError (unknown preset, model too large) and builder errors.
         typer.echo(f"error: {exc}", err=True)
-        return EXIT_INVALID
+        return out.EXIT_FAILURE
     sys.stdout.write(render.dump_yaml(objects))
-    return EXIT_OK
+    return out.EXIT_OK

@@ -1,7 +1,7 @@
 """``kaito validate``: check Workspace manifests offline with the webhook's own rules.
 
 Reads one or more files (or directories, or ``-`` for stdin), each possibly holding several YAML
-documents. Workspace documents are validated with :func:`kaito.api.validation.check_workspace`;
+documents. Workspace documents are validated with :func:`kaito.validation.check_workspace`;
 ConfigMap documents in the same inputs (and under ``--configmap-dir``) are used to check the
 ``inference.config`` / ``tuning.config`` they name; other kinds are skipped with a note. Checks that
 need a cluster (nodes of bring-your-own pools, ConfigMaps not given) are reported as "not checked"
@@ -21,36 +21,31 @@ InferenceSet documents are validated as the webhook does (:mod:`kaito.cli.infere
 from __future__ import annotations
 
 import enum
-import json
 import socket
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
-from kaito.api import constants, documents
-from kaito.api.validation import StaticClusterLookup, ValidationContext, check_workspace
-from kaito.api.validation.config_files import inference_config_max_model_len
+from kaito.api import constants, documents, gates
 from kaito.api.workspace import (
     AnyWorkspace,
     WorkspaceParseError,
     parse_workspace,
-    workspace_runtime,
 )
 from kaito.cli import inferenceset as cli_inferenceset
-from kaito.presets import catalog, estimator, mig, skus
+from kaito.cli import inputs as inputs_mod
+from kaito.cli import output as out
+from kaito.cli.output import CloudName
+from kaito.manifests import render
+from kaito.manifests.plan import ManifestSettings
 from kaito.presets.errors import PresetError
 from kaito.runtime.models.hub_config import HubConfigReader
 from kaito.runtime.models.settings import load_model_settings
-
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-_YAML_SUFFIXES = (".yaml", ".yml", ".json")
+from kaito.validation import StaticClusterLookup, ValidationContext, check_workspace
 
 
 class OutputFormat(enum.StrEnum):
@@ -69,14 +64,6 @@ class NodeProvisionerMode(enum.StrEnum):
     GPU_PROVISIONER = constants.NODE_PROVISIONER_GPU_PROVISIONER
     KARPENTER = constants.NODE_PROVISIONER_KARPENTER
     BYO = constants.NODE_PROVISIONER_BYO
-
-
-class CloudName(enum.StrEnum):
-    """Clouds with a SKU table."""
-
-    AZURE = constants.CLOUD_AZURE
-    AWS = constants.CLOUD_AWS
-    ARC = constants.CLOUD_ARC
 
 
 @dataclass
@@ -109,12 +96,6 @@ class DocumentResult:
         }
 
 
-@dataclass
-class _Input:
-    label: str
-    docs: list[Any]
-
-
 def register(app: typer.Typer) -> None:
     """Add ``kaito validate`` to the main app."""
 
@@ -142,11 +123,13 @@ def register(app: typer.Typer) -> None:
                 "--node-provisioner",
                 case_sensitive=False,
                 help=(
-                    "The cluster's node provisioner. 'auto' treats a Workspace without "
-                    "instanceType as bring-your-own nodes and one with it as auto-provisioned."
+                    "The cluster's node provisioner; the default is the operator's (node "
+                    "auto-provisioning on, so instanceType is required). 'byo' for "
+                    "bring-your-own nodes; 'auto' judges each Workspace by whether it names "
+                    "an instanceType."
                 ),
             ),
-        ] = NodeProvisionerMode.AUTO,
+        ] = NodeProvisionerMode.AZURE_GPU_PROVISIONER,
         configmap_dir: Annotated[
             Path | None,
             typer.Option(
@@ -222,22 +205,6 @@ def register(app: typer.Typer) -> None:
         )
 
 
-def parse_feature_gates(text: str) -> dict[str, bool]:
-    """``"vLLM=false,enableMIG=true"`` → dict; unknown names or values raise ValueError."""
-    gates: dict[str, bool] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if name not in constants.DEFAULT_FEATURE_GATES:
-            known = ", ".join(sorted(constants.DEFAULT_FEATURE_GATES))
-            raise ValueError(f"unknown feature gate {name!r} (known: {known})")
-        lowered = value.strip().lower() if sep else "true"
-        if lowered not in ("true", "false"):
-            raise ValueError(f"feature gate {name} must be true or false, got {value!r}")
-        gates[name] = lowered == "true"
-    return gates
-
-
 def _hub_reader() -> HubConfigReader:
     model_settings = load_model_settings()
     return HubConfigReader(endpoint=model_settings.hf_endpoint, token=model_settings.hf_token)
@@ -248,37 +215,12 @@ def _system_resolver(host: str) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def _expand(paths: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for name in paths:
-        path = Path(name)
-        if name != "-" and path.is_dir():
-            out.extend(str(p) for p in sorted(path.iterdir()) if p.suffix in _YAML_SUFFIXES)
-        else:
-            out.append(name)
-    return out
-
-
-def _read_inputs(paths: Sequence[str]) -> tuple[list[_Input], list[str]]:
-    inputs: list[_Input] = []
-    problems: list[str] = []
-    for name in _expand(paths):
-        try:
-            text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-            inputs.append(_Input(name, documents.parse_yaml_documents(text)))
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{name}: cannot read: {getattr(exc, 'strerror', None) or exc}")
-        except documents.DocumentError as exc:
-            problems.append(f"{name}: {exc}")
-    return inputs, problems
-
-
 def run_validate(
     filenames: Sequence[str],
     *,
     output: OutputFormat = OutputFormat.TEXT,
     cloud: str = constants.CLOUD_AZURE,
-    node_provisioner: str = NodeProvisionerMode.AUTO.value,
+    node_provisioner: str = constants.DEFAULT_NODE_PROVISIONER,
     configmap_dir: Path | None = None,
     feature_gates: str = "",
     namespace: str = "default",
@@ -290,31 +232,25 @@ def run_validate(
 ) -> int:
     """Validate the manifests; print results; return the exit code."""
     try:
-        gates = parse_feature_gates(feature_gates)
-    except ValueError as exc:
-        print(f"error: --feature-gates: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        gate_values = gates.parse_feature_gates(feature_gates)
+    except gates.FeatureGateError as exc:
+        return out.usage(f"--feature-gates: {exc}")
     if not filenames:
-        print("error: give at least one manifest with -f", file=sys.stderr)
-        return EXIT_USAGE
-    inputs, problems = _read_inputs(filenames)
-    cm_inputs: list[_Input] = []
+        return out.usage("give at least one manifest with -f")
+    inputs, problems = inputs_mod.read_manifests(filenames)
+    cm_inputs: list[inputs_mod.Manifest] = []
     if configmap_dir is not None:
         if not configmap_dir.is_dir():
-            print(f"error: --configmap-dir {configmap_dir}: not a directory", file=sys.stderr)
-            return EXIT_USAGE
-        cm_inputs, cm_problems = _read_inputs([str(configmap_dir)])
+            return out.usage(f"--configmap-dir {configmap_dir}: not a directory")
+        cm_inputs, cm_problems = inputs_mod.read_manifests([str(configmap_dir)])
         problems.extend(cm_problems)
     configmaps = documents.collect_configmaps(
         doc for item in (*cm_inputs, *inputs) for doc in item.docs
     )
     classes = tuple(filter(None, (c.strip() for c in karpenter_node_classes.split(","))))
     ctx = ValidationContext(
-        models=catalog,
-        skus=skus,
-        mig=mig,
         lookup=StaticClusterLookup(configmaps, release_namespace=release_namespace),
-        feature_gates=gates,
+        feature_gates=gate_values,
         node_provisioner=None if node_provisioner == NodeProvisionerMode.AUTO else node_provisioner,
         cloud_provider=cloud,
         release_namespace=release_namespace,
@@ -323,11 +259,12 @@ def run_validate(
         resolver=_system_resolver if resolve_dns else None,
         hub=_hub_reader() if check_hub else None,
     )
+    settings = ManifestSettings(cloud=cloud, feature_gates=gate_values)
     results: list[DocumentResult] = []
     notes: list[str] = []
     stored: dict[tuple[str, str], AnyWorkspace] = {}
     if old is not None:
-        old_inputs, old_problems = _read_inputs([str(old)])
+        old_inputs, old_problems = inputs_mod.read_manifests([str(old)])
         problems.extend(f"--old {p}" for p in old_problems)
         for doc in (d for item in old_inputs for d in item.docs):
             if documents.document_kind(doc) != constants.KIND_WORKSPACE:
@@ -345,14 +282,16 @@ def run_validate(
             kind = documents.document_kind(doc)
             where = f"{item.label} (document {index})"
             if kind == constants.KIND_WORKSPACE:
-                result = _validate_one(item.label, index, doc, ctx, configmaps, stored)
+                result = _validate_one(item.label, index, doc, ctx, configmaps, stored, settings)
                 if stored and not result.update:
                     notes.append(
                         f"{where}: no stored Workspace of that name in --old; validated as a create"
                     )
                 results.append(result)
             elif kind == constants.KIND_INFERENCESET:
-                results.append(_validate_inferenceset(item.label, index, doc, ctx, configmaps))
+                results.append(
+                    _validate_inferenceset(item.label, index, doc, ctx, configmaps, settings)
+                )
             elif kind == documents.KIND_CONFIGMAP:
                 notes.append(f"{where}: ConfigMap used for config lookups")
             elif kind is None:
@@ -364,11 +303,11 @@ def run_validate(
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
+        out.error(problem)
     _print(results, output)
     if problems:
-        return EXIT_USAGE
-    return EXIT_INVALID if any(r.errors for r in results) else EXIT_OK
+        return out.EXIT_USAGE
+    return out.EXIT_FAILURE if any(r.errors for r in results) else out.EXIT_OK
 
 
 def _validate_one(
@@ -378,6 +317,7 @@ def _validate_one(
     ctx: ValidationContext,
     configmaps: dict[tuple[str | None, str], dict[str, str]],
     stored: dict[tuple[str, str], AnyWorkspace],
+    settings: ManifestSettings,
 ) -> DocumentResult:
     meta = doc.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
@@ -399,7 +339,7 @@ def _validate_one(
     result.errors = [e.to_dict() for e in report.errors]
     result.warnings = [w.to_dict() for w in report.warnings]
     if report.valid:
-        result.estimate = _estimate(ws, ctx, configmaps)
+        result.estimate = _estimate(ws, settings, configmaps)
     return result
 
 
@@ -409,6 +349,7 @@ def _validate_inferenceset(
     doc: Any,
     ctx: ValidationContext,
     configmaps: dict[tuple[str | None, str], dict[str, str]],
+    settings: ManifestSettings,
 ) -> DocumentResult:
     meta = doc.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
@@ -421,61 +362,34 @@ def _validate_inferenceset(
         kind=constants.KIND_INFERENCESET,
     )
     result.errors, result.warnings, result.estimate = cli_inferenceset.validate_document(
-        doc, ctx, lambda child: _estimate(child, ctx, configmaps)
+        doc, ctx, lambda child: _estimate(child, settings, configmaps)
     )
     return result
 
 
 def _estimate(
     ws: AnyWorkspace,
-    ctx: ValidationContext,
+    settings: ManifestSettings,
     configmaps: dict[tuple[str | None, str], dict[str, str]],
 ) -> dict[str, Any] | None:
-    """Nodes the operator would target: 1 for tuning, count for transformers, else the estimator."""
-    preset = ws.tuning.preset if ws.tuning is not None else None
-    if ws.inference is not None:
-        preset = ws.inference.preset
-    instance_type = ws.resource.instance_type
-    base: dict[str, Any] = {"instanceType": instance_type}
-    if ws.tuning is not None:
-        return {**base, "nodes": 1, "basis": "tuning runs on one node"}
-    runtime = workspace_runtime(ws, ctx.gate(constants.FEATURE_VLLM))
-    if runtime == constants.RUNTIME_TRANSFORMERS or preset is None:
-        return {**base, "nodes": ws.resource.count, "basis": "resource.count"}
-    if not instance_type:
-        return {**base, "nodes": None, "error": "bring-your-own nodes: sized from their GPU labels"}
-    gpu = skus.get_sku(instance_type, ctx.cloud_provider)
-    if gpu is None:
-        return {**base, "nodes": None, "error": f"{instance_type} is not in the SKU table"}
-    max_model_len = estimator.DEFAULT_MAX_MODEL_LEN
-    config_name = ws.inference.config if ws.inference is not None else None
-    if config_name:
-        namespace = ws.metadata.namespace or ctx.default_namespace
-        data = configmaps.get((namespace, config_name)) or configmaps.get((None, config_name))
-        explicit = inference_config_max_model_len(data) if data else None
-        max_model_len = explicit or max_model_len
+    """The nodes the operator would target: :func:`render.plan_workload`, as ``kaito render``."""
+    base: dict[str, Any] = {"instanceType": ws.resource.instance_type}
+    max_model_len, _ = render.config_inputs(ws, configmaps)
     try:
-        result = estimator.estimate_nodes(
-            catalog.get_model(preset.name), gpu, max_model_len, default_nodes=ws.resource.count
-        )
-    except PresetError as exc:
+        plan = render.plan_workload(ws, settings, max_model_len=max_model_len)
+    except (PresetError, ValueError) as exc:
         return {**base, "nodes": None, "error": str(exc)}
-    return {
-        **base,
-        "nodes": result.nodes,
-        "gpusPerNode": result.gpus_per_node,
-        "maxModelLen": result.max_model_len,
-        "basis": "node estimator" if result.size_known else "resource.count (model size unknown)",
-    }
+    estimate = {**base, "nodes": plan.node_count, "basis": plan.sizing}
+    if ws.tuning is None and plan.gpu is not None:
+        estimate["gpusPerNode"] = plan.gpu.gpu_count
+        estimate["maxModelLen"] = plan.max_model_len
+    return estimate
 
 
 def _print(results: list[DocumentResult], output: OutputFormat) -> None:
     data = [r.to_dict() for r in results]
-    if output == OutputFormat.JSON:
-        print(json.dumps(data, indent=2))
-        return
-    if output == OutputFormat.YAML:
-        print(yaml.safe_dump(data, sort_keys=False), end="")
+    if output != OutputFormat.TEXT:
+        out.emit(data, output.value)
         return
     for result in results:
         title = f"{result.file} (document {result.document})"

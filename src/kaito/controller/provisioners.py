@@ -9,38 +9,28 @@ reports readiness as conditions from the same reads, and the caller requeues whi
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 from typing import Any, Protocol
 
 from kaito.api import constants
 from kaito.api.workspace import AnyWorkspace
 from kaito.controller.context import ControllerContext
-from kaito.controller.status import ConditionValue, true_condition
+from kaito.controller.node_checks import NodeReadiness as NodeReadiness
+from kaito.controller.node_checks import (
+    check_nodes,
+    claim_problem,
+    is_ready,
+    list_ready_nodes,
+    resource_condition,
+    workspace_ident,
+    workspace_ref,
+)
+from kaito.controller.node_checks import label_accelerator_nodes as label_accelerator_nodes
+from kaito.controller.status import true_condition
 from kaito.k8s import apply, events, resources
 from kaito.manifests import naming, nodes
 from kaito.manifests.plan import WorkloadPlan
-from kaito.presets import skus
 
 Obj = dict[str, Any]
-
-
-@dataclasses.dataclass
-class NodeReadiness:
-    """A provisioner's verdict on one Workspace's nodes."""
-
-    ready: bool
-    conditions: list[ConditionValue]
-    worker_nodes: list[str]
-    # Nodes still to be labelled ``accelerator=nvidia``: the caller patches them
-    # (``label_accelerator_nodes``), together with its other writes of the pass.
-    unlabelled: list[str] = dataclasses.field(default_factory=list)
-
-
-async def label_accelerator_nodes(ctx: ControllerContext, names: list[str]) -> None:
-    """Label the named nodes ``accelerator=nvidia`` (all at once)."""
-    patch = {"metadata": {"labels": {constants.LABEL_ACCELERATOR: constants.ACCELERATOR_NVIDIA}}}
-    await asyncio.gather(*(ctx.cluster.patch(resources.NODE, name, patch) for name in names))
 
 
 class NodeProvisioner(Protocol):
@@ -63,54 +53,6 @@ class NodeProvisioner(Protocol):
         ...
 
 
-def _ident(ws: AnyWorkspace) -> tuple[str, str]:
-    return str(ws.metadata.name), str(ws.metadata.namespace or "default")
-
-
-def _is_ready(obj: Obj) -> bool:
-    if obj["metadata"].get("deletionTimestamp"):
-        return False
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == constants.CONDITION_TRUE)
-    return False
-
-
-def _gpu_capacity(node: Obj) -> int:
-    capacity = (node.get("status") or {}).get("capacity") or {}
-    try:
-        return int(str(capacity.get(constants.RESOURCE_NVIDIA_GPU, "0")))
-    except ValueError:
-        return 0
-
-
-async def _ready_nodes(ctx: ControllerContext, labels: dict[str, str]) -> list[Obj]:
-    found = await ctx.cluster.list(resources.NODE, labels=labels)
-    return sorted((n for n in found if _is_ready(n)), key=lambda n: n["metadata"]["name"])
-
-
-def _resource(ready: bool, reason: str, message: str) -> ConditionValue:
-    return true_condition(
-        constants.CONDITION_RESOURCE_READY,
-        ready,
-        constants.REASON_RESOURCE_STATUS_SUCCESS if ready else reason,
-        "Resource is ready" if ready else message,
-    )
-
-
-def _claim_problem(claims: list[Obj]) -> tuple[str, str]:
-    """The most telling non-ready reason among NodeClaims (e.g. InsufficientCapacity)."""
-    for claim in sorted(claims, key=lambda c: c["metadata"]["name"]):
-        for cond in (claim.get("status") or {}).get("conditions") or []:
-            if cond.get("status") == constants.CONDITION_FALSE and cond.get("type") != "Ready":
-                name = claim["metadata"]["name"]
-                return (
-                    str(cond.get("reason") or constants.REASON_NODE_CLAIM_NOT_READY),
-                    f"NodeClaim {name}: {cond.get('type')} is False: {cond.get('message', '')}",
-                )
-    return constants.REASON_NODE_CLAIM_NOT_READY, "waiting for NodeClaims to become ready"
-
-
 class GPUProvisioner:
     """Azure gpu-provisioner: one NodeClaim per node (§2.4)."""
 
@@ -118,7 +60,7 @@ class GPUProvisioner:
 
     def ownership_labels(self, ws: AnyWorkspace) -> dict[str, str]:
         """``kaito.sh/workspace`` and ``kaito.sh/workspacenamespace``."""
-        name, namespace = _ident(ws)
+        name, namespace = workspace_ident(ws)
         return nodes.provisioner_labels(name, namespace, self.name)
 
     def _node_labels(self, ws: AnyWorkspace) -> dict[str, str]:
@@ -131,7 +73,7 @@ class GPUProvisioner:
         self, ctx: ControllerContext, ws: AnyWorkspace, plan: WorkloadPlan
     ) -> NodeReadiness:
         """Create missing NodeClaims slot by slot; then claims, nodes, GPU plugins (§2.3, §2.4)."""
-        ready_nodes = await _ready_nodes(ctx, self._node_labels(ws))
+        ready_nodes = await list_ready_nodes(ctx, self._node_labels(ws))
         # Ready nodes with the Workspace's labels that no provisioner made count as covered.
         byo = [
             n
@@ -141,9 +83,9 @@ class GPUProvisioner:
         needed = max(0, plan.node_count - len(byo))
         claims = await self._claims(ctx, ws)
         claims += await self._create_missing(ctx, ws, plan, claims, needed)
-        ready_claims = [c for c in claims if _is_ready(c)]
+        ready_claims = [c for c in claims if is_ready(c)]
         if len(ready_claims) < needed:
-            reason, message = _claim_problem(claims)
+            reason, message = claim_problem(claims)
             message = f"{len(ready_claims)}/{needed} NodeClaims ready; {message}"
             return NodeReadiness(
                 False,
@@ -155,7 +97,7 @@ class GPUProvisioner:
                         constants.REASON_NODE_NOT_READY,
                         "waiting for NodeClaims",
                     ),
-                    _resource(False, reason, message),
+                    resource_condition(False, reason, message),
                 ],
                 [],
             )
@@ -165,7 +107,7 @@ class GPUProvisioner:
             constants.REASON_NODE_CLAIMS_READY,
             "all NodeClaims are ready",
         )
-        return await _check_nodes(ctx, ws, plan, ready_nodes, [claim_ok], ready_claims)
+        return await check_nodes(ctx, ws, plan, ready_nodes, [claim_ok], ready_claims)
 
     async def _create_missing(
         self,
@@ -175,7 +117,7 @@ class GPUProvisioner:
         claims: list[Obj],
         needed: int,
     ) -> list[Obj]:
-        name, namespace = _ident(ws)
+        name, namespace = workspace_ident(ws)
         existing = {c["metadata"]["name"] for c in claims}
         missing = needed - len(claims)
         made: list[Obj] = []
@@ -190,7 +132,7 @@ class GPUProvisioner:
                 stored, created = await apply.create_or_get(ctx.cluster, body)
             except Exception as exc:
                 await ctx.event(
-                    _ws_ref(ws),
+                    workspace_ref(ws),
                     constants.EVENT_NODE_CLAIM_CREATION_FAILED,
                     f"failed to create NodeClaim {claim_name}: {exc}",
                     events.EVENT_WARNING,
@@ -201,7 +143,7 @@ class GPUProvisioner:
             if created:
                 ctx.on_nodeclaim_created()
                 await ctx.event(
-                    _ws_ref(ws),
+                    workspace_ref(ws),
                     constants.EVENT_NODE_CLAIM_CREATED,
                     f"created NodeClaim {claim_name} for instance type {ws.resource.instance_type}",
                 )
@@ -218,80 +160,6 @@ class GPUProvisioner:
         return not claims
 
 
-async def _check_nodes(
-    ctx: ControllerContext,
-    ws: AnyWorkspace,
-    plan: WorkloadPlan,
-    ready: list[Obj],
-    prefix: list[ConditionValue],
-    claims: list[Obj],
-) -> NodeReadiness:
-    instance_type = ws.resource.instance_type
-    matching = [
-        n
-        for n in ready
-        if n["metadata"]["labels"].get(constants.LABEL_INSTANCE_TYPE) == instance_type
-    ]
-    names = [n["metadata"]["name"] for n in matching]
-    if len(matching) < plan.node_count:
-        message = f"{len(matching)}/{plan.node_count} ready nodes of instance type {instance_type}"
-        return NodeReadiness(
-            False,
-            [
-                *prefix,
-                true_condition(
-                    constants.CONDITION_NODES_READY, False, constants.REASON_NODE_NOT_READY, message
-                ),
-                _resource(False, constants.REASON_NODE_NOT_READY, message),
-            ],
-            names,
-        )
-    unlabelled: list[str] = []
-    if instance_type and skus.get_sku(instance_type, ctx.settings.cloud) is not None:
-        claimed = {(c.get("status") or {}).get("nodeName") for c in claims}
-        for node in matching:
-            if claims and node["metadata"]["name"] not in claimed:
-                continue
-            labels_now = node["metadata"].get("labels") or {}
-            if labels_now.get(constants.LABEL_ACCELERATOR) != constants.ACCELERATOR_NVIDIA:
-                unlabelled.append(node["metadata"]["name"])
-            if _gpu_capacity(node) <= 0:
-                message = (
-                    f"node {node['metadata']['name']} has no {constants.RESOURCE_NVIDIA_GPU} "
-                    "capacity yet (NVIDIA device plugin not ready)"
-                )
-                return NodeReadiness(
-                    False,
-                    [
-                        *prefix,
-                        true_condition(
-                            constants.CONDITION_NODES_READY,
-                            False,
-                            constants.REASON_NODE_PLUGINS_NOT_READY,
-                            message,
-                        ),
-                        _resource(False, constants.REASON_NODE_PLUGINS_NOT_READY, message),
-                    ],
-                    names,
-                    unlabelled,
-                )
-    return NodeReadiness(
-        True,
-        [
-            *prefix,
-            true_condition(
-                constants.CONDITION_NODES_READY,
-                True,
-                constants.REASON_NODES_READY,
-                "all nodes are ready",
-            ),
-            _resource(True, "", ""),
-        ],
-        names,
-        unlabelled,
-    )
-
-
 class KarpenterProvisioner:
     """Karpenter: one NodePool per Workspace with static ``replicas`` (§2.3)."""
 
@@ -299,11 +167,11 @@ class KarpenterProvisioner:
 
     def ownership_labels(self, ws: AnyWorkspace) -> dict[str, str]:
         """``karpenter.kaito.sh/workspace-name`` and ``-namespace``."""
-        name, namespace = _ident(ws)
+        name, namespace = workspace_ident(ws)
         return nodes.provisioner_labels(name, namespace, self.name)
 
     def _pool_name(self, ws: AnyWorkspace) -> str:
-        name, namespace = _ident(ws)
+        name, namespace = workspace_ident(ws)
         return naming.nodepool_name(namespace, name)
 
     async def ensure(
@@ -322,7 +190,7 @@ class KarpenterProvisioner:
         if created:
             ctx.on_nodeclaim_created()
             await ctx.event(
-                _ws_ref(ws),
+                workspace_ref(ws),
                 constants.EVENT_NODE_CLAIM_CREATED,
                 f"created NodePool {pool['metadata']['name']} with {plan.node_count} node(s)",
             )
@@ -342,15 +210,15 @@ class KarpenterProvisioner:
         claims = await ctx.cluster.list(
             resources.NODECLAIM, labels={constants.LABEL_KARPENTER_NODEPOOL: self._pool_name(ws)}
         )
-        ready_claims = [c for c in claims if _is_ready(c)]
+        ready_claims = [c for c in claims if is_ready(c)]
         if len(ready_claims) < plan.node_count:
-            reason, message = _claim_problem(claims)
+            reason, message = claim_problem(claims)
             message = f"{len(ready_claims)}/{plan.node_count} NodeClaims ready; {message}"
             return NodeReadiness(
                 False,
                 [
                     true_condition(constants.CONDITION_NODE_CLAIM_READY, False, reason, message),
-                    _resource(False, reason, message),
+                    resource_condition(False, reason, message),
                 ],
                 [],
             )
@@ -361,8 +229,8 @@ class KarpenterProvisioner:
             "all NodeClaims are ready",
         )
         labels = {**naming.selector_labels(ws.resource.label_selector), **self.ownership_labels(ws)}
-        ready_nodes = await _ready_nodes(ctx, labels)
-        return await _check_nodes(ctx, ws, plan, ready_nodes, [claim_ok], ready_claims)
+        ready_nodes = await list_ready_nodes(ctx, labels)
+        return await check_nodes(ctx, ws, plan, ready_nodes, [claim_ok], ready_claims)
 
     async def delete_nodes(self, ctx: ControllerContext, ws: AnyWorkspace) -> bool:
         """Delete the NodePool; done once it and its NodeClaims are gone."""
@@ -390,7 +258,7 @@ class BYOProvisioner:
     ) -> NodeReadiness:
         """Nothing to create: enough ready nodes matching the label selector (§2.3)?"""
         labels = naming.selector_labels(ws.resource.label_selector)
-        ready = await _ready_nodes(ctx, labels)
+        ready = await list_ready_nodes(ctx, labels)
         names = [n["metadata"]["name"] for n in ready]
         ok = len(ready) >= plan.node_count
         message = (
@@ -403,7 +271,7 @@ class BYOProvisioner:
             ok,
             [
                 true_condition(constants.CONDITION_NODES_READY, ok, reason, message),
-                _resource(ok, constants.REASON_NODE_NOT_READY, message),
+                resource_condition(ok, constants.REASON_NODE_NOT_READY, message),
             ],
             names,
         )
@@ -411,18 +279,6 @@ class BYOProvisioner:
     async def delete_nodes(self, ctx: ControllerContext, ws: AnyWorkspace) -> bool:
         """The user's nodes are never deleted."""
         return True
-
-
-def _ws_ref(ws: AnyWorkspace) -> Obj:
-    return {
-        "apiVersion": constants.API_VERSION_V1BETA1,
-        "kind": constants.KIND_WORKSPACE,
-        "metadata": {
-            "name": ws.metadata.name,
-            "namespace": ws.metadata.namespace or "default",
-            "uid": ws.metadata.uid,
-        },
-    }
 
 
 def get_provisioner(name: str) -> NodeProvisioner:

@@ -15,8 +15,28 @@ from typing import Any
 from kaito.api import conditions, constants
 from kaito.api.meta import Condition
 from kaito.controller.failures import PodFailure, classify_pods, job_pod_failure
+from kaito.controller.views import (
+    JOB_FAILED,
+    JOB_SUCCEEDED,
+    JobView,
+    job_outcome,
+    statefulset_rollout,
+)
 
 Obj = dict[str, Any]
+
+__all__ = [
+    "JOB_FAILED",
+    "JOB_SUCCEEDED",
+    "ConditionValue",
+    "Observation",
+    "compute_status",
+    "job_outcome",
+    "new_failures",
+    "statefulset_rollout",
+    "status_equal",
+    "true_condition",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +64,8 @@ class Observation:
         error: Text of the error that ended this pass early, if any.
         performance: ``status.performance`` read from the ready pod's benchmark lines.
         benchmark_error: Why no benchmark result could be read this pass.
+        workload_failure: A failure of the inference workload the observer classified itself
+            (``kaito run`` watches processes, not pods); takes the place of the pods' failure.
     """
 
     target_node_count: int | None = None
@@ -56,6 +78,7 @@ class Observation:
     error: str | None = None
     performance: Obj | None = None
     benchmark_error: str | None = None
+    workload_failure: PodFailure | None = None
 
 
 def _true(value: bool) -> str:
@@ -64,7 +87,7 @@ def _true(value: bool) -> str:
 
 def _inference_conditions(obs: Observation, resource_ready: bool) -> list[ConditionValue]:
     sts = obs.statefulset
-    failure: PodFailure | None = classify_pods(obs.pods) if obs.pods else None
+    failure = obs.workload_failure or (classify_pods(obs.pods) if obs.pods else None)
     if sts is None:
         ready = False
         inference = ConditionValue(
@@ -163,94 +186,13 @@ def _benchmark_conditions(obs: Observation, current: list[Condition]) -> list[Co
     return []
 
 
-def statefulset_rollout(sts: Obj) -> tuple[bool, str]:
-    """Whether every pod of ``sts`` runs its current spec and is ready, with a progress message.
-
-    What ``kubectl rollout status statefulset`` checks for a RollingUpdate: the StatefulSet
-    controller has observed the current ``metadata.generation``; ``updatedReplicas`` (pods at
-    ``updateRevision``) and ``readyReplicas`` reach ``spec.replicas``. Until the controller has
-    observed a template change, ``readyReplicas`` still counts the old pods, and during the roll
-    ``currentRevision`` differs from ``updateRevision``, so ready replicas alone would report a
-    Workspace Ready on its previous revision. The operator sets no ``partition``: every pod must
-    be updated. Counts missing from ``status`` are 0 (Kubernetes omits zero values).
-    """
-    meta = sts.get("metadata") or {}
-    spec = sts.get("spec") or {}
-    status = sts.get("status") or {}
-    replicas = int(spec.get("replicas") or 0)
-    ready = int(status.get("readyReplicas") or 0)
-    updated = int(status.get("updatedReplicas") or 0)
-    generation = meta.get("generation")
-    observed = int(status.get("observedGeneration") or 0)
-    if generation is not None and observed < int(generation):
-        return False, (
-            f"waiting for the StatefulSet controller to observe generation {generation} "
-            f"(observed: {observed}); inference pods ready: {ready}/{replicas}"
-        )
-    current, update = status.get("currentRevision"), status.get("updateRevision")
-    if updated < replicas and not (current and update and current == update):
-        return False, (
-            f"rolling out: {updated} of {replicas} pods updated"
-            + (f" to revision {update}" if update else "")
-            + f", {ready} ready"
-        )
-    if replicas <= 0 or ready < replicas or updated < replicas:
-        return False, f"inference pods ready: {ready}/{replicas}" + (
-            f" ({updated} created at the current revision)" if updated < replicas else ""
-        )
-    return True, f"all {replicas} inference pods are updated and ready"
-
-
-# Kubernetes' default ``spec.backoffLimit`` (the Job the operator builds sets the same value).
-_DEFAULT_BACKOFF_LIMIT = 6
-JOB_SUCCEEDED = "Succeeded"
-JOB_FAILED = "Failed"
-
-
-def _job_condition(job: Obj, *types: str) -> Obj | None:
-    """The first of ``types`` (in that order of preference) that the Job has with status True."""
-    true = {
-        c.get("type"): c
-        for c in (job.get("status") or {}).get("conditions") or []
-        if c.get("status") == constants.CONDITION_TRUE
-    }
-    return next((dict(true[t]) for t in types if t in true), None)
-
-
-def job_outcome(job: Obj | None) -> str | None:
-    """``JOB_SUCCEEDED``, ``JOB_FAILED``, or ``None`` while the Job runs, waits or retries.
-
-    A Job has failed only when Kubernetes says so: its ``Failed`` condition (or the terminal
-    ``FailureTarget`` that precedes it) is True (BackoffLimitExceeded, DeadlineExceeded, a pod
-    failure policy), or -- for servers that do not set the condition -- ``status.failed`` exceeds
-    ``spec.backoffLimit``. A failed pod below the limit is a retry, not a failure.
-    """
-    if job is None:
-        return None
-    status = job.get("status") or {}
-    if _job_condition(job, "Complete", "SuccessCriteriaMet") is not None:
-        return JOB_SUCCEEDED
-    if _job_condition(job, "Failed", "FailureTarget") is not None:
-        return JOB_FAILED
-    if int(status.get("succeeded") or 0) > 0:
-        return JOB_SUCCEEDED
-    if int(status.get("failed") or 0) > _backoff_limit(job):
-        return JOB_FAILED
-    return None
-
-
-def _backoff_limit(job: Obj) -> int:
-    limit = (job.get("spec") or {}).get("backoffLimit")
-    return _DEFAULT_BACKOFF_LIMIT if limit is None else int(limit)
-
-
 def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:
     job = obs.job
-    status = (job or {}).get("status") or {}
-    failed = int(status.get("failed") or 0)
+    view = JobView.of(job or {})
+    failed = view.failed
     outcome = job_outcome(job)
     # A failed pod means the Job ran; between retries (the pod backoff) nothing is active.
-    started = bool(status.get("active") or status.get("ready") or status.get("succeeded") or failed)
+    started = bool(view.active or view.ready or view.succeeded or failed)
     if job is None:
         started_cond = ConditionValue(
             constants.CONDITION_JOB_STARTED,
@@ -270,7 +212,7 @@ def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:
         if failed and outcome is None:
             message = (
                 f"the tuning job is retrying after {failed} failed pod(s) "
-                f"(backoff limit {_backoff_limit(job)})"
+                f"(backoff limit {view.backoff_limit})"
             )
             last = job_pod_failure(obs.pods)
             if last:
@@ -318,12 +260,12 @@ def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:
 def _job_failure_message(job: Obj, pods: list[Obj]) -> str:
     """The Job's own failure reason first (BackoffLimitExceeded, ...), then its last failed pod."""
     parts = []
-    cond = _job_condition(job, "Failed", "FailureTarget")
+    view = JobView.of(job)
+    cond = view.true_condition("Failed", "FailureTarget")
     if cond is not None:
         parts.append(f"{cond.get('reason', 'Failed')}: {cond.get('message', '')}".rstrip(": "))
     else:
-        failed = int((job.get("status") or {}).get("failed") or 0)
-        parts.append(f"{failed} pods failed (backoff limit {_backoff_limit(job)})")
+        parts.append(f"{view.failed} pods failed (backoff limit {view.backoff_limit})")
     last = job_pod_failure(pods)
     if last is None:
         classified = classify_pods(pods) if pods else None
@@ -353,6 +295,8 @@ def compute_status(ws: Obj, obs: Observation) -> Obj:
     if ws.get("tuning") is not None:
         extra, state = _tuning_conditions(obs)
         values += extra
+        # A cluster's tuning Job never benchmarks; a local tuning run with --serve may.
+        values += _benchmark_conditions(obs, current)
         for stale in (constants.CONDITION_INFERENCE_READY,):
             conditions.remove_condition(current, stale)
     else:

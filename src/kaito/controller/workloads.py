@@ -32,12 +32,12 @@ def _revision_of(obj: Obj) -> str | None:
     return (obj["metadata"].get("annotations") or {}).get(constants.ANNOTATION_WORKSPACE_REVISION)
 
 
-async def apply_services(ctx: ControllerContext, ws: AnyWorkspace) -> None:
+async def apply_services(ctx: ControllerContext, ws: AnyWorkspace, runtime: str) -> None:
     """The leader Service and the headless Service, created if missing (both at once)."""
     await asyncio.gather(
         *(
             apply.get_or_create(ctx.cluster, body)
-            for body in (services.build_service(ws), services.build_headless_service(ws))
+            for body in (services.build_service(ws, runtime), services.build_headless_service(ws))
         )
     )
 

@@ -1,4 +1,4 @@
-"""``kaito run``, ``kaito delete`` and the stale-process check behind ``kaito get``.
+"""``kaito run``: prepare a run, and start it in the background.
 
 :func:`prepare_run` is everything that happens before the first process starts: read the file and
 its ConfigMaps, validate the Workspace with the same rules as the webhook, refuse what this machine
@@ -6,30 +6,38 @@ cannot do, plan the steps (which catches volumes with no local meaning), and rec
 as Pending. A Workspace recorded earlier with the same spec keeps its folder, so an interrupted
 tuning run resumes from its checkpoint; a changed spec starts afresh, like a new revision.
 
-:func:`start_detached` hands a prepared run to a background runner; :func:`delete_workspace`
-stops every recorded process group and removes the record; :func:`refresh_stale` corrects a
-record whose supervisor died without writing an outcome (a crash, a reboot, SIGKILL).
+:func:`start_detached` hands a prepared run to a background runner. Finding, stopping and
+correcting the processes of a record (``kaito delete``, ``kaito get``) is
+:mod:`kaito.local.records`; its names are re-exported here for the callers of ``launch``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import json
-import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kaito.api import conditions, constants, v1beta1
+from kaito.api import conditions, constants, gates, v1beta1
+from kaito.api.workspace import workspace_runtime
 from kaito.local import bundle as local_bundle
-from kaito.local import machine, processes, runner, settings, status
+from kaito.local import detached, machine, processes, runner, settings, status
 from kaito.local import plan as local_plan
 from kaito.local import store as local_store
 from kaito.local import validation as local_validation
+from kaito.local.records import RunError as RunError
+from kaito.local.records import age_now as age_now
+from kaito.local.records import delete_workspace as delete_workspace
+from kaito.local.records import failure_message as failure_message
+from kaito.local.records import find_processes as find_processes
+from kaito.local.records import is_serving as is_serving
+from kaito.local.records import refresh_stale as refresh_stale
+from kaito.local.records import running_processes as running_processes
+from kaito.local.records import wait_for as wait_for
 
 _PORT_SEARCH = 100
 _DETACH_WAIT_S = 2.0
@@ -37,14 +45,6 @@ _DAMAGED_HINT = (
     "no process of it is running. kaito delete {name} removes the damaged record (and its "
     "checkpoints), then kaito run starts afresh"
 )
-
-
-class RunError(Exception):
-    """``kaito run`` cannot start; ``exit_code`` 1 (invalid, refused) or 2 (unreadable input)."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class RunRequest:
     serve: bool = False
     port: int | None = None
     model_dir: Path | None = None
+    feature_gates: Mapping[str, bool] = field(default_factory=dict)
+    """The ``--feature-gates`` given; :func:`run_gates` adds local mode's defaults."""
 
 
 @dataclass
@@ -69,18 +71,9 @@ class PreparedRun:
     """The descriptor of the held run lock, when ``prepare_run`` was given a ``hold`` stack."""
 
 
-def engine_for(ws: v1beta1.Workspace) -> str:
-    """``kaito-serve --engine``: the ``kaito.sh/runtime`` annotation, else ``transformers``.
-
-    Upstream defaults to vLLM because its nodes have GPUs; on one machine the transformers engine
-    runs everywhere, so it is the local default and vLLM is opt-in.
-    """
-    value = ws.metadata.annotations.get(constants.ANNOTATION_RUNTIME, "").strip().lower()
-    return (
-        constants.RUNTIME_VLLM
-        if value == constants.RUNTIME_VLLM
-        else constants.RUNTIME_TRANSFORMERS
-    )
+def run_gates(request: RunRequest) -> dict[str, bool]:
+    """A local run's feature gates: local mode's defaults, then the user's ``--feature-gates``."""
+    return {**gates.LOCAL_FEATURE_GATES, **request.feature_gates}
 
 
 def spec_hash(ws: v1beta1.Workspace, options: local_store.RunOptions) -> str:
@@ -109,39 +102,6 @@ def free_port(start: int = local_plan.DEFAULT_PORT) -> int:
     raise RunError(f"no free port in {start}-{start + _PORT_SEARCH - 1}; pass --port")
 
 
-def running_processes(run: local_store.LocalRun) -> list[local_store.ProcessRecord]:
-    """The recorded processes (runner included) that still run."""
-    records = [run.runner, *run.processes.values()]
-    return [r for r in records if r is not None and processes.record_alive(r)]
-
-
-def find_processes(
-    store: local_store.StateStore, name: str, run: local_store.LocalRun | None
-) -> tuple[list[local_store.ProcessRecord], list[str]]:
-    """Every running process of ``name``, from all three places that can tell, runner first.
-
-    ``run.json`` (when readable), the ``pids/`` records written once per process, and the
-    processes whose output goes to the Workspace's log folder. Returns the live ones (one per
-    pid) and a message per record that could not be read.
-    """
-    candidates: list[local_store.ProcessRecord] = []
-    if run is not None:
-        candidates += [r for r in [run.runner, *run.processes.values()] if r is not None]
-    from_pids, problems = store.load_pids(name)
-    candidates += from_pids
-    candidates += processes.processes_writing_to(
-        store.workspace_dir(name) / local_store.LOGS_SUBDIR
-    )
-    found: dict[int, local_store.ProcessRecord] = {}
-    for record in candidates:
-        if record.pid in found or record.pid == os.getpid():
-            continue
-        if processes.record_alive(record):
-            found[record.pid] = record
-    alive = sorted(found.values(), key=lambda r: r.step != local_store.RUNNER_STEP)
-    return alive, problems
-
-
 def prepare_run(
     store: local_store.StateStore,
     request: RunRequest,
@@ -168,7 +128,8 @@ def prepare_run(
         found = local_bundle.load_bundle(request.path)
     except local_bundle.BundleError as exc:
         raise RunError(str(exc), exc.exit_code) from exc
-    errors = local_validation.validate_offline(found)
+    gate_values = run_gates(request)
+    errors = local_validation.validate_offline(found, gate_values)
     if errors:
         listing = "\n  ".join(errors)
         raise RunError(f"{request.path}: the Workspace is invalid:\n  {listing}")
@@ -176,7 +137,7 @@ def prepare_run(
     name = ws.metadata.name or ""
     if local_store.check_name_errors(name):
         raise RunError(f"{request.path}: metadata.name: kaito run needs a valid name, not {name!r}")
-    engine = engine_for(ws)
+    engine = workspace_runtime(ws, gates.gate_enabled(gate_values, constants.FEATURE_VLLM))
     model_dir = request.model_dir.expanduser().resolve() if request.model_dir else None
     if model_dir is not None and not (model_dir / "config.json").is_file():
         raise RunError(f"--model-dir {model_dir} is not a model folder (no config.json)", 2)
@@ -231,7 +192,7 @@ def prepare_run(
         and ws.status.state == constants.STATE_SUCCEEDED
     )
     if not keep_success:
-        status.mark_created(ws, socket.gethostname())
+        status.start(ws, socket.gethostname())
     run = local_store.LocalRun(name=name, options=options, spec_hash=digest)
     try:
         plan = runner.build_plan(ws, store, run)
@@ -298,7 +259,7 @@ def start_detached(
     log = store.log_path(name, runner.STEP_RUNNER)
     proc, record = processes.start_process(
         runner.STEP_RUNNER,
-        runner.detached_command(store.root, name, lock_fd=lock_fd),
+        detached.detached_command(store.root, name, lock_fd=lock_fd),
         log,
         pass_fds=(lock_fd,) if lock_fd is not None else (),
     )
@@ -317,121 +278,3 @@ def start_detached(
     # The runner outlives this process by design; forget the handle without waiting.
     proc.returncode = 0
     return record
-
-
-def delete_workspace(
-    store: local_store.StateStore,
-    name: str,
-    *,
-    grace_seconds: float = processes.DEFAULT_STOP_GRACE_SECONDS,
-    warn: Callable[[str], None] | None = None,
-) -> list[int]:
-    """Stop every process of ``name`` (runner first, then each step) and remove its record.
-
-    The processes are found even when ``run.json`` is damaged (see :func:`find_processes`);
-    ``warn`` hears about each record that could not be read. The record is removed only once
-    nothing of the Workspace runs any more, so a process is never left with nothing to find it by.
-
-    Returns:
-        The pids that were still running.
-
-    Raises:
-        local_store.StateError: no such Workspace, or a process survived (named with its pid).
-    """
-    if not store.workspace_dir(name).is_dir():
-        raise local_store.StateError(f'workspaces "{name}" not found')
-    problems: list[str] = []
-    try:
-        run: local_store.LocalRun | None = store.load_run(name)
-    except local_store.StateError as exc:
-        run = None
-        problems.append(str(exc))
-    alive, unreadable = find_processes(store, name, run)
-    problems += unreadable
-    if warn is not None:
-        for problem in problems:
-            warn(f"{problem} (looked for the processes elsewhere)")
-    for record in alive:
-        processes.stop_process(record, grace_seconds=grace_seconds)
-    survivors, _ = find_processes(store, name, run)
-    if survivors:
-        pids = ", ".join(f"{r.step} pid {r.pid}" for r in survivors)
-        raise local_store.StateError(
-            f'workspace "{name}": {pids} still running after SIGKILL; its record is kept'
-        )
-    store.remove(name)
-    return [r.pid for r in alive]
-
-
-def refresh_stale(store: local_store.StateStore, name: str) -> v1beta1.Workspace:
-    """The recorded Workspace, corrected when its supervisor died without recording an outcome."""
-    ws = store.load_workspace(name)
-    if not status.is_active(ws):
-        return ws
-    try:
-        run = store.load_run(name)
-    except local_store.StateError:
-        return ws
-    if run.runner is None or run.runner.exit_code is not None or processes.record_alive(run.runner):
-        return ws
-    # Re-read: the runner may have written its outcome just before exiting.
-    ws = store.load_workspace(name)
-    if not status.is_active(ws):
-        return ws
-    status.mark_runner_lost(
-        ws,
-        f"the local runner (pid {run.runner.pid}) is no longer running; "
-        f"kaito run -f {run.options.source} starts it again",
-    )
-    # A full disk must not hide the corrected status: show it even when it cannot be recorded.
-    with contextlib.suppress(local_store.StateError):
-        store.save_workspace(ws)
-    return ws
-
-
-def age_now() -> dt.datetime:
-    """The current time for the Age column."""
-    return dt.datetime.now(dt.UTC)
-
-
-def wait_for(
-    store: local_store.StateStore,
-    name: str,
-    predicate: Callable[[v1beta1.Workspace], bool],
-    *,
-    timeout_s: float,
-    poll_s: float = 0.5,
-) -> v1beta1.Workspace:
-    """Poll the record until ``predicate`` holds (used by the demo and the tests).
-
-    Raises:
-        RunError: the Workspace failed (state Failed or NotReady) before the predicate held.
-        TimeoutError: it did not happen in time; the message names the last state.
-    """
-    deadline = time.monotonic() + timeout_s
-    ws = refresh_stale(store, name)
-    while True:
-        if predicate(ws):
-            return ws
-        state = ws.status.state if ws.status else None
-        if state in (constants.STATE_FAILED, constants.STATE_NOT_READY):
-            raise RunError(f"workspace {name} is {state}: {failure_message(ws)}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"workspace {name} is still {state} after {timeout_s:.0f}s")
-        time.sleep(poll_s)
-        ws = refresh_stale(store, name)
-
-
-def failure_message(ws: v1beta1.Workspace) -> str:
-    """The message of the first false condition that explains a failure."""
-    for cond in ws.status.conditions if ws.status else []:
-        if cond.status == constants.CONDITION_FALSE and cond.message:
-            return cond.message
-    return "no detail recorded"
-
-
-def is_serving(ws: v1beta1.Workspace) -> bool:
-    """``InferenceReady`` is true: the local server answers."""
-    return conditions.is_condition_true(
-        ws.status.conditions if ws.status else [], constants.CONDITION_INFERENCE_READY
-    )

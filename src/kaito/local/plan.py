@@ -25,38 +25,34 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
+from typing import Literal
 
 from kaito.api import benchmark as api_benchmark
 from kaito.api import constants, v1beta1
 from kaito.local import store as local_store
+from kaito.local.volumes import HOST_PATH_KEY as HOST_PATH_KEY
+from kaito.local.volumes import PlanError as PlanError
+from kaito.local.volumes import host_path as host_path
+from kaito.local.volumes import rewrite_output_dir as rewrite_output_dir
+from kaito.manifests import steps
+from kaito.manifests.plan import WorkloadPlan
 from kaito.presets import catalog
 
-STEP_FETCH_DATA = "fetch-data"
+STEP_FETCH_DATA = steps.STEP_FETCH_DATA
 STEP_PULL_DATA = "pull-data"
-STEP_TUNE = "tune"
-STEP_PUSH = "push"
-STEP_SERVE = "serve"
-STEP_PULL_ADAPTER_PREFIX = "pull-adapter-"
+STEP_TUNE = steps.STEP_TUNE
+STEP_PUSH = steps.STEP_PUSH
+STEP_SERVE = steps.STEP_SERVE
+STEP_PULL_ADAPTER_PREFIX = steps.STEP_PULL_ADAPTER_PREFIX
 LOCAL_HOST = "127.0.0.1"
 TUNE_STOP_GRACE_SECONDS = 180.0
 DEFAULT_PORT = constants.PORT_INFERENCE
-CONFIG_SUBDIR = "config"
-DATA_SUBDIR = "data"
-INFERENCE_CONFIG_FILE = "inference_config.yaml"
-HOST_PATH_KEY = "hostPath"
 _KAITO_MAIN = "from kaito.cli.main import main; main()"
 _SCRIPT_MAINS = {
     "kaito": _KAITO_MAIN,
     "kaito-tune": "from kaito.cli.tune import main; main()",
     "kaito-serve": "from kaito.cli.serve import main; main()",
 }
-
-
-class PlanError(Exception):
-    """The Workspace asks for something that has no local meaning; the message names the field."""
 
 
 @dataclass(frozen=True)
@@ -117,104 +113,53 @@ def runtime_command(name: str) -> list[str]:
     return [sys.executable, "-c", _SCRIPT_MAINS[name]]
 
 
-def host_path(
-    volume: Mapping[str, Any] | None, field_path: str, base_dir: Path | None = None
-) -> Path:
-    """The local folder of a volume source: its ``hostPath.path``.
-
-    A relative path (meaningless to a kubelet, handy in a repository) is taken relative to
-    ``base_dir``, the Workspace file's folder.
-
-    Raises:
-        PlanError: the volume is of another kind.
-    """
-    spec = (volume or {}).get(HOST_PATH_KEY)
-    path = spec.get("path") if isinstance(spec, Mapping) else None
-    if not isinstance(path, str) or not path:
-        kinds = ", ".join(sorted(volume or {})) or "none"
-        raise PlanError(
-            f"{field_path}: only hostPath volumes can be used on one machine (got: {kinds}); "
-            f"write it as volumeSource: {{hostPath: {{path: /a/local/folder}}}}"
-        )
-    local = Path(path).expanduser()
-    if not local.is_absolute() and base_dir is not None:
-        local = base_dir / local
-    return local
+def _local_argv(command: steps.StepCommand, *extra: str) -> tuple[str, ...]:
+    """``command``'s argv with its program mapped to this installation's executable."""
+    return (*runtime_command(command.argv[0]), *command.argv[1:], *extra)
 
 
-def model_source(spec: catalog.ModelSpec, model_dir: Path | None) -> str:
-    """The ``--model`` value: an override folder, a local preset's name, or the hub repo id."""
-    if model_dir is not None:
-        return str(model_dir)
-    return spec.name if spec.is_local else spec.hf_repo
+def _paths(store: local_store.StateStore, name: str) -> steps.MountPaths:
+    """The pod's ``/mnt`` below the run's folder; adapters in the run's adapters folder."""
+    return steps.MountPaths(str(store.mnt_dir(name)), adapters=str(store.adapters_dir(name)))
 
 
-def rewrite_output_dir(config_text: str, mnt: Path) -> tuple[str, Path]:
-    """Move the config's ``TrainingArguments.output_dir`` from ``/mnt`` to the local ``mnt``.
-
-    Returns:
-        The new config text and the local output folder.
-
-    Raises:
-        PlanError: the config is not YAML or ``output_dir`` lies outside ``/mnt``.
-    """
-    try:
-        document = yaml.safe_load(config_text) or {}
-    except yaml.YAMLError as exc:
-        raise PlanError(f"{constants.CONFIGMAP_KEY_TRAINING} is not valid YAML: {exc}") from exc
-    if not isinstance(document, dict):
-        raise PlanError(f"{constants.CONFIGMAP_KEY_TRAINING} must be a mapping")
-    root = document.setdefault(constants.TRAINING_CONFIG_ROOT, {}) or {}
-    document[constants.TRAINING_CONFIG_ROOT] = root
-    if not isinstance(root, dict):
-        raise PlanError(f"{constants.TRAINING_CONFIG_ROOT} must be a mapping")
-    args = root.setdefault(constants.TRAINING_SECTION_TRAINING_ARGUMENTS, {}) or {}
-    root[constants.TRAINING_SECTION_TRAINING_ARGUMENTS] = args
-    raw = str(args.get(constants.TRAINING_KEY_OUTPUT_DIR) or constants.PATH_RESULTS_DIR)
-    pod_root = Path(constants.PATH_MNT)
-    pod_path = Path(raw) if Path(raw).is_absolute() else pod_root / raw
-    try:
-        relative = pod_path.relative_to(pod_root)
-    except ValueError as exc:
-        raise PlanError(
-            f"TrainingArguments.output_dir '{raw}' must be a sub-directory of {pod_root}"
-        ) from exc
-    if not relative.parts or ".." in relative.parts:
-        raise PlanError(
-            f"TrainingArguments.output_dir '{raw}' must be a sub-directory of {pod_root}"
-        )
-    local = mnt / relative
-    args[constants.TRAINING_KEY_OUTPUT_DIR] = str(local)
-    return yaml.safe_dump(document, sort_keys=False), local
+def _model_dir(model_dir: Path | None) -> str | None:
+    return str(model_dir) if model_dir is not None else None
 
 
 def _serve_step(
-    model: str,
+    model: catalog.ModelSpec,
     served_name: str,
     engine: str,
     port: int,
-    adapters_dir: Path,
-    config_file: Path | None,
+    paths: steps.MountPaths,
+    *,
+    config: bool,
+    adapters: bool,
+    model_dir: Path | None,
+    performance_mode: str | None = None,
     benchmark: bool = False,
 ) -> Step:
-    argv = [
-        *runtime_command("kaito-serve"),
-        f"--engine={engine}",
-        f"--model={model}",
-        f"--served-model-name={served_name}",
-        f"--host={LOCAL_HOST}",
-        f"--port={port}",
-        f"--kaito-adapters-dir={adapters_dir}",
-    ]
-    if benchmark:
-        argv.append("--kaito-benchmark")
-    if config_file is not None:
-        argv.append(f"--kaito-config-file={config_file}")
+    """The pod's ``kaito-serve`` step on one node of this machine (no GPU facts: CPU flags)."""
+    command = steps.serve_step(
+        model,
+        served_name,
+        WorkloadPlan(node_count=1, gpu=None, runtime=engine),
+        paths,
+        config=config,
+        adapters=adapters,
+        performance_mode=performance_mode,
+        port=port,
+        model_dir=_model_dir(model_dir),
+        in_cluster=False,
+        benchmark=benchmark,
+    )
     return Step(
         name=STEP_SERVE,
-        argv=tuple(argv),
+        argv=_local_argv(command, f"--host={LOCAL_HOST}"),
         kind="server",
         description=f"starting kaito-serve ({engine}) for {served_name} on {LOCAL_HOST}:{port}",
+        env=command.env,
     )
 
 
@@ -236,31 +181,27 @@ def plan_tuning(
         raise PlanError("tuning.preset is required")
     model = catalog.get_model(spec.preset.name)
     mnt = store.mnt_dir(name)
+    paths = _paths(store, name)
     config_text, output_dir = rewrite_output_dir(config_text, mnt)
-    config_path = mnt / CONFIG_SUBDIR / constants.CONFIGMAP_KEY_TRAINING
-    steps: list[Step] = []
+    config_path = Path(paths.training_config)
+    planned: list[Step] = []
     source = spec.input
-    data_dir = mnt / DATA_SUBDIR
+    data_dir = Path(paths.data_dir)
     if source.urls:
-        steps.append(
+        planned.append(
             Step(
                 name=STEP_FETCH_DATA,
-                argv=(
-                    *runtime_command("kaito"),
-                    "fetch-data",
-                    *source.urls,
-                    "--dest",
-                    str(data_dir),
-                ),
+                argv=_local_argv(steps.fetch_data_step(source.urls, paths)),
                 kind="job",
                 description=f"fetching {len(source.urls)} training file(s)",
             )
         )
     elif source.image:
-        steps.append(
+        # In a pod the kubelet pulls the data image itself; here kaito pull fetches its layers.
+        planned.append(
             Step(
                 name=STEP_PULL_DATA,
-                argv=(*runtime_command("kaito"), "pull", source.image, str(data_dir)),
+                argv=_local_argv(steps.pull_step(STEP_PULL_DATA, source.image, str(data_dir))),
                 kind="job",
                 description=f"pulling the training data image {source.image}",
             )
@@ -270,29 +211,15 @@ def plan_tuning(
     else:
         raise PlanError("tuning.input needs urls, an image or a volumeSource")
 
-    env = {
-        constants.ENV_YAML_FILE_PATH: str(config_path),
-        constants.ENV_DATASET_FOLDER_PATH: str(data_dir),
-        "KAITO_TUNING_OUTPUT_ROOT": str(mnt),
-        "KAITO_METRICS_PORT": "0",
-    }
-    if model.tuning_target_modules:
-        env[constants.ENV_DEFAULT_TARGET_MODULES] = ",".join(model.tuning_target_modules)
-    steps.append(
+    tune = steps.tune_step(model, paths, data_dir=str(data_dir), model_dir=_model_dir(model_dir))
+    method = (spec.method or constants.TUNING_METHOD_LORA).lower()
+    planned.append(
         Step(
             name=STEP_TUNE,
-            argv=(
-                *runtime_command("kaito-tune"),
-                "--model",
-                model_source(model, model_dir),
-                "--method",
-                (spec.method or constants.TUNING_METHOD_LORA).lower(),
-                "--progress",
-                "json",
-            ),
+            argv=_local_argv(tune, "--method", method, "--progress", "json"),
             kind="job",
-            description=f"fine-tuning {spec.preset.name} with {(spec.method or 'lora').lower()}",
-            env=env,
+            description=f"fine-tuning {spec.preset.name} with {method}",
+            env={**tune.env, "KAITO_TUNING_OUTPUT_ROOT": str(mnt), "KAITO_METRICS_PORT": "0"},
             # kaito-tune checkpoints at the end of the current step on SIGTERM: give it time.
             stop_grace_seconds=TUNE_STOP_GRACE_SECONDS,
         )
@@ -300,10 +227,10 @@ def plan_tuning(
     destination = spec.output
     copy_to: Path | None = None
     if destination.image:
-        steps.append(
+        planned.append(
             Step(
                 name=STEP_PUSH,
-                argv=(*runtime_command("kaito"), "push", str(output_dir), destination.image),
+                argv=_local_argv(steps.push_step(model, str(output_dir), destination.image)),
                 kind="job",
                 description=f"pushing the adapter to {destination.image}",
             )
@@ -319,18 +246,20 @@ def plan_tuning(
         adapters_dir = store.adapters_dir(name)
         links.append(Link(target=output_dir, link=adapters_dir / name))
         adapters = (name,)
-        steps.append(
+        planned.append(
             _serve_step(
-                model_source(model, model_dir),
+                model,
                 spec.preset.name,
                 engine,
                 port,
-                adapters_dir,
-                None,
+                paths,
+                config=False,
+                adapters=True,
+                model_dir=model_dir,
             )
         )
     return LocalPlan(
-        steps=tuple(steps),
+        steps=tuple(planned),
         links=tuple(links),
         files={config_path: config_text},
         output_dir=output_dir,
@@ -364,8 +293,9 @@ def plan_inference(
     if spec.preset is None:
         raise PlanError("inference.preset is required")
     model = catalog.get_model(spec.preset.name)
+    paths = _paths(store, name)
     adapters_dir = store.adapters_dir(name)
-    steps: list[Step] = []
+    planned: list[Step] = []
     links: list[Link] = []
     names: list[str] = []
     for index, adapter in enumerate(spec.adapters):
@@ -375,15 +305,11 @@ def plan_inference(
             raise PlanError(f"{field_path}.name is required")
         names.append(source.name)
         if source.image:
-            steps.append(
+            pull = steps.adapter_pull_step(source.name, source.image, paths)
+            planned.append(
                 Step(
-                    name=f"{STEP_PULL_ADAPTER_PREFIX}{source.name}",
-                    argv=(
-                        *runtime_command("kaito"),
-                        "pull",
-                        source.image,
-                        str(adapters_dir / source.name),
-                    ),
+                    name=pull.name,
+                    argv=_local_argv(pull),
                     kind="job",
                     description=f"pulling adapter {source.name} from {source.image}",
                 )
@@ -398,28 +324,60 @@ def plan_inference(
         else:
             raise PlanError(f"{field_path} needs an image or a volumeSource")
     files: dict[Path, str] = {}
-    config_file: Path | None = None
     if config_text is not None:
-        config_file = store.mnt_dir(name) / CONFIG_SUBDIR / INFERENCE_CONFIG_FILE
-        files[config_file] = config_text
+        files[Path(paths.inference_config)] = config_text
+    performance_mode = ws.metadata.annotations.get(constants.ANNOTATION_PERFORMANCE_MODE) or None
     benchmark = api_benchmark.benchmark_enabled(ws.metadata.annotations, engine, has_preset=True)
-    steps.append(
+    planned.append(
         _serve_step(
-            model_source(model, model_dir),
+            model,
             spec.preset.name,
             engine,
             port,
-            adapters_dir,
-            config_file,
-            benchmark,
+            paths,
+            config=config_text is not None,
+            adapters=bool(names),
+            model_dir=model_dir,
+            performance_mode=performance_mode,
+            benchmark=benchmark,
         )
     )
     return LocalPlan(
-        steps=tuple(steps),
+        steps=tuple(planned),
         links=tuple(links),
         files=files,
         port=port,
         served_model=spec.preset.name,
         adapter_names=tuple(names),
         benchmark=benchmark,
+    )
+
+
+def build_plan(
+    ws: v1beta1.Workspace, store: local_store.StateStore, run: local_store.LocalRun
+) -> LocalPlan:
+    """Rebuild the plan of a recorded run (the same inputs give the same plan)."""
+    options = run.options
+    model_dir = Path(options.model_dir) if options.model_dir else None
+    port = options.port or DEFAULT_PORT
+    base_dir = Path(options.source).resolve().parent if options.source else None
+    if ws.tuning is not None:
+        return plan_tuning(
+            ws,
+            store,
+            config_text=options.tuning_config or "",
+            serve=options.serve,
+            port=port,
+            engine=options.engine,
+            model_dir=model_dir,
+            base_dir=base_dir,
+        )
+    return plan_inference(
+        ws,
+        store,
+        config_text=options.inference_config,
+        port=port,
+        engine=options.engine,
+        model_dir=model_dir,
+        base_dir=base_dir,
     )

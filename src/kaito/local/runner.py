@@ -5,7 +5,7 @@ operator would show at that point (``JobStarted`` when the tuning "Job" starts, 
 once ``/health`` answers), starts the runtime command in its own process group with its output in
 ``logs/<step>.log``, and maps the exit code to the outcome. It runs in the foreground of
 ``kaito run`` (echoing the steps' logs, rendering training progress lines), or detached as
-``python -m kaito.local.runner NAME`` (``kaito run --detach``), where its own messages go to
+``python -m kaito.local.detached NAME`` (``kaito run --detach``), where its own messages go to
 ``logs/runner.log``.
 
 Stopping: Ctrl-C (SIGINT) or SIGTERM (``kaito delete``) stops the current step's process group
@@ -15,40 +15,32 @@ goes back to Pending, and the next ``kaito run`` resumes from the tuning runtime
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from kaito.api import benchmark as api_benchmark
-from kaito.api import constants, v1beta1
+from kaito.api import constants
+from kaito.local import outcome, probes, processes, status
 from kaito.local import plan as local_plan
-from kaito.local import processes, settings, status
 from kaito.local import store as local_store
+from kaito.local.logview import LogFollower as LogFollower
+from kaito.local.logview import curl_example as curl_example
+from kaito.local.plan import build_plan as build_plan
+from kaito.local.probes import free_bytes as free_bytes
+from kaito.local.probes import registry_reachable as registry_reachable
 from kaito.presets import catalog
 
 STEP_RUNNER = local_store.RUNNER_STEP
 EXIT_INTERRUPTED = 130
 _POLL_SECONDS = 0.2
 # As much of the server log as the operator reads from a pod (upstream's 500-line tail).
-_BENCHMARK_LOG_LINES = 500
-_BAR_INTERVAL_S = 5.0
-_HEALTH_TIMEOUT_S = 2.0
-_REGISTRY_TIMEOUT_S = 3.0
-_DEFAULT_REGISTRY_PORT = 443
-_LOCAL_REGISTRY_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 MIN_FREE_BYTES = 1024 * 1024
 """Below this much free space on the state disk, a starting server is stopped and marked Failed."""
 _DISK_CHECK_S = 1.0
@@ -64,157 +56,18 @@ class DiskFullError(Exception):
     """The state disk filled up while a step was starting."""
 
 
-def free_bytes(path: Path) -> int | None:
-    """Free space (for this user) on the file system holding ``path``; None if unknown."""
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return None
-
-
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise StopRequestedError(signal.Signals(signum).name)
 
 
-def build_plan(
-    ws: v1beta1.Workspace, store: local_store.StateStore, run: local_store.LocalRun
-) -> local_plan.LocalPlan:
-    """Rebuild the plan of a recorded run (the same inputs give the same plan)."""
-    options = run.options
-    model_dir = Path(options.model_dir) if options.model_dir else None
-    port = options.port or local_plan.DEFAULT_PORT
-    base_dir = Path(options.source).resolve().parent if options.source else None
-    if ws.tuning is not None:
-        return local_plan.plan_tuning(
-            ws,
-            store,
-            config_text=options.tuning_config or "",
-            serve=options.serve,
-            port=port,
-            engine=options.engine,
-            model_dir=model_dir,
-            base_dir=base_dir,
-        )
-    return local_plan.plan_inference(
-        ws,
-        store,
-        config_text=options.inference_config,
-        port=port,
-        engine=options.engine,
-        model_dir=model_dir,
-        base_dir=base_dir,
-    )
-
-
-def registry_reachable(image: str) -> tuple[bool, str]:
-    """Whether the registry host of ``image`` accepts a TCP connection (push only if it does)."""
-    first = image.split("/", 1)[0]
-    if "/" not in image or ("." not in first and ":" not in first and first != "localhost"):
-        return False, f"{image} names no registry host"
-    parsed = urllib.parse.urlsplit(f"//{first}")
-    host = parsed.hostname or first
-    try:
-        port = parsed.port or _DEFAULT_REGISTRY_PORT
-    except ValueError:
-        return False, f"bad registry address {first}"
-    if "_here" in first.lower():  # the founding example's ACR_REPO_HERE-style placeholders
-        return False, f"{host} is a placeholder"
-    try:
-        with socket.create_connection((host, port), timeout=_REGISTRY_TIMEOUT_S):
-            return True, ""
-    except OSError as exc:
-        return False, f"cannot connect to {host}:{port}: {exc.strerror or exc}"
-
-
-def format_progress(line: str) -> str | None:
-    """Render a tuning progress JSON line as ``step 10/40 · loss 1.23 · ETA 1m40s``; else None."""
-    if not line.startswith("{"):
-        return None
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(event, dict) or event.get("event") != "progress":
-        return None
-    parts = [f"step {event.get('step')}/{event.get('total_steps')}"]
-    if isinstance(event.get("loss"), int | float):
-        parts.append(f"loss {event['loss']:.4f}")
-    if isinstance(event.get("seconds_per_step"), int | float):
-        parts.append(f"{event['seconds_per_step']:.2f} s/step")
-    eta = event.get("eta_seconds")
-    if isinstance(eta, int | float):
-        minutes, seconds = divmod(round(eta), 60)
-        parts.append(f"ETA {minutes}m{seconds:02d}s" if minutes else f"ETA {seconds}s")
-    return "  training: " + " · ".join(parts)
-
-
-_NOISE_MARKERS = (f'"GET {constants.HEALTH_PATH} HTTP', "Warning: ", "warnings.warn(")
-
-
-def is_noise(line: str) -> bool:
-    """Lines kept in the log file but not echoed: our own health polls and library warnings."""
-    return any(marker in line for marker in _NOISE_MARKERS)
-
-
-class LogFollower:
-    """Echo new lines of a log file, compactly.
-
-    Tuning progress JSON lines are rendered as one short line; a terminal progress bar (segments
-    separated by carriage returns, as tqdm writes them) is shown at most every few seconds and
-    once finished, instead of once per redraw.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        echo: Echo,
-        *,
-        from_start: bool = False,
-        bar_interval_s: float = _BAR_INTERVAL_S,
-    ) -> None:
-        self._path = path
-        self._echo = echo
-        self._offset = 0 if from_start or not path.exists() else path.stat().st_size
-        self._partial = ""
-        self._bar_interval = bar_interval_s
-        self._last_bar = -_BAR_INTERVAL_S
-
-    def pump(self) -> None:
-        """Echo what was appended since the last call."""
-        try:
-            with self._path.open("rb") as handle:
-                handle.seek(self._offset)
-                chunk = handle.read()
-        except OSError:
-            return
-        if not chunk:
-            return
-        self._offset += len(chunk)
-        lines = (self._partial + chunk.decode("utf-8", errors="replace")).split("\n")
-        self._partial = lines.pop()
-        for line in lines:
-            segments = [seg for seg in line.split("\r") if seg.strip()]
-            for segment in segments[:-1]:
-                self._bar(segment)
-            if segments:
-                self._line(segments[-1])
-        if "\r" in self._partial:
-            *redraws, self._partial = self._partial.split("\r")
-            for segment in redraws:
-                if segment.strip():
-                    self._bar(segment)
-
-    def _bar(self, segment: str) -> None:
-        now = time.monotonic()
-        if now - self._last_bar >= self._bar_interval:
-            self._last_bar = now
-            self._line(segment)
-
-    def _line(self, line: str) -> None:
-        if is_noise(line):
-            return
-        rendered = format_progress(line.strip())
-        self._echo(rendered if rendered is not None else f"  {line.rstrip()}")
+def _pump_until_exit(proc: subprocess.Popen[bytes], follower: LogFollower | None) -> None:
+    """Wait for ``proc`` to exit, echoing its new log lines meanwhile and once more at the end."""
+    while proc.poll() is None:
+        if follower:
+            follower.pump()
+        time.sleep(_POLL_SECONDS)
+    if follower:
+        follower.pump()
 
 
 class Runner:
@@ -242,38 +95,11 @@ class Runner:
         self.echo = echo
         self.follow_logs = follow_logs
         self.stop_grace = stop_grace_seconds
-        self.ws = store.load_workspace(name)
-        self.run_record = store.load_run(name)
+        self.record = outcome.Recorder(store, name, echo)
         self._handle: subprocess.Popen[bytes] | None = None
         self._current: local_store.ProcessRecord | None = None
         self._current_grace = stop_grace_seconds
-        self._ever_ready = False
         self._next_disk_check = 0.0
-
-    # -- recording -------------------------------------------------------------------------------
-    def _save(self) -> None:
-        self.store.save_workspace(self.ws)
-        self.store.save_run(self.run_record)
-
-    def _save_last(self) -> None:
-        """Record the outcome if the folder is still there (``kaito delete`` may have removed it).
-
-        On a full disk the space reserved at ``kaito run`` is given up for this last record.
-        """
-        try:
-            if not self.store.workspace_dir(self.name).is_dir():
-                return
-            self._save()
-        except local_store.StateWriteError as exc:
-            if not (exc.disk_full and self.store.release_reserve(self.name)):
-                self.echo(f"error: the outcome could not be recorded: {exc}")
-                return
-            try:
-                self._save()
-            except (local_store.StateError, OSError) as again:
-                self.echo(f"error: the outcome could not be recorded: {again}")
-        except (local_store.StateError, OSError) as exc:
-            self.echo(f"error: the outcome could not be recorded: {exc}")
 
     def _give_up(self, message: str, *, disk_full: bool) -> None:
         """Stop the current step and mark the Workspace Failed with ``message``."""
@@ -286,16 +112,17 @@ class Runner:
             self._handle, self._current = None, None
         self._note(f"FAILED: {message}")
         self.store.release_reserve(self.name)
-        succeeded = bool(self.ws.status and self.ws.status.state == constants.STATE_SUCCEEDED)
-        if status.is_tuning(self.ws) and not succeeded:
-            status.mark_job_failed(self.ws, message)
-        else:
-            reason = (
+        self.record.fail(
+            message,
+            job_reason=status.REASON_LOCAL_DISK_FULL
+            if disk_full
+            else status.REASON_LOCAL_STEP_FAILED,
+            server_reason=(
                 status.REASON_LOCAL_DISK_FULL
                 if disk_full
                 else constants.REASON_CONTAINER_START_ERROR
-            )
-            status.mark_inference_down(self.ws, reason, message, ever_ready=self._ever_ready)
+            ),
+        )
 
     def _check_disk(self) -> None:
         now = time.monotonic()
@@ -322,7 +149,7 @@ class Runner:
     # -- entry point -----------------------------------------------------------------------------
     def run(self) -> int:
         """Execute the plan; return the exit code (0 done or stopped cleanly after serving)."""
-        self.run_record.runner = local_store.ProcessRecord(
+        self.record.run.runner = local_store.ProcessRecord(
             step=STEP_RUNNER,
             pid=os.getpid(),
             start_ticks=processes.process_start_ticks(os.getpid()),
@@ -332,8 +159,8 @@ class Runner:
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         code = 1
         try:
-            self.store.save_pid(self.name, self.run_record.runner)
-            self._save()
+            self.store.save_pid(self.name, self.record.run.runner)
+            self.record.save()
             code = self._run_plan()
         except (StopRequestedError, KeyboardInterrupt):
             code = self._stopped()
@@ -347,32 +174,27 @@ class Runner:
         except OSError as exc:  # a runtime command could not even start (not installed?)
             message = f"cannot start a step: {exc}"
             self._note(f"FAILED: {message}")
-            succeeded = bool(self.ws.status and self.ws.status.state == constants.STATE_SUCCEEDED)
-            if status.is_tuning(self.ws) and not succeeded:
-                status.mark_job_failed(self.ws, message)
-            else:
-                status.mark_inference_down(
-                    self.ws,
-                    constants.REASON_CONTAINER_START_ERROR,
-                    message,
-                    ever_ready=self._ever_ready,
-                )
+            self.record.fail(
+                message,
+                job_reason=constants.REASON_CONTAINER_START_ERROR,
+                server_reason=constants.REASON_CONTAINER_START_ERROR,
+            )
         finally:
             # Recording the runner's own exit tells readers the outcome above is final (a runner
             # that vanished without one crashed: see launch.refresh_stale).
-            if self.run_record.runner is not None:
-                self.run_record.runner.exit_code = code
-            self._save_last()
+            if self.record.run.runner is not None:
+                self.record.run.runner.exit_code = code
+            self.record.save_last()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return code
 
     def _run_plan(self) -> int:
-        plan = build_plan(self.ws, self.store, self.run_record)
+        plan = build_plan(self.record.ws, self.store, self.record.run)
         for path, text in plan.files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        tuning = status.is_tuning(self.ws)
+        tuning = self.record.ws.tuning is not None
         skip_jobs = tuning and self._already_tuned(plan)
         if skip_jobs:
             self._note(
@@ -395,23 +217,24 @@ class Runner:
         return 0
 
     def _already_tuned(self, plan: local_plan.LocalPlan) -> bool:
-        state = self.ws.status.state if self.ws.status else None
+        state = self.record.ws.status.state if self.record.ws.status else None
         sentinel = (plan.output_dir or Path("/nonexistent")) / constants.TUNING_SENTINEL_FILE
         return state == constants.STATE_SUCCEEDED and sentinel.is_file()
 
     # -- jobs ------------------------------------------------------------------------------------
     def _run_job(self, step: local_plan.Step, plan: local_plan.LocalPlan) -> int:
-        tuning = status.is_tuning(self.ws)
+        tuning = self.record.ws.tuning is not None
         if step.name == local_plan.STEP_PUSH and plan.push_image:
             ok, why = registry_reachable(plan.push_image)
             if not ok:
                 note = f"push to {plan.push_image} skipped: registry not reachable ({why})"
                 self._note(note)
-                self.run_record.notes.append(note)
-                self._save()
+                self.record.run.notes.append(note)
+                self.record.save()
                 return 0
         if tuning:
-            status.mark_job_started(self.ws, step.description)
+            self.record.seen.job = "running"
+            self.record.observe()
         self._note(f"==> {step.description}")
         code = self._start_and_wait(step)
         if code == 0:
@@ -422,23 +245,17 @@ class Runner:
         )
         self._note(f"FAILED: {message}")
         if tuning:
-            status.mark_job_failed(self.ws, message)
+            self.record.seen.job_failed(status.REASON_LOCAL_STEP_FAILED, message)
         else:
-            status.mark_inference_down(
-                self.ws, constants.REASON_IMAGE_PULL_ERROR, message, ever_ready=False
-            )
-        self._save()
+            self.record.seen.server_down(constants.REASON_IMAGE_PULL_ERROR, message)
+        self.record.observe()
+        self.record.save()
         return code
 
     def _start_and_wait(self, step: local_plan.Step) -> int:
         proc = self._start(step)
         follower = self._follower(step)
-        while proc.poll() is None:
-            if follower:
-                follower.pump()
-            time.sleep(_POLL_SECONDS)
-        if follower:
-            follower.pump()
+        _pump_until_exit(proc, follower)
         return self._finished(proc)
 
     def _start(self, step: local_plan.Step) -> subprocess.Popen[bytes]:
@@ -453,9 +270,9 @@ class Runner:
             raise
         self._handle, self._current = proc, record
         self._current_grace = max(self.stop_grace, step.stop_grace_seconds)
-        self.run_record.processes[step.name] = record
+        self.record.run.processes[step.name] = record
         self.store.save_pid(self.name, record)
-        self._save()
+        self.record.save()
         return proc
 
     def _finished(self, proc: subprocess.Popen[bytes]) -> int:
@@ -463,7 +280,7 @@ class Runner:
         if self._current is not None:
             self._current.exit_code = code
         self._handle, self._current = None, None
-        self._save()
+        self.record.save()
         return code
 
     def _follower(self, step: local_plan.Step) -> LogFollower | None:
@@ -481,10 +298,11 @@ class Runner:
             self._note(f"adapter copied to {plan.copy_output_to}")
         where = plan.output_dir
         message = f"the adapter is in {where}"
-        if plan.push_image and not self.run_record.notes:
+        if plan.push_image and not self.record.run.notes:
             message += f" and was pushed to {plan.push_image}"
-        status.mark_job_succeeded(self.ws, message)
-        self._save()
+        self.record.seen.job = "succeeded"
+        self.record.observe()
+        self.record.save()
         self._note(f"==> tuning succeeded: {message}")
 
     # -- server ----------------------------------------------------------------------------------
@@ -497,14 +315,15 @@ class Runner:
                 else:
                     shutil.rmtree(link.link)
             link.link.symlink_to(link.target.resolve(), target_is_directory=True)
-        status.mark_inference_pending(self.ws, step.description)
+        self.record.seen.server, self.record.seen.server_failure = "starting", None
+        self.record.observe()
         self._note(f"==> {step.description}")
         proc = self._start(step)
         follower = self._follower(step)
         url = f"http://{local_plan.LOCAL_HOST}:{plan.port}"
         spec = catalog.get_model(plan.served_model or "")
         deadline = time.monotonic() + spec.readiness_timeout_s
-        while proc.poll() is None and not self._healthy(url):
+        while proc.poll() is None and not probes.healthy(url):
             if follower:
                 follower.pump()
             self._check_disk()
@@ -517,65 +336,35 @@ class Runner:
             time.sleep(_POLL_SECONDS)
         if proc.poll() is None:
             self._ready(url, plan)
-            while proc.poll() is None:
-                if follower:
-                    follower.pump()
-                time.sleep(_POLL_SECONDS)
-        if follower:
-            follower.pump()
+        _pump_until_exit(proc, follower)
         code = self._finished(proc)
         message = f"kaito-serve exited with code {code} (kaito logs {self.name})"
         self._note(message)
-        status.mark_inference_down(
-            self.ws, status.reason_for_exit(code), message, ever_ready=self._ever_ready
-        )
-        self._save()
+        self.record.seen.server_down(status.reason_for_exit(code), message)
+        self.record.observe()
+        self.record.save()
         return 1 if code != 0 else 0
 
     def _current_record(self) -> local_store.ProcessRecord:
         assert self._current is not None
         return self._current
 
-    @staticmethod
-    def _healthy(url: str) -> bool:
-        try:
-            with urllib.request.urlopen(
-                url + constants.HEALTH_PATH, timeout=_HEALTH_TIMEOUT_S
-            ) as response:
-                return int(response.status) == 200
-        except (urllib.error.URLError, OSError, ValueError):
-            return False
-
     def _ready(self, url: str, plan: local_plan.LocalPlan) -> None:
-        self._ever_ready = True
+        self.record.seen.server_ready()
         models = [plan.served_model or "", *plan.adapter_names]
-        self.run_record.endpoint = url
-        self.run_record.served_models = models
-        status.mark_inference_ready(self.ws, f"serving {', '.join(models)} at {url}")
+        self.record.run.endpoint = url
+        self.record.run.served_models = models
         if plan.benchmark:
             self._record_benchmark(plan)
-        self._save()
+        self.record.observe()
+        self.record.save()
         self._note(f"==> ready: {url} (OpenAI API at {url}/v1, legacy API at {url}/chat)")
         self._note(f"    models: {', '.join(models)}")
         self._note("    try:")
         self._note(curl_example(url, models[-1]))
 
     def _record_benchmark(self, plan: local_plan.LocalPlan) -> None:
-        # The server printed its result before /health passed; read it as the operator reads the
-        # pod log's tail.
-        log = self.store.log_path(self.name, local_plan.STEP_SERVE)
-        try:
-            tail = log.read_text(errors="replace").splitlines()[-_BENCHMARK_LOG_LINES:]
-            # Only vLLM servers benchmark (upstream's rule), so the engine is known.
-            config = {"engine": constants.RUNTIME_VLLM}
-            performance = api_benchmark.parse_benchmark_log(tail, config)
-        except (OSError, api_benchmark.BenchmarkLogError) as exc:
-            status.mark_benchmark(self.ws, None, str(exc))
-            self._note(f"==> benchmark: {exc}")
-            return
-        status.mark_benchmark(self.ws, performance, "benchmark result has been recorded")
-        metric = performance.metrics[api_benchmark.METRIC_PEAK_TPM]
-        self._note(f"==> benchmark: {metric.value} {metric.unit} (kaito get {self.name} -o yaml)")
+        self._note(f"==> benchmark: {self.record.read_benchmark()}")
 
     # -- stopping --------------------------------------------------------------------------------
     def _stopped(self) -> int:
@@ -591,28 +380,19 @@ class Runner:
             processes.stop_process(record, grace_seconds=self._current_grace, handle=handle)
             if handle is not None:
                 self._finished(handle)
-        if step == local_plan.STEP_SERVE or self._ever_ready:
-            status.mark_inference_down(
-                self.ws,
-                status.REASON_LOCAL_STOPPED,
-                "the server was stopped",
-                ever_ready=True,
-            )
-        elif (
-            status.is_tuning(self.ws)
-            and self.ws.status
-            and self.ws.status.state != (constants.STATE_SUCCEEDED)
-        ):
-            status.mark_job_interrupted(
-                self.ws,
+        if step == local_plan.STEP_SERVE or self.record.seen.ever_ready:
+            self.record.seen.server_down(status.REASON_LOCAL_STOPPED, "the server was stopped")
+        elif self.record.ws.tuning is not None and self.record.seen.job != "succeeded":
+            # Interrupted, not failed: the Job is pending again and kaito run resumes it.
+            self.record.seen.job = "pending"
+            self._note(
                 f"stopped during {step or 'start-up'}; `kaito run -f "
-                f"{self.run_record.options.source}` resumes from the last checkpoint",
+                f"{self.record.run.options.source}` resumes from the last checkpoint"
             )
         else:
-            status.mark_inference_down(
-                self.ws, status.REASON_LOCAL_STOPPED, "stopped before ready", ever_ready=False
-            )
-        self._save_last()
+            self.record.seen.server_down(status.REASON_LOCAL_STOPPED, "stopped before ready")
+        self.record.observe()
+        self.record.save_last()
         self._note("stopped")
         return EXIT_INTERRUPTED
 
@@ -623,57 +403,3 @@ class Runner:
         except OSError:
             return ""
         return lines[-1].strip()[:200] if lines else ""
-
-
-def curl_example(url: str, model: str) -> str:
-    """A ready-to-paste request for the chat endpoint."""
-    body = json.dumps(
-        {
-            "model": model,
-            "messages": [{"role": "user", "content": "Hello!"}],
-            "max_tokens": 64,
-        }
-    )
-    return (
-        f"    curl -s {url}/v1/chat/completions -H 'Content-Type: application/json' \\\n"
-        f"      -d '{body}'"
-    )
-
-
-def detached_command(state_dir: Path, name: str, *, lock_fd: int | None = None) -> list[str]:
-    """The command ``kaito run --detach`` starts: this module, for one Workspace.
-
-    ``lock_fd``: the run lock's descriptor, inherited by the runner, which holds it for its life.
-    """
-    argv = [sys.executable, "-m", "kaito.local.runner", "--state-dir", str(state_dir)]
-    if lock_fd is not None:
-        argv += ["--lock-fd", str(lock_fd)]
-    return [*argv, name]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m kaito.local.runner [--state-dir DIR] NAME``: run a prepared Workspace."""
-    parser = argparse.ArgumentParser(prog="python -m kaito.local.runner")
-    parser.add_argument("name")
-    parser.add_argument("--state-dir", type=Path, default=None)
-    parser.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    root = args.state_dir or settings.load_local_settings().state_dir
-    store = local_store.StateStore(root)
-    if args.lock_fd is not None:
-        # The inherited run lock: kept open (held) until this process exits; name us its holder.
-        local_store.write_lock_holder(args.lock_fd, os.getpid())
-
-    def echo(message: str) -> None:
-        print(message, flush=True)  # noqa: T201 - stdout is the runner's log file
-
-    try:
-        runner = Runner(store, args.name, echo=echo, follow_logs=False)
-    except local_store.StateError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    return runner.run()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,12 +21,10 @@ delete out of the state directory.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaito.api import names, v1beta1
+from kaito.local.statefiles import InvalidNameError as InvalidNameError
+from kaito.local.statefiles import LockedError as LockedError
+from kaito.local.statefiles import StateError as StateError
+from kaito.local.statefiles import StateWriteError as StateWriteError
+from kaito.local.statefiles import UnsafePathError as UnsafePathError
+from kaito.local.statefiles import describe_write_error as describe_write_error
+from kaito.local.statefiles import is_disk_full as is_disk_full
+from kaito.local.statefiles import read_lock_holder as read_lock_holder
+from kaito.local.statefiles import write_json_atomic as write_json_atomic
+from kaito.local.statefiles import write_lock_holder as write_lock_holder
 
 WORKSPACES_SUBDIR = "workspaces"
 WORKSPACE_FILE = "workspace.json"
@@ -48,48 +56,7 @@ LOCKS_SUBDIR = "locks"
 RESERVE_FILE = ".reserve"
 RESERVE_BYTES = 256 * 1024
 """Space set aside per Workspace, freed to record a failure when the disk is full."""
-_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _STEP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
-
-
-class StateError(Exception):
-    """The state directory has no such Workspace, or its records cannot be read."""
-
-
-class InvalidNameError(StateError):
-    """A value given as a Workspace name is not one (bad usage: it never becomes a path)."""
-
-
-class UnsafePathError(StateError):
-    """A Workspace's folder resolves outside the state directory (a planted symlink)."""
-
-
-class StateWriteError(StateError):
-    """A record could not be written; ``disk_full`` when the disk (or quota) is full."""
-
-    def __init__(self, message: str, *, disk_full: bool = False) -> None:
-        super().__init__(message)
-        self.disk_full = disk_full
-
-
-class LockedError(StateError):
-    """Another ``kaito run`` of the same name holds the Workspace's lock."""
-
-    def __init__(self, message: str, holder: int | None) -> None:
-        super().__init__(message)
-        self.holder = holder
-
-
-def is_disk_full(exc: OSError) -> bool:
-    """Whether ``exc`` says the disk (or the user's quota, or the file size limit) is full."""
-    return exc.errno in _DISK_FULL_ERRNOS
-
-
-def describe_write_error(path: Path | str, exc: OSError) -> str:
-    """``cannot write PATH: the disk is full (...)`` or the OS's own words."""
-    if is_disk_full(exc):
-        return f"cannot write {path}: the disk is full ({os.strerror(exc.errno or errno.ENOSPC)})"
-    return f"cannot write {path}: {exc.strerror or exc}"
 
 
 def check_name_errors(name: str) -> list[str]:
@@ -156,45 +123,6 @@ class LocalRun(BaseModel):
     """Model names the server answers to: the base model first, then each adapter."""
     notes: list[str] = Field(default_factory=list)
     """Things the user should know (e.g. a push skipped because the registry is unreachable)."""
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not every file system lets a folder be opened
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path``; readers see the old or the new file, never half.
-
-    A temporary file in the same folder is written, flushed to disk (fsync) and renamed over
-    ``path``; the folder is synced too, so a crash or a power cut leaves the old or the new file.
-
-    Raises:
-        StateWriteError: the file cannot be written (``disk_full`` says why); the message names
-            the file. The previous version is left as it was.
-    """
-    payload = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8")
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        raise StateWriteError(describe_write_error(path, exc), disk_full=is_disk_full(exc)) from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 class StateStore:
@@ -400,19 +328,3 @@ class StateStore:
             raise StateError(f'workspaces "{name}" not found (no local record)') from exc
         except (OSError, ValueError) as exc:
             raise StateError(f"workspace {name!r}: cannot read {path}: {exc}") from exc
-
-
-def write_lock_holder(fd: int, pid: int) -> None:
-    """Record ``pid`` as the holder in an open lock file (best effort: a full disk is fine)."""
-    with contextlib.suppress(OSError):
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{pid}\n".encode(), 0)
-
-
-def read_lock_holder(path: Path) -> int | None:
-    """The pid written in a lock file, if any."""
-    try:
-        text = path.read_text(encoding="ascii", errors="replace").strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None

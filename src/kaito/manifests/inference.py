@@ -19,25 +19,20 @@ from kaito.api import benchmark as api_benchmark
 from kaito.api import constants
 from kaito.api.v1beta1 import InferenceSpec
 from kaito.api.workspace import AnyWorkspace
-from kaito.manifests import cuda_toolkit, engines, naming, nodes, podspec
+from kaito.manifests import cuda_toolkit, naming, nodes, podspec, steps
+from kaito.manifests.errors import ManifestError
 from kaito.manifests.plan import ManifestSettings, WorkloadPlan, WorkspaceRef
 from kaito.presets import catalog
 
 JSON = podspec.JSON
 
-SERVE_COMMAND = "kaito-serve"
-PULL_COMMAND = ("kaito", "pull")
+SERVE_COMMAND = steps.SERVE_PROGRAM
 VOLUME_CONFIG = "inference-config"
 VOLUME_ADAPTERS = "adapter-volume"
 ADAPTER_VOLUME_PREFIX = "adapter-"
 _PROBE_PERIOD_S = 10
 _LIVENESS_FAILURES = 3
 _READINESS_INITIAL_DELAY_S = 30
-
-
-def inference_config_path() -> str:
-    """Where the user's ``inference_config.yaml`` appears in the pod."""
-    return f"{constants.PATH_CONFIG_DIR}/{constants.CONFIGMAP_KEY_INFERENCE}"
 
 
 def adapter_path(name: str) -> str:
@@ -48,7 +43,7 @@ def adapter_path(name: str) -> str:
 def _inference(ws: AnyWorkspace) -> InferenceSpec:
     spec = ws.inference
     if spec is None:
-        raise ValueError("the Workspace has no inference section")
+        raise ManifestError("the Workspace has no inference section")
     return spec  # type: ignore[return-value]
 
 
@@ -61,7 +56,7 @@ def build_statefulset(ws: AnyWorkspace, settings: ManifestSettings, plan: Worklo
         plan: Node count, GPUs per node and revision the controller decided.
 
     Raises:
-        ValueError: ``ws`` has no inference section, or neither a preset nor a template.
+        ManifestError: ``ws`` has no inference section, or neither a preset nor a template.
         kaito.presets.errors.PresetError: the preset name is unknown or deprecated.
     """
     ref = WorkspaceRef.of(ws)
@@ -71,19 +66,13 @@ def build_statefulset(ws: AnyWorkspace, settings: ManifestSettings, plan: Worklo
     elif spec.preset is not None:
         pod_template = _preset_pod_template(ws, ref, settings, plan, spec)
     else:
-        raise ValueError("inference needs a preset or a template")
+        raise ManifestError("inference needs a preset or a template")
     selector = {constants.LABEL_WORKSPACE: ref.name}
     claim = _weights_claim(plan) if spec.template is None else None
     sts: JSON = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": podspec.object_meta(
-            ref.name,
-            ref.namespace,
-            labels=selector,
-            annotations={constants.ANNOTATION_WORKSPACE_REVISION: str(plan.revision)},
-            owner=ref.owner_reference(),
-        ),
+        "metadata": ref.workload_meta(selector, plan.revision),
         "spec": {
             "replicas": plan.node_count,
             "podManagementPolicy": "Parallel",
@@ -155,7 +144,7 @@ def _preset_pod_template(
 ) -> JSON:
     assert spec.preset is not None
     model = catalog.get_model(spec.preset.name)
-    runtime = ref.runtime
+    runtime = plan.runtime
     multi_node = plan.node_count > 1
 
     # With a weights StorageClass the weights volume is a per-pod claim (volumeClaimTemplates).
@@ -185,12 +174,14 @@ def _preset_pod_template(
                     constants.INIT_CONTAINER_ADAPTER_PULLER_PREFIX, source.name
                 ),
                 "image": settings.runtime_image,
-                "command": [
-                    *PULL_COMMAND,
-                    source.image,
-                    adapter_path(source.name),
-                    *podspec.docker_config_args(source.image_pull_secrets),
-                ],
+                "command": list(
+                    steps.adapter_pull_step(
+                        source.name,
+                        source.image,
+                        steps.MountPaths(),
+                        podspec.docker_config_args(source.image_pull_secrets),
+                    ).argv
+                ),
                 "volumeMounts": [
                     {"name": VOLUME_ADAPTERS, "mountPath": constants.PATH_ADAPTERS_DIR},
                     *podspec.registry_auth_mounts(source.image_pull_secrets),
@@ -206,25 +197,26 @@ def _preset_pod_template(
         volumes.append({"name": volume_name, **copy.deepcopy(source.volume_source)})
         mounts.append({"name": volume_name, "mountPath": adapter_path(source.name)})
 
+    performance_mode = ref.annotations.get(constants.ANNOTATION_PERFORMANCE_MODE) or None
+    serve = steps.serve_step(
+        model,
+        spec.preset.name,
+        plan,
+        steps.MountPaths(),
+        config=bool(spec.config),
+        adapters=bool(spec.adapters),
+        performance_mode=performance_mode,
+        benchmark=api_benchmark.benchmark_enabled(ref.annotations, runtime, has_preset=True),
+    )
+    serve_args = list(serve.argv[1:])
     env = _container_env(spec, runtime, multi_node)
-    if runtime == constants.RUNTIME_VLLM:
-        env += cuda_toolkit.build_vllm_env(model)
+    # The serve step's own variables (vLLM's kernel switches), as kaito run sets them too.
+    env += [{"name": name, "value": value} for name, value in serve.env.items()]
     if model.requires_cuda_toolkit:
         env += cuda_toolkit.build_toolkit_env()
         volumes.append(cuda_toolkit.build_toolkit_volume())
         mounts.append(cuda_toolkit.build_toolkit_mount())
         init_containers.insert(0, cuda_toolkit.build_provisioner(settings.runtime_image))
-    performance_mode = ref.annotations.get(constants.ANNOTATION_PERFORMANCE_MODE) or None
-    serve_args = engines.build_serve_args(
-        model,
-        spec.preset.name,
-        runtime,
-        plan,
-        config_file=inference_config_path() if spec.config else None,
-        adapters=bool(spec.adapters),
-        performance_mode=performance_mode,
-        benchmark=api_benchmark.benchmark_enabled(ref.annotations, runtime, has_preset=True),
-    )
     ports = [
         {
             "name": constants.PORT_NAME_HTTP,
@@ -281,18 +273,7 @@ def _container_env(spec: InferenceSpec, runtime: str, multi_node: bool) -> list[
     assert spec.preset is not None
     options = spec.preset.preset_options
     if options is not None and options.model_access_secret:
-        env.append(
-            {
-                "name": constants.ENV_HF_TOKEN,
-                "valueFrom": {
-                    "secretKeyRef": {
-                        "name": options.model_access_secret,
-                        "key": constants.SECRET_KEY_HF_TOKEN,
-                        "optional": True,
-                    }
-                },
-            }
-        )
+        env.append(podspec.hf_token_env(options.model_access_secret))
     if runtime == constants.RUNTIME_TRANSFORMERS:
         # The transformers runtime weighs each adapter by an env var named after it (§4.3).
         for adapter in spec.adapters:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from kaito.api import constants
 from kaito.api.workspace import AnyWorkspace
 from kaito.manifests import naming, podspec
+from kaito.manifests.errors import ManifestError
 from kaito.manifests.plan import ManifestSettings, WorkloadPlan, WorkspaceRef
 
 JSON = podspec.JSON
@@ -55,7 +56,7 @@ def _requirement(key: str, operator: str, values: list[str]) -> JSON:
 def _instance_type(ws: AnyWorkspace) -> str:
     instance_type = ws.resource.instance_type
     if not instance_type:
-        raise ValueError(
+        raise ManifestError(
             "resource.instanceType is required to provision nodes "
             "(only bring-your-own nodes may leave it empty)"
         )

@@ -20,9 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import kaito
-from kaito.api import constants
+from kaito.api import constants, gates
 from kaito.api.workspace import AnyWorkspace
 from kaito.manifests import podspec
+from kaito.manifests.errors import ManifestError
 from kaito.presets import skus
 
 RUNTIME_IMAGE_REPOSITORY = "ghcr.io/kaito-py/runtime"
@@ -50,6 +51,7 @@ class ManifestSettings:
         default_node_image_family: Node OS for gpu-provisioner when the Workspace does not say.
         karpenter_node_class: NodeClass a NodePool references when the Workspace has no
             ``kaito.sh/node-class-name`` annotation; ``None`` means the cloud's default name.
+        feature_gates: The operator's ``--feature-gates`` (``vLLM`` picks the default runtime).
     """
 
     runtime_image: str = field(default_factory=default_runtime_image)
@@ -58,6 +60,11 @@ class ManifestSettings:
     node_provisioner: str = constants.NODE_PROVISIONER_GPU_PROVISIONER
     default_node_image_family: str = constants.NODE_IMAGE_FAMILY_UBUNTU
     karpenter_node_class: str | None = None
+    feature_gates: Mapping[str, bool] = field(default_factory=dict)
+
+    def gate(self, name: str) -> bool:
+        """Whether feature gate ``name`` is on (upstream's default when the operator set none)."""
+        return gates.gate_enabled(self.feature_gates, name)
 
     @property
     def provisioner(self) -> str:
@@ -88,6 +95,9 @@ class WorkloadPlan:
             class ``kaito-local-nvme-disk``, used when the SKU has NVMe and the class exists);
             ``None`` keeps weights in an ``emptyDir``. The controller does not look StorageClasses
             up (its RBAC has no access to them), so it always plans ``None`` for now.
+        runtime: ``vllm`` or ``transformers``, decided once by
+            :func:`kaito.api.workspace.workspace_runtime` with the operator's ``vLLM`` gate.
+        sizing: Why ``node_count`` is what it is (``kaito validate`` prints it).
     """
 
     node_count: int = 1
@@ -98,6 +108,8 @@ class WorkloadPlan:
     tuning_output_dir: str = constants.PATH_RESULTS_DIR
     engine_args: tuple[str, ...] | None = None
     weights_storage_class: str | None = None
+    runtime: str = constants.RUNTIME_VLLM
+    sizing: str = ""
 
     @property
     def gpus_per_node(self) -> int | None:
@@ -125,7 +137,7 @@ class WorkspaceRef:
         """Take the identity of ``ws`` (either version); no namespace means ``default``."""
         meta = ws.metadata
         if not meta.name:
-            raise ValueError("the Workspace has no metadata.name")
+            raise ManifestError("the Workspace has no metadata.name")
         return cls(
             name=meta.name,
             namespace=meta.namespace or DEFAULT_NAMESPACE,
@@ -134,18 +146,18 @@ class WorkspaceRef:
             annotations=dict(meta.annotations or {}),
         )
 
+    def workload_meta(self, labels: Mapping[str, str], revision: int) -> podspec.JSON:
+        """``metadata`` of the StatefulSet or Job: labels, the revision stamp, the owner."""
+        return podspec.object_meta(
+            self.name,
+            self.namespace,
+            labels=dict(labels),
+            annotations={constants.ANNOTATION_WORKSPACE_REVISION: str(revision)},
+            owner=self.owner_reference(),
+        )
+
     def owner_reference(self) -> podspec.JSON | None:
         """Controller owner reference to the Workspace; ``None`` without a uid (rendering)."""
         return podspec.owner_reference(
             self.api_version, constants.KIND_WORKSPACE, self.name, self.uid
-        )
-
-    @property
-    def runtime(self) -> str:
-        """``vllm`` unless the ``kaito.sh/runtime`` annotation says ``transformers``."""
-        value = self.annotations.get(constants.ANNOTATION_RUNTIME, "").strip().lower()
-        return (
-            constants.RUNTIME_TRANSFORMERS
-            if value == constants.RUNTIME_TRANSFORMERS
-            else (constants.RUNTIME_VLLM)
         )

@@ -185,3 +185,13 @@ def _unique(items: Iterable[str]) -> Sequence[str]:
         if item:
             seen.setdefault(item, None)
     return list(seen)
+
+
+def hf_token_env(secret: str) -> JSON:
+    """``HF_TOKEN`` from the ``modelAccessSecret`` Secret (optional: a public model needs none)."""
+    return {
+        "name": constants.ENV_HF_TOKEN,
+        "valueFrom": {
+            "secretKeyRef": {"name": secret, "key": constants.SECRET_KEY_HF_TOKEN, "optional": True}
+        },
+    }

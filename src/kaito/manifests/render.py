@@ -13,13 +13,20 @@ from collections.abc import Mapping
 import yaml
 
 from kaito.api import constants
-from kaito.api.validation import config_files
-from kaito.api.workspace import AnyWorkspace
+from kaito.api.workspace import AnyWorkspace, workspace_runtime
 from kaito.manifests import inference, nodes, podspec, revisions, services, tuning
 from kaito.manifests.plan import DEFAULT_NAMESPACE, ManifestSettings, WorkloadPlan
 from kaito.presets import catalog, estimator, skus
+from kaito.validation import config_files
 
 JSON = podspec.JSON
+
+SIZING_TUNING = "tuning runs on one node"
+SIZING_COUNT = "resource.count"
+SIZING_ESTIMATOR = "node estimator"
+SIZING_SIZE_UNKNOWN = "resource.count (model size unknown)"
+SIZING_GPU_UNKNOWN = "resource.count (GPUs unknown: an unlisted SKU, or nodes not read)"
+SIZING_FIXED = "fixed node count"
 
 
 def plan_workload(
@@ -51,29 +58,38 @@ def plan_workload(
     context = max_model_len or constants.DEFAULT_MAX_MODEL_LEN
     # count is deprecated and has no minimum upstream; 0 or less means the default single node.
     count = max(ws.resource.count, constants.DEFAULT_RESOURCE_COUNT)
+    runtime = workspace_runtime(ws, settings.gate(constants.FEATURE_VLLM))
     disk: int | None = None
+    sizing = SIZING_COUNT
     if ws.tuning is not None:
         # Upstream sizes only inference nodes by the model; tuning nodes get its default 1024Gi OS
         # disk (disk stays None), which also holds the base weights, checkpoints and the adapter.
-        nodes_needed = 1
+        nodes_needed, sizing = 1, SIZING_TUNING
         if ws.tuning.preset is not None:
             catalog.get_model(ws.tuning.preset.name)  # unknown or deprecated presets fail here
     elif ws.inference is not None and ws.inference.preset is not None:
         model = catalog.get_model(ws.inference.preset.name)
         disk = model.disk_gib
-        runtime = ws.metadata.annotations.get(constants.ANNOTATION_RUNTIME, constants.RUNTIME_VLLM)
-        if runtime.strip().lower() == constants.RUNTIME_TRANSFORMERS or gpu is None:
+        if runtime == constants.RUNTIME_TRANSFORMERS:
             nodes_needed = count
+        elif gpu is None:
+            nodes_needed, sizing = count, SIZING_GPU_UNKNOWN
         else:
-            nodes_needed = estimator.estimate_nodes(model, gpu, context, default_nodes=count).nodes
+            found = estimator.estimate_nodes(model, gpu, context, default_nodes=count)
+            nodes_needed = found.nodes
+            sizing = SIZING_ESTIMATOR if found.size_known else SIZING_SIZE_UNKNOWN
     else:
         nodes_needed = count
+    if node_count is not None:
+        nodes_needed, sizing = node_count, SIZING_FIXED
     return WorkloadPlan(
-        node_count=node_count if node_count is not None else nodes_needed,
+        node_count=nodes_needed,
         gpu=gpu,
         disk_gib=disk,
         revision=revision,
         max_model_len=context,
+        runtime=runtime,
+        sizing=sizing,
     )
 
 
@@ -130,7 +146,7 @@ def build_all(ws: AnyWorkspace, settings: ManifestSettings, plan: WorkloadPlan) 
         objects += tuning.build_tuning_configmaps(ws)
     objects += build_node_objects(ws, settings, plan)
     if ws.inference is not None:
-        objects.append(services.build_service(ws))
+        objects.append(services.build_service(ws, plan.runtime))
         objects.append(services.build_headless_service(ws))
         objects.append(inference.build_statefulset(ws, settings, plan))
     elif ws.tuning is not None:

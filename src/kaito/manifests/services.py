@@ -19,14 +19,13 @@ def _port(name: str, port: int, target: int) -> podspec.JSON:
     return {"name": name, "port": port, "targetPort": target, "protocol": "TCP"}
 
 
-def build_service(ws: AnyWorkspace) -> JSON:
+def build_service(ws: AnyWorkspace, runtime: str) -> JSON:
     """The main Service ``<ws>``: ClusterIP, or LoadBalancer with ``kaito.sh/enablelb: True``.
 
     Ray and dashboard ports are always exposed (clients of a multi-node deployment use them); the
     KV-event port only for vLLM behind a ClusterIP, as upstream does.
     """
     ref = WorkspaceRef.of(ws)
-    runtime = ref.runtime
     load_balancer = ref.annotations.get(constants.ANNOTATION_ENABLE_LB) == constants.ENABLE_LB_VALUE
     ports = [
         _port(constants.PORT_NAME_HTTP, constants.PORT_SERVICE_HTTP, constants.PORT_INFERENCE),

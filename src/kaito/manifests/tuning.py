@@ -24,20 +24,17 @@ from __future__ import annotations
 import copy
 import shlex
 
-import yaml
-
 from kaito.api import constants, default_configs
 from kaito.api.v1beta1 import TuningSpec
 from kaito.api.workspace import AnyWorkspace
-from kaito.manifests import naming, nodes, podspec
+from kaito.manifests import naming, nodes, podspec, steps
+from kaito.manifests.errors import ManifestError
 from kaito.manifests.plan import ManifestSettings, WorkloadPlan, WorkspaceRef
 from kaito.presets import catalog
+from kaito.validation import config_files
 
 JSON = podspec.JSON
 
-TUNE_COMMAND = "kaito-tune"
-FETCH_COMMAND = ("kaito", "fetch-data")
-PUSH_COMMAND = ("kaito", "push")
 INIT_CONTAINER_DATA_PULLER = "data-puller"
 # Upstream's contract for data images: the files live under /data in the image (§5).
 DATA_IMAGE_COPY = f"cp -R /data/. {constants.PATH_DATA_DIR}/"
@@ -53,7 +50,7 @@ def load_default_tuning_config(method: str) -> str:
     """The default ``training_config.yaml`` text for ``lora`` or ``qlora`` (upstream's templates).
 
     Raises:
-        ValueError: ``method`` is neither ``lora`` nor ``qlora``.
+        ManifestError: ``method`` is neither ``lora`` nor ``qlora``.
     """
     return _template_text(default_tuning_configmap_name(method))
 
@@ -62,11 +59,11 @@ def default_tuning_configmap_name(method: str) -> str:
     """``lora-params-template`` or ``qlora-params-template`` (§2.9).
 
     Raises:
-        ValueError: ``method`` is neither ``lora`` nor ``qlora``.
+        ManifestError: ``method`` is neither ``lora`` nor ``qlora``.
     """
     name = default_configs.default_tuning_configmap_name(method.strip())
     if name is None:
-        raise ValueError(f"unknown tuning method {method!r}; expected one of: lora, qlora")
+        raise ManifestError(f"unknown tuning method {method!r}; expected one of: lora, qlora")
     return name
 
 
@@ -74,7 +71,7 @@ def _template_text(template_name: str) -> str:
     """The ``training_config.yaml`` of a default template (``kaito.api`` package data)."""
     text = default_configs.load_default_training_config(template_name)
     if text is None:
-        raise ValueError(f"{template_name!r} is not a default tuning template")
+        raise ManifestError(f"{template_name!r} is not a default tuning template")
     return text
 
 
@@ -93,30 +90,19 @@ def build_default_tuning_configmap(method: str, namespace: str | None) -> JSON:
 
 
 def output_dir_of(training_config: str | None) -> str | None:
-    """``TrainingArguments.output_dir`` of a ``training_config.yaml`` text, if it names one.
+    """``TrainingArguments.output_dir`` of a training config, if it names one.
 
     The Job mounts the results volume there and the pusher watches for the sentinel in it, so the
-    plan must carry it (``WorkloadPlan.tuning_output_dir``). Malformed text gives ``None``:
-    validation reports it, the Job falls back to ``/mnt/results``.
+    plan must carry it (``WorkloadPlan.tuning_output_dir``); read by the same function the
+    webhook's rules use (:func:`kaito.validation.config_files.training_output_dir`).
     """
-    if not training_config:
-        return None
-    try:
-        document = yaml.safe_load(training_config)
-    except yaml.YAMLError:
-        return None
-    root = document.get(constants.TRAINING_CONFIG_ROOT) if isinstance(document, dict) else None
-    args = (
-        root.get(constants.TRAINING_SECTION_TRAINING_ARGUMENTS) if isinstance(root, dict) else None
-    )
-    value = args.get(constants.TRAINING_KEY_OUTPUT_DIR) if isinstance(args, dict) else None
-    return str(value) if isinstance(value, str) and value else None
+    return config_files.training_output_dir(training_config)
 
 
 def _tuning(ws: AnyWorkspace) -> TuningSpec:
     spec = ws.tuning
     if spec is None:
-        raise ValueError("the Workspace has no tuning section")
+        raise ManifestError("the Workspace has no tuning section")
     return spec  # type: ignore[return-value]
 
 
@@ -146,13 +132,13 @@ def build_tuning_job(ws: AnyWorkspace, settings: ManifestSettings, plan: Workloa
         plan: GPUs per node, revision, and ``tuning_output_dir`` (the config's ``output_dir``).
 
     Raises:
-        ValueError: ``ws`` has no tuning section, no preset, or input/output names no source.
+        ManifestError: ``ws`` has no tuning section, no preset, or input/output names no source.
         kaito.presets.errors.PresetError: the preset name is unknown or deprecated.
     """
     ref = WorkspaceRef.of(ws)
     spec = _tuning(ws)
     if spec.preset is None:
-        raise ValueError("tuning.preset is required")
+        raise ManifestError("tuning.preset is required")
     model = catalog.get_model(spec.preset.name)
     output_dir = plan.tuning_output_dir.rstrip("/") or constants.PATH_RESULTS_DIR
 
@@ -179,34 +165,21 @@ def build_tuning_job(ws: AnyWorkspace, settings: ManifestSettings, plan: Workloa
 
     destination = spec.output
     containers: list[JSON] = []
-    env: list[JSON] = [
-        {"name": constants.ENV_YAML_FILE_PATH, "value": _training_config_path()},
-        {"name": constants.ENV_DATASET_FOLDER_PATH, "value": constants.PATH_DATA_DIR},
-        {"name": constants.ENV_PYTORCH_CUDA_ALLOC_CONF, "value": PYTORCH_CUDA_ALLOC_CONF},
-        {"name": "HF_HOME", "value": constants.PATH_WEIGHTS_DIR},
-    ]
-    if model.tuning_target_modules:
-        env.append(
-            {
-                "name": constants.ENV_DEFAULT_TARGET_MODULES,
-                "value": ",".join(model.tuning_target_modules),
-            }
-        )
+    paths = steps.MountPaths()
+    tune_step = steps.tune_step(model, paths)
+    pod_env = {
+        constants.ENV_PYTORCH_CUDA_ALLOC_CONF: PYTORCH_CUDA_ALLOC_CONF,
+        "HF_HOME": constants.PATH_WEIGHTS_DIR,
+    }
+    # The step's own variables, with the target modules (if any) after the pod's two.
+    first, last = dict(tune_step.env), {}
+    if constants.ENV_DEFAULT_TARGET_MODULES in first:
+        last[constants.ENV_DEFAULT_TARGET_MODULES] = first.pop(constants.ENV_DEFAULT_TARGET_MODULES)
+    env: list[JSON] = [{"name": k, "value": v} for k, v in {**first, **pod_env, **last}.items()]
     options = spec.preset.preset_options
     if options is not None and options.model_access_secret:
-        env.append(
-            {
-                "name": constants.ENV_HF_TOKEN,
-                "valueFrom": {
-                    "secretKeyRef": {
-                        "name": options.model_access_secret,
-                        "key": constants.SECRET_KEY_HF_TOKEN,
-                        "optional": True,
-                    }
-                },
-            }
-        )
-    tune = [TUNE_COMMAND, "--model", model.hf_repo if not model.is_local else model.name]
+        env.append(podspec.hf_token_env(options.model_access_secret))
+    tune = list(tune_step.argv)
     # With an image output, a failure marker lets the pusher stop waiting (see module docstring).
     failed = f"{output_dir}/{FAILED_SENTINEL_FILE}"
     main_command = (
@@ -238,15 +211,13 @@ def build_tuning_job(ws: AnyWorkspace, settings: ManifestSettings, plan: Workloa
         volumes += podspec.registry_auth_volumes(push_secrets)
         containers.append(main)
         containers.append(
-            _pusher(
-                settings, model.name, output_dir, destination.image, push_secrets, results_mount
-            )
+            _pusher(settings, model, output_dir, destination.image, push_secrets, results_mount)
         )
     elif destination.volume_source is not None:
         volumes.append({"name": VOLUME_RESULTS, **copy.deepcopy(destination.volume_source)})
         containers.append(main)
     else:
-        raise ValueError("tuning.output needs an image or a volumeSource")
+        raise ManifestError("tuning.output needs an image or a volumeSource")
 
     pod_spec: JSON = {"restartPolicy": "Never"}
     if len(containers) > 1:
@@ -269,22 +240,12 @@ def build_tuning_job(ws: AnyWorkspace, settings: ManifestSettings, plan: Workloa
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": podspec.object_meta(
-            ref.name,
-            ref.namespace,
-            labels=labels,
-            annotations={constants.ANNOTATION_WORKSPACE_REVISION: str(plan.revision)},
-            owner=ref.owner_reference(),
-        ),
+        "metadata": ref.workload_meta(labels, plan.revision),
         "spec": {
             "backoffLimit": DEFAULT_BACKOFF_LIMIT,
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }
-
-
-def _training_config_path() -> str:
-    return f"{constants.PATH_CONFIG_DIR}/{constants.CONFIGMAP_KEY_TRAINING}"
 
 
 def _data_init_containers(
@@ -296,7 +257,7 @@ def _data_init_containers(
             {
                 "name": constants.INIT_CONTAINER_DATA_DOWNLOADER,
                 "image": settings.runtime_image,
-                "command": [*FETCH_COMMAND, *source.urls, "--dest", constants.PATH_DATA_DIR],
+                "command": list(steps.fetch_data_step(source.urls, steps.MountPaths()).argv),
                 "volumeMounts": [dict(data_mount)],
             }
         ]
@@ -313,12 +274,12 @@ def _data_init_containers(
         ]
     if source.volume_source is not None:
         return []
-    raise ValueError("tuning.input needs urls, an image or a volumeSource")
+    raise ManifestError("tuning.input needs urls, an image or a volumeSource")
 
 
 def _pusher(
     settings: ManifestSettings,
-    base_model: str,
+    model: catalog.ModelSpec,
     output_dir: str,
     image: str,
     push_secrets: list[str],
@@ -326,18 +287,8 @@ def _pusher(
 ) -> JSON:
     done = f"{output_dir}/{constants.TUNING_SENTINEL_FILE}"
     failed = f"{output_dir}/{FAILED_SENTINEL_FILE}"
-    push = shlex.join(
-        [
-            *PUSH_COMMAND,
-            output_dir,
-            image,
-            "--base-model",
-            base_model,
-            "--wait-for",
-            done,
-            *podspec.docker_config_args(push_secrets),
-        ]
-    )
+    auth = podspec.docker_config_args(push_secrets)
+    push = shlex.join(steps.push_step(model, output_dir, image, ["--wait-for", done, *auth]).argv)
     script = "\n".join(
         [
             f"until [ -f {shlex.quote(done)} ] || [ -f {shlex.quote(failed)} ]; do sleep 5; done",

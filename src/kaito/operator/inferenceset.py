@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import kopf
 
+from kaito import validation as api_validation
 from kaito.api import constants
-from kaito.api import validation as api_validation
 from kaito.api.inferenceset import parse_inferenceset, to_storage
 from kaito.api.inferenceset_children import build_child_workspace
-from kaito.api.validation.inferenceset import check_inferenceset
 from kaito.api.workspace import WorkspaceParseError
 from kaito.controller import inferenceset as controller
 from kaito.controller.errors import PermanentReconcileError
@@ -36,7 +35,7 @@ from kaito.manifests import scaledobject
 from kaito.operator import errors, webhook
 from kaito.operator.queue import Key, WorkQueue
 from kaito.operator.settings import OperatorSettings
-from kaito.presets import catalog, mig, skus
+from kaito.validation.inferenceset import check_inferenceset
 
 if TYPE_CHECKING:
     from kaito.operator.runner import Operator
@@ -139,9 +138,6 @@ async def review(
     byo = settings.node_provisioner == constants.NODE_PROVISIONER_BYO
     child = build_child_workspace(to_storage(iset), byo=byo)
     ctx = api_validation.ValidationContext(
-        models=catalog,
-        skus=skus,
-        mig=mig,
         lookup=await webhook.build_lookup(cluster, child, settings),
         feature_gates=settings.gates(),
         node_provisioner=settings.node_provisioner,

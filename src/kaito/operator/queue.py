@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 Key = tuple[str, str]  # (namespace, name)
 Handler = Callable[[Key], Awaitable[float | None]]
@@ -23,17 +24,44 @@ BACKOFF_BASE_S = 0.05
 BACKOFF_MAX_S = 30.0
 
 
+class Timer(Protocol):
+    """A scheduled call (``asyncio.TimerHandle`` is one)."""
+
+    def when(self) -> float:
+        """When it fires, on its clock."""
+        ...
+
+    def cancel(self) -> None:
+        """Do not fire."""
+        ...
+
+
+class Clock(Protocol):
+    """Time and timers for the queue: the event loop's, or a test's virtual clock."""
+
+    def time(self) -> float:
+        """Now, in seconds on this clock."""
+        ...
+
+    def call_at(self, when: float, callback: Callable[[Key], None], key: Key) -> Timer:
+        """Run ``callback(key)`` at ``when``."""
+        ...
+
+
 class WorkQueue:
     """Deduplicating, delay-capable queue with per-key backoff."""
 
-    def __init__(self, handler: Handler, max_concurrent: int = 5) -> None:
+    def __init__(
+        self, handler: Handler, max_concurrent: int = 5, *, clock: Clock | None = None
+    ) -> None:
         self._handler = handler
+        self._clock = clock
         self._max = max_concurrent
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._pending: set[Key] = set()
         self._processing: set[Key] = set()
         self._dirty: set[Key] = set()
-        self._timers: dict[Key, asyncio.TimerHandle] = {}
+        self._timers: dict[Key, Timer] = {}
         self._failures: dict[Key, int] = {}
         self._workers: list[asyncio.Task[None]] = []
 
@@ -58,14 +86,14 @@ class WorkQueue:
         """
         if key in self._pending:
             return
-        loop = asyncio.get_running_loop()
+        clock: Clock = self._clock or asyncio.get_running_loop()
         existing = self._timers.get(key)
-        when = loop.time() + delay
+        when = clock.time() + delay
         if existing is not None and existing.when() <= when:
             return
         if existing is not None:
             existing.cancel()
-        self._timers[key] = loop.call_at(when, self.add, key)
+        self._timers[key] = clock.call_at(when, self.add, key)
 
     def start(self) -> None:
         """Start the workers."""

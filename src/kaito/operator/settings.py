@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kaito.api import constants
+from kaito.api import gates as gates_mod
 from kaito.manifests.plan import DEFAULT_OPERATOR_NAMESPACE, ManifestSettings, default_runtime_image
 from kaito.runtime.models.settings import DEFAULT_HF_ENDPOINT, offline_flag
 
@@ -22,18 +23,10 @@ class SettingsError(ValueError):
 
 def parse_feature_gates(text: str) -> dict[str, bool]:
     """``k=v,k2=v2`` over upstream's defaults; an unknown gate is an error (as upstream)."""
-    gates = dict(constants.DEFAULT_FEATURE_GATES)
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or value.strip().lower() not in ("true", "false"):
-            raise SettingsError(f"--feature-gates: expected NAME=true|false, got {item!r}")
-        if key.strip() not in gates:
-            known = ", ".join(sorted(gates))
-            raise SettingsError(
-                f"--feature-gates: unknown feature gate {key.strip()!r}; known: {known}"
-            )
-        gates[key.strip()] = value.strip().lower() == "true"
-    return gates
+    try:
+        return {**constants.DEFAULT_FEATURE_GATES, **gates_mod.parse_feature_gates(text)}
+    except gates_mod.FeatureGateError as exc:
+        raise SettingsError(f"--feature-gates: {exc}") from exc
 
 
 def parse_bind_address(text: str) -> tuple[str, int]:
@@ -156,4 +149,5 @@ class OperatorSettings(BaseSettings):
             cloud=self.cloud_provider,
             node_provisioner=self.node_provisioner,
             default_node_image_family=self.default_node_image_family,
+            feature_gates=self.gates(),
         )

@@ -1,6 +1,6 @@
 """The validating admission webhook for Workspaces (§1.5), served through Kopf's webhook support.
 
-The rules are the shared pure validation (``kaito.api.validation``), the same one ``kaito
+The rules are the shared pure validation (``kaito.validation``), the same one ``kaito
 validate`` runs. Their cluster lookups are synchronous, so this module first reads what they may
 ask about (nodes matching the Workspace's selector, the ConfigMaps it names, the default tuning
 templates in the release namespace) and hands them over as a ``StaticClusterLookup`` that knows
@@ -23,14 +23,14 @@ from typing import Any
 import aiohttp.web
 import kopf
 
+from kaito import validation as api_validation
 from kaito.api import constants
-from kaito.api import validation as api_validation
 from kaito.api.workspace import AnyWorkspace, WorkspaceParseError, parse_workspace
 from kaito.k8s import resources
 from kaito.k8s.client import Cluster
 from kaito.manifests import naming
 from kaito.operator.settings import OperatorSettings
-from kaito.presets import catalog, mig, skus
+from kaito.presets import catalog
 from kaito.presets.errors import PresetError
 from kaito.runtime.models.hub_config import HubConfigReader
 
@@ -154,9 +154,6 @@ async def review(
     except WorkspaceParseError as exc:
         return [str(exc)], []
     ctx = api_validation.ValidationContext(
-        models=catalog,
-        skus=skus,
-        mig=mig,
         lookup=await build_lookup(cluster, ws, settings),
         feature_gates=settings.gates(),
         node_provisioner=settings.node_provisioner,

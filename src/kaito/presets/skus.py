@@ -215,6 +215,25 @@ def get_sku(instance_type: str, cloud: str = DEFAULT_CLOUD) -> GPUConfig | None:
     return _table(cloud).get(instance_type.strip().lower())
 
 
+def clouds_listing(instance_type: str) -> tuple[str, ...]:
+    """The clouds whose SKU table lists ``instance_type`` (case-insensitive), in table order."""
+    key = instance_type.strip().lower()
+    return tuple(cloud for cloud in SUPPORTED_CLOUDS if key in _tables()[cloud])
+
+
+def cloud_for(instance_type: str, cloud: str | None = None) -> str:
+    """The SKU table to read ``instance_type`` from when the user may not have named a cloud.
+
+    A named ``cloud`` wins; otherwise the one cloud whose table lists the instance type (an AWS
+    ``g5.xlarge`` needs no ``--cloud aws``); otherwise -- listed nowhere or on several clouds --
+    the default cloud, whose lookup then reports the instance type as unknown with suggestions.
+    """
+    if cloud is not None:
+        return cloud
+    listing = clouds_listing(instance_type)
+    return listing[0] if len(listing) == 1 else DEFAULT_CLOUD
+
+
 def require_sku(instance_type: str, cloud: str = DEFAULT_CLOUD) -> GPUConfig:
     """Like ``get_sku`` but raises ``UnknownInstanceTypeError`` when unknown.
 
@@ -227,7 +246,7 @@ def require_sku(instance_type: str, cloud: str = DEFAULT_CLOUD) -> GPUConfig:
     key = instance_type.strip().lower()
     table = _table(cloud)
     close = difflib.get_close_matches(key, list(table), n=_SUGGESTIONS)
-    known_on = tuple(other for other in SUPPORTED_CLOUDS if key in _tables()[other])
+    known_on = clouds_listing(key)
     raise UnknownInstanceTypeError(
         instance_type, cloud, tuple(table[match].sku for match in close), known_on
     )

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from kaito.api import constants, default_configs
-from kaito.api.validation.config_files import training_config_errors
+from kaito.validation.config_files import training_config_errors
 
 
 @pytest.mark.parametrize("method", ["lora", "qlora", "QLoRA"])

@@ -145,7 +145,10 @@ def test_estimate_too_small_gpu_fails_with_the_documented_message():
     [
         (("--preset", "phi3", "--instance-type", "Standard_NC6s_v3"), 'preset name "phi3"'),
         (("--preset", "phi-2", "--instance-type", "Standard_NC6s_v3"), "phi-2 is deprecated"),
-        (("--preset", "phi-4", "--instance-type", "p4d.24xlarge"), "it is listed for cloud aws"),
+        (
+            ("--preset", "phi-4", "--instance-type", "p4d.24xlarge", "--cloud", "azure"),
+            "it is listed for cloud aws",
+        ),
         (("--preset", "phi-4", "--instance-type", "Standard_NC24ads_A100"), "did you mean"),
         (("--preset", "phi-4", "--instance-type", "Standard_NC4"), "--gpus and --gpu-memory-gib"),
         (
@@ -309,3 +312,22 @@ def test_estimate_for_a_best_effort_repo_says_the_size_is_unknown():
     # Size unknown: shard over the node's GPUs rather than replicate.
     assert (data["tensorParallel"], data["dataParallel"]) == (8, 1)
     assert any("size unknown" in note for note in data["notes"])
+
+
+def test_estimate_finds_the_cloud_of_an_instance_type_only_one_table_lists() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "estimate",
+            "--preset",
+            "phi-4-mini-instruct",
+            "--instance-type",
+            "g5.xlarge",
+            "-o",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["cloud"] == "aws"
+    assert "A10G" in json.dumps(data["gpu"])

@@ -53,12 +53,25 @@ def write(tmp_path: Path, name: str, text: str) -> str:
     return str(path)
 
 
-def test_every_example_is_valid_with_default_settings() -> None:
+BYO_EXAMPLES = {"inference_byo_nodes.yaml", "local_cpu_smollm2.yaml"}
+
+
+def test_every_example_is_valid_with_the_settings_it_is_written_for() -> None:
     result = invoke("-f", str(EXAMPLES), "-o", "json")
-    assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert len(data) >= 13
-    assert all(entry["valid"] and entry["errors"] == [] for entry in data)
+    by_file = {Path(entry["file"]).name: entry for entry in data}
+    for name, entry in by_file.items():
+        if name in BYO_EXAMPLES:
+            continue
+        assert entry["valid"], entry
+        assert entry["errors"] == [], entry
+    # Like the webhook with default settings (auto-provisioning on), an empty instanceType fails.
+    assert result.exit_code == 1
+    for name in BYO_EXAMPLES:
+        assert [e["field"] for e in by_file[name]["errors"]] == ["resource.instanceType"]
+        byo = invoke("-f", str(EXAMPLES / name), "--node-provisioner", "byo", "-o", "json")
+        assert byo.exit_code == 0, byo.output
 
 
 def test_seed_example_is_valid_and_prints_estimate() -> None:

@@ -120,7 +120,9 @@ def test_stale_runner_is_detected_and_recorded(
 ) -> None:
     _prepare(store, _write(tmp_path, tuning_yaml()), roomy_machine)
     ws = store.load_workspace("tune-me")
-    status.mark_job_started(ws, "training")
+    seen = status.Observed.from_status(ws)
+    seen.job = "running"
+    status.observe(ws, seen)
     store.save_workspace(ws)
     proc, record = processes.start_process(
         "runner", [sys.executable, "-c", "pass"], tmp_path / "r.log"
@@ -146,7 +148,9 @@ def test_a_live_runner_is_left_alone(
 ) -> None:
     _prepare(store, _write(tmp_path, tuning_yaml()), roomy_machine)
     ws = store.load_workspace("tune-me")
-    status.mark_job_started(ws, "training")
+    seen = status.Observed.from_status(ws)
+    seen.job = "running"
+    status.observe(ws, seen)
     store.save_workspace(ws)
     run = store.load_run("tune-me")
     run.runner = _sleeper(tmp_path, "runner")

@@ -45,8 +45,9 @@ def _ws(name: str, created: str | None) -> v1beta1.Workspace:
 
 def test_row_reads_each_condition_like_the_crd_printer_columns() -> None:
     ws = _ws("chat", "2026-11-22T07:58:00Z")
-    status.mark_created(ws, "host")
-    status.mark_inference_ready(ws, "serving")
+    seen = status.start(ws, "host")
+    seen.server_ready()
+    status.observe(ws, seen)
 
     row = listing.build_row(ws, NOW)
 
@@ -62,7 +63,7 @@ def test_a_workspace_without_status_prints_empty_cells() -> None:
 def test_table_has_kubectl_headers_and_aligned_columns() -> None:
     first = _ws("a", "2026-11-22T07:00:00Z")
     second = _ws("much-longer-name", "2026-11-22T07:59:30Z")
-    status.mark_created(first, "host")
+    status.start(first, "host")
     text = listing.render_table([listing.build_row(first, NOW), listing.build_row(second, NOW)])
     lines = text.splitlines()
 

@@ -64,7 +64,13 @@ def test_url_input_fetches_then_tunes_then_pushes_like_the_job(
     assert tune.argv[tune.argv.index("--model") + 1] == "smollm2-135m-instruct"
     assert tune.env["YAML_FILE_PATH"] == str(mnt / "config" / "training_config.yaml")
     assert tune.env["DATASET_FOLDER_PATH"] == str(mnt / "data")
-    assert push.argv[-3:] == ("push", str(mnt / "results"), "registry.example.com/adapter:1")
+    assert push.argv[-5:] == (
+        "push",
+        str(mnt / "results"),
+        "registry.example.com/adapter:1",
+        "--base-model",
+        "smollm2-135m-instruct",
+    )
     assert result.output_dir == mnt / "results"
     config = yaml.safe_load(result.files[mnt / "config" / "training_config.yaml"])
     assert config["training_config"]["TrainingArguments"]["output_dir"] == str(mnt / "results")

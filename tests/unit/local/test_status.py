@@ -1,6 +1,11 @@
+"""Local status is the controller's ``compute_status`` fed with what the supervisor saw."""
+
 from __future__ import annotations
 
+from typing import Any
+
 from kaito.api import conditions, constants, v1beta1
+from kaito.controller import status as controller_status
 from kaito.local import status
 
 
@@ -27,47 +32,129 @@ def _cond(ws: v1beta1.Workspace, ctype: str) -> tuple[str, str] | None:
     return (cond.status, cond.reason) if cond else None
 
 
-def test_tuning_goes_pending_running_succeeded_with_upstream_reasons() -> None:
+def _conditions(ws: v1beta1.Workspace) -> dict[str, tuple[str, str]]:
+    assert ws.status is not None
+    return {c.type: (c.status, c.reason) for c in ws.status.conditions}
+
+
+def test_a_fresh_run_reads_like_the_controller_with_one_ready_node() -> None:
     ws = _ws("tuning")
-    status.mark_created(ws, "host")
+    status.start(ws, "host")
+
     assert ws.status is not None
     assert ws.status.state == constants.STATE_PENDING
-    assert _cond(ws, constants.CONDITION_RESOURCE_READY) == (
-        "True",
-        constants.REASON_RESOURCE_STATUS_SUCCESS,
-    )
-    assert _cond(ws, constants.CONDITION_JOB_STARTED) == (
-        "False",
-        constants.REASON_TUNING_JOB_PENDING,
-    )
-    assert _cond(ws, constants.CONDITION_INFERENCE_READY) is None
+    assert ws.status.worker_nodes == ["host"]
+    assert ws.status.target_node_count == 1
+    assert _conditions(ws) == {
+        constants.CONDITION_RESOURCE_READY: ("True", constants.REASON_RESOURCE_STATUS_SUCCESS),
+        constants.CONDITION_JOB_STARTED: ("False", constants.REASON_TUNING_JOB_PENDING),
+        constants.CONDITION_WORKSPACE_SUCCEEDED: ("False", constants.REASON_WORKSPACE_PENDING),
+        # The condition the founding document's view shows, written by the controller's rules.
+        constants.CONDITION_WORKSPACE_READY: ("False", constants.REASON_WORKSPACE_PENDING),
+    }
 
-    status.mark_job_started(ws, "training")
-    assert ws.status.state == constants.STATE_RUNNING
-    assert _cond(ws, constants.CONDITION_JOB_STARTED) == (
-        "True",
-        constants.REASON_TUNING_JOB_STARTED,
-    )
 
-    status.mark_job_succeeded(ws, "done")
+def test_the_status_is_the_controllers_for_the_equivalent_job() -> None:
+    ws = _ws("tuning")
+    seen = status.start(ws, "host")
+    seen.job = "running"
+    status.observe(ws, seen)
+
+    job: dict[str, Any] = {"spec": {"backoffLimit": 0}, "status": {"active": 1}}
+    expected = controller_status.compute_status(
+        _ws("tuning").to_wire(),
+        controller_status.Observation(
+            target_node_count=1,
+            node_conditions=[
+                controller_status.true_condition(
+                    constants.CONDITION_RESOURCE_READY,
+                    True,
+                    constants.REASON_RESOURCE_STATUS_SUCCESS,
+                    status.LOCAL_NODE_MESSAGE,
+                )
+            ],
+            worker_nodes=["host"],
+            job=job,
+        ),
+    )
+    assert ws.status is not None
+    assert ws.status.state == expected["state"] == constants.STATE_RUNNING
+    assert _conditions(ws) == {
+        c["type"]: (c["status"], c["reason"]) for c in expected["conditions"]
+    }
+
+
+def test_tuning_succeeds_fails_or_is_pending_again_after_an_interruption() -> None:
+    ws = _ws("tuning")
+    seen = status.start(ws, "host")
+    seen.job = "succeeded"
+    status.observe(ws, seen)
+    assert ws.status is not None
     assert ws.status.state == constants.STATE_SUCCEEDED
-    assert _cond(ws, constants.CONDITION_WORKSPACE_SUCCEEDED) == (
+    assert _cond(ws, constants.CONDITION_WORKSPACE_READY) == (
         "True",
         constants.REASON_WORKSPACE_SUCCEEDED,
     )
 
-
-def test_failed_tuning_sets_job_and_summary_conditions_false() -> None:
-    ws = _ws("tuning")
-    status.mark_created(ws, "host")
-    status.mark_job_started(ws, "training")
-    status.mark_job_failed(ws, "tune exited with code 1")
-
-    assert ws.status is not None
-    assert ws.status.state == constants.STATE_FAILED
-    assert _cond(ws, constants.CONDITION_JOB_STARTED) == (
+    failed = _ws("tuning")
+    seen = status.start(failed, "host")
+    seen.job_failed(status.REASON_LOCAL_STEP_FAILED, "tune exited with code 1")
+    status.observe(failed, seen)
+    assert failed.status is not None
+    assert failed.status.state == constants.STATE_FAILED
+    assert _cond(failed, constants.CONDITION_JOB_STARTED) == (
         "False",
         constants.REASON_TUNING_JOB_FAILED,
+    )
+    started = conditions.get_condition(failed.status.conditions, constants.CONDITION_JOB_STARTED)
+    assert started is not None
+    assert "tune exited with code 1" in started.message
+
+    interrupted = _ws("tuning")
+    seen = status.start(interrupted, "host")
+    seen.job = "running"
+    status.observe(interrupted, seen)
+    seen.job = "pending"
+    status.observe(interrupted, seen)
+    assert interrupted.status is not None
+    assert interrupted.status.state == constants.STATE_PENDING
+
+
+def test_inference_goes_ready_then_not_ready_when_the_server_stops() -> None:
+    ws = _ws("inference")
+    seen = status.start(ws, "host")
+    seen.server = "starting"
+    status.observe(ws, seen)
+    assert ws.status is not None
+    assert ws.status.state == constants.STATE_PENDING
+    assert _cond(ws, constants.CONDITION_JOB_STARTED) is None
+
+    seen.server_ready()
+    status.observe(ws, seen)
+    assert ws.status.state == constants.STATE_READY
+    assert _cond(ws, constants.CONDITION_INFERENCE_READY) == (
+        "True",
+        constants.REASON_INFERENCE_STATUS_SUCCESS,
+    )
+
+    seen.server_down(status.REASON_LOCAL_STOPPED, "stopped")
+    status.observe(ws, seen)
+    assert ws.status.state == constants.STATE_NOT_READY
+    assert _cond(ws, constants.CONDITION_INFERENCE_READY) == ("False", "LocalProcessStopped")
+
+
+def test_a_server_that_never_became_ready_fails_the_workspace() -> None:
+    ws = _ws("inference")
+    seen = status.start(ws, "host")
+    seen.server_down(status.reason_for_exit(137), "killed")
+    status.observe(ws, seen)
+
+    assert ws.status is not None
+    # A pod would be restarted (Pending); a local process is not, so the Workspace failed.
+    assert ws.status.state == constants.STATE_FAILED
+    assert _cond(ws, constants.CONDITION_INFERENCE_READY) == (
+        "False",
+        constants.REASON_CONTAINER_OOM_KILLED,
     )
     assert _cond(ws, constants.CONDITION_WORKSPACE_SUCCEEDED) == (
         "False",
@@ -75,62 +162,12 @@ def test_failed_tuning_sets_job_and_summary_conditions_false() -> None:
     )
 
 
-def test_interrupted_tuning_is_pending_again_not_failed() -> None:
-    ws = _ws("tuning")
-    status.mark_created(ws, "host")
-    status.mark_job_started(ws, "training")
-    status.mark_job_interrupted(ws, "stopped")
-
-    assert ws.status is not None
-    assert ws.status.state == constants.STATE_PENDING
-    assert _cond(ws, constants.CONDITION_JOB_STARTED) == (
-        "False",
-        constants.REASON_TUNING_JOB_PENDING,
-    )
-
-
-def test_inference_goes_ready_then_not_ready_when_the_server_stops() -> None:
-    ws = _ws("inference")
-    status.mark_created(ws, "host")
-    status.mark_inference_pending(ws, "loading")
-    assert ws.status is not None
-    assert ws.status.state == constants.STATE_PENDING
-
-    status.mark_inference_ready(ws, "serving")
-    assert ws.status.state == constants.STATE_READY
-    assert _cond(ws, constants.CONDITION_INFERENCE_READY) == (
-        "True",
-        constants.REASON_INFERENCE_STATUS_SUCCESS,
-    )
-    assert _cond(ws, constants.CONDITION_WORKSPACE_SUCCEEDED) == (
-        "True",
-        constants.REASON_WORKSPACE_SUCCEEDED,
-    )
-
-    status.mark_inference_down(ws, status.REASON_LOCAL_STOPPED, "stopped", ever_ready=True)
-    assert ws.status.state == constants.STATE_NOT_READY
-    assert _cond(ws, constants.CONDITION_INFERENCE_READY) == ("False", "LocalProcessStopped")
-
-
-def test_a_server_that_never_became_ready_fails_the_workspace() -> None:
-    ws = _ws("inference")
-    status.mark_created(ws, "host")
-    status.mark_inference_down(ws, status.reason_for_exit(137), "killed", ever_ready=False)
-
-    assert ws.status is not None
-    assert ws.status.state == constants.STATE_FAILED
-    assert _cond(ws, constants.CONDITION_INFERENCE_READY) == (
-        "False",
-        constants.REASON_CONTAINER_OOM_KILLED,
-    )
-
-
 def test_a_served_tuning_workspace_keeps_succeeded_and_gains_inference_ready() -> None:
     ws = _ws("tuning")
-    status.mark_created(ws, "host")
-    status.mark_job_succeeded(ws, "done")
-    status.mark_inference_pending(ws, "loading")
-    status.mark_inference_ready(ws, "serving")
+    seen = status.start(ws, "host")
+    seen.job = "succeeded"
+    seen.server_ready()
+    status.observe(ws, seen)
 
     assert ws.status is not None
     assert ws.status.state == constants.STATE_SUCCEEDED
@@ -143,18 +180,25 @@ def test_a_served_tuning_workspace_keeps_succeeded_and_gains_inference_ready() -
 
 def test_lost_runner_fails_running_tuning_and_unreadies_inference() -> None:
     tuning = _ws("tuning")
-    status.mark_created(tuning, "host")
-    status.mark_job_started(tuning, "training")
+    seen = status.start(tuning, "host")
+    seen.job = "running"
+    status.observe(tuning, seen)
     status.mark_runner_lost(tuning, "gone")
     assert tuning.status is not None
     assert tuning.status.state == constants.STATE_FAILED
+    assert not status.is_active(tuning)
 
     serving = _ws("inference")
-    status.mark_created(serving, "host")
-    status.mark_inference_ready(serving, "serving")
+    seen = status.start(serving, "host")
+    seen.server_ready()
+    status.observe(serving, seen)
     status.mark_runner_lost(serving, "gone")
     assert serving.status is not None
     assert serving.status.state == constants.STATE_NOT_READY
+    assert _cond(serving, constants.CONDITION_INFERENCE_READY) == (
+        "False",
+        status.REASON_LOCAL_RUNNER_LOST,
+    )
     assert not status.is_active(serving)
 
 
@@ -162,13 +206,18 @@ def test_a_benchmark_result_becomes_performance_and_benchmark_completed() -> Non
     from kaito.api import benchmark
 
     ws = _ws("inference")
-    status.mark_benchmark(ws, None, "no KAITO_BENCHMARK_RESULT line found in the server log")
+    seen = status.start(ws, "host")
+    seen.server_ready()
+    seen.benchmark_error = "no KAITO_BENCHMARK_RESULT line found in the server log"
+    status.observe(ws, seen)
     assert _cond(ws, constants.CONDITION_BENCHMARK_COMPLETED) == ("False", "BenchmarkFailed")
     assert ws.status is not None
     assert ws.status.performance is None
 
     line = benchmark.format_line(benchmark.RESULT_TAG, {"vllm_total_tpm": 900})
-    status.mark_benchmark(ws, benchmark.parse_benchmark_log([line]), "recorded")
+    seen.benchmark_error = None
+    seen.performance = benchmark.parse_benchmark_log([line]).to_wire()
+    status.observe(ws, seen)
     assert _cond(ws, constants.CONDITION_BENCHMARK_COMPLETED) == ("True", "BenchmarkCompleted")
     wire = ws.to_wire()["status"]["performance"]
     assert wire["metrics"]["peakTokensPerMinute"]["value"] == "900"

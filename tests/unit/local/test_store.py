@@ -21,8 +21,9 @@ def _workspace(name: str) -> v1beta1.Workspace:
 
 def test_workspace_round_trips_with_its_status(store: local_store.StateStore) -> None:
     ws = _workspace("one")
-    status.mark_created(ws, "node-a")
-    status.mark_inference_ready(ws, "serving")
+    seen = status.start(ws, "node-a")
+    seen.server_ready()
+    status.observe(ws, seen)
     store.save_workspace(ws)
 
     loaded = store.load_workspace("one")
@@ -34,6 +35,7 @@ def test_workspace_round_trips_with_its_status(store: local_store.StateStore) ->
         constants.CONDITION_RESOURCE_READY,
         constants.CONDITION_INFERENCE_READY,
         constants.CONDITION_WORKSPACE_SUCCEEDED,
+        constants.CONDITION_WORKSPACE_READY,
     ]
     assert loaded.metadata.creation_timestamp == "2026-11-22T06:00:00Z"
 

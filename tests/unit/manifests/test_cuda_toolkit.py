@@ -17,7 +17,7 @@ def _pod(preset: str, runtime: str = "vllm", sku: str = "Standard_ND96isr_H100_v
         resource={"instanceType": sku},
         inference={"preset": {"name": preset}},
     )
-    plan = WorkloadPlan(gpu=skus.get_sku(sku), node_count=1)
+    plan = WorkloadPlan(gpu=skus.get_sku(sku), node_count=1, runtime=runtime)
     return inference.build_statefulset(ws, ManifestSettings(), plan)["spec"]["template"]["spec"]
 
 

@@ -5,7 +5,9 @@ import shlex
 
 import pytest
 
+from kaito.api.workspace import workspace_runtime
 from kaito.manifests import inference, render
+from kaito.manifests.errors import ManifestError
 from kaito.manifests.plan import ManifestSettings, WorkloadPlan
 from kaito.presets import catalog, skus
 from tests.unit.manifests.conftest import INFERENCE_WS, make_ws
@@ -29,6 +31,7 @@ def _env(container):
 
 def _build(ws, **plan):
     plan.setdefault("gpu", A100)
+    plan.setdefault("runtime", workspace_runtime(ws, SETTINGS.gate("vLLM")))
     return inference.build_statefulset(ws, SETTINGS, WorkloadPlan(**plan))
 
 
@@ -305,7 +308,7 @@ def test_custom_template_is_wrapped_not_replaced():
 
 def test_inference_without_preset_or_template_is_an_error():
     ws = make_ws(INFERENCE_WS, inference={"preset": None})
-    with pytest.raises(ValueError, match="preset or a template"):
+    with pytest.raises(ManifestError, match="preset or a template"):
         _build(ws)
 
 

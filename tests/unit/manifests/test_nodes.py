@@ -6,6 +6,7 @@ import pytest
 
 from kaito.api import constants
 from kaito.manifests import naming, nodes
+from kaito.manifests.errors import ManifestError
 from kaito.manifests.plan import ManifestSettings, WorkloadPlan
 from tests.unit.manifests.conftest import INFERENCE_WS, make_ws
 
@@ -93,7 +94,7 @@ def test_build_nodeclaims_makes_one_per_node_with_distinct_stable_names(inferenc
 
 def test_nodeclaim_needs_an_instance_type():
     ws = make_ws(INFERENCE_WS, resource={"instanceType": None})
-    with pytest.raises(ValueError, match="instanceType"):
+    with pytest.raises(ManifestError, match="instanceType"):
         nodes.build_nodeclaim(ws, 0, ManifestSettings(), WorkloadPlan())
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from kaito.manifests import services
+from kaito.manifests import render, services
+from kaito.manifests.plan import ManifestSettings
 from tests.unit.manifests.conftest import INFERENCE_WS, make_ws
 
 
@@ -9,7 +10,7 @@ def _ports(svc):
 
 
 def test_main_service_routes_port_80_to_the_leader_pod_only(inference_ws):
-    svc = services.build_service(inference_ws)
+    svc = services.build_service(inference_ws, "vllm")
     assert svc["metadata"]["name"] == "workspace-phi-4-mini"
     assert svc["metadata"]["namespace"] == "team-a"
     assert svc["spec"]["type"] == "ClusterIP"
@@ -27,7 +28,7 @@ def test_main_service_routes_port_80_to_the_leader_pod_only(inference_ws):
 
 
 def test_services_are_owned_by_the_workspace(inference_ws):
-    owner = services.build_service(inference_ws)["metadata"]["ownerReferences"][0]
+    owner = services.build_service(inference_ws, "vllm")["metadata"]["ownerReferences"][0]
     assert owner["kind"] == "Workspace"
     assert owner["uid"] == "uid-1234"
     assert owner["controller"] is True
@@ -35,19 +36,21 @@ def test_services_are_owned_by_the_workspace(inference_ws):
 
 def test_enablelb_true_gives_a_load_balancer_without_kv_events():
     ws = make_ws(INFERENCE_WS, metadata={"annotations": {"kaito.sh/enablelb": "True"}})
-    svc = services.build_service(ws)
+    svc = services.build_service(ws, "vllm")
     assert svc["spec"]["type"] == "LoadBalancer"
     assert "kv-events" not in _ports(svc)
 
 
 def test_enablelb_other_values_keep_cluster_ip():
     ws = make_ws(INFERENCE_WS, metadata={"annotations": {"kaito.sh/enablelb": "true"}})
-    assert services.build_service(ws)["spec"]["type"] == "ClusterIP"
+    assert services.build_service(ws, "vllm")["spec"]["type"] == "ClusterIP"
 
 
 def test_transformers_runtime_has_no_kv_events_port():
     ws = make_ws(INFERENCE_WS, metadata={"annotations": {"kaito.sh/runtime": "transformers"}})
-    assert "kv-events" not in _ports(services.build_service(ws))
+    runtime = render.plan_workload(ws, ManifestSettings()).runtime
+    assert runtime == "transformers"
+    assert "kv-events" not in _ports(services.build_service(ws, runtime))
 
 
 def test_headless_service_selects_every_pod_without_ports(inference_ws):
@@ -61,4 +64,4 @@ def test_headless_service_selects_every_pod_without_ports(inference_ws):
 
 def test_without_uid_there_is_no_owner_reference():
     ws = make_ws(INFERENCE_WS, metadata={"uid": None})
-    assert "ownerReferences" not in services.build_service(ws)["metadata"]
+    assert "ownerReferences" not in services.build_service(ws, "vllm")["metadata"]

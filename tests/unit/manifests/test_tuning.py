@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from kaito.manifests import tuning
+from kaito.manifests.errors import ManifestError
 from kaito.manifests.plan import ManifestSettings, WorkloadPlan
 from kaito.presets import skus
 from tests.unit.manifests.conftest import TUNING_WS, make_ws
@@ -225,7 +226,7 @@ def test_default_templates_carry_upstreams_settings(method):
 
 
 def test_unknown_tuning_method_is_rejected():
-    with pytest.raises(ValueError, match="lora, qlora"):
+    with pytest.raises(ManifestError, match="lora, qlora"):
         tuning.build_default_tuning_configmap("dora", "ns")
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from kaito.api.validation import LookupUnavailableError, StaticHubLookup
 from kaito.api.workspace import parse_workspace
 from kaito.operator import webhook
 from kaito.operator.settings import OperatorSettings
 from kaito.runtime.models.hub_config import HubConfigReader
+from kaito.validation import LookupUnavailableError, StaticHubLookup
 from tests.fixtures.fake_hub import FakeHub
 from tests.unit.api.validation.conftest import inference_doc, patched
 

@@ -278,3 +278,12 @@ def test_parse_sku_tables_rejects_malformed_rows(rows, message):
 def test_parse_sku_tables_needs_every_cloud():
     with pytest.raises(ValueError, match="no table for cloud arc"):
         skus.parse_sku_tables("azure: []\naws: []\n")
+
+
+def test_cloud_for_an_instance_type_is_the_one_table_listing_it() -> None:
+    assert skus.clouds_listing("G5.XLARGE") == ("aws",)
+    assert skus.cloud_for("g5.xlarge") == "aws"
+    assert skus.cloud_for("Standard_NC6s_v3") == "azure"
+    # A named cloud wins; a name no table lists falls back to the default cloud.
+    assert skus.cloud_for("g5.xlarge", "azure") == "azure"
+    assert skus.cloud_for("no-such-sku") == skus.DEFAULT_CLOUD

@@ -11,8 +11,8 @@ import asyncio
 
 import pytest
 
-from kaito.api.validation import LookupUnavailableError
 from kaito.runtime.models.hub_config import HubConfigReader
+from kaito.validation import LookupUnavailableError
 from tests.fixtures.fake_hub import FakeHub
 
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from kaito.api.validation import LookupUnavailableError
 from kaito.runtime.models.settings import DEFAULT_HF_ENDPOINT
+from kaito.validation import LookupUnavailableError
 
 DEFAULT_TIMEOUT_SECONDS = 3.0
 CACHE_SECONDS = 3600.0

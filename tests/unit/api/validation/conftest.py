@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from kaito.api import constants
-from kaito.api.validation import NodeInfo, StaticClusterLookup, ValidationContext
-from kaito.presets import catalog, mig, skus
+from kaito.validation import NodeInfo, StaticClusterLookup, ValidationContext
 
 DELETE = object()
 
@@ -103,7 +102,7 @@ def make_context(
         include_default_templates=include_default_templates,
         authoritative=True,
     )
-    return ValidationContext(models=catalog, skus=skus, mig=mig, lookup=lookup, **settings)
+    return ValidationContext(lookup=lookup, **settings)
 
 
 @pytest.fixture

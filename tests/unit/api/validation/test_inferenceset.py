@@ -10,9 +10,8 @@ import pytest
 import yaml
 
 from kaito.api.inferenceset import parse_inferenceset
-from kaito.api.validation import ValidationContext
-from kaito.api.validation.inferenceset import check_inferenceset, cron_error, parse_go_duration
-from kaito.presets import catalog, mig, skus
+from kaito.validation import ValidationContext
+from kaito.validation.inferenceset import check_inferenceset, cron_error, parse_go_duration
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "fixtures" / "upstream_inferencesets"
 NAP = "azure-gpu-provisioner"
@@ -32,9 +31,7 @@ BASE: dict[str, Any] = {
 
 
 def ctx(provisioner: str | None = NAP, **gates: bool) -> ValidationContext:
-    return ValidationContext(
-        models=catalog, skus=skus, mig=mig, node_provisioner=provisioner, feature_gates=gates
-    )
+    return ValidationContext(node_provisioner=provisioner, feature_gates=gates)
 
 
 def errors(body: dict[str, Any], context: ValidationContext | None = None, old: Any = None) -> set:

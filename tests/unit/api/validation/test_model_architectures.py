@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from kaito.api import constants
-from kaito.api.validation import LookupUnavailableError, StaticHubLookup, check_workspace
 from kaito.api.workspace import parse_workspace
 from kaito.presets import catalog, vllm_support
+from kaito.validation import LookupUnavailableError, StaticHubLookup, check_workspace
 from tests.unit.api.validation.conftest import inference_doc, make_context, patched
 
 REPO = "contoso/house-model-7b"

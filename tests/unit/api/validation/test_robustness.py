@@ -11,9 +11,8 @@ from typing import Any
 import yaml
 
 from kaito.api import constants
-from kaito.api.validation import NodeInfo, StaticClusterLookup, ValidationContext, check_workspace
 from kaito.api.workspace import WorkspaceParseError, dump_workspace, parse_workspace, to_v1beta1
-from kaito.presets import catalog, mig, skus
+from kaito.validation import NodeInfo, StaticClusterLookup, ValidationContext, check_workspace
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples"
 DOCS = [
@@ -98,13 +97,8 @@ def _mutate(rng: random.Random) -> dict[str, Any]:
 def test_random_mutations_yield_reports_never_exceptions() -> None:
     rng = random.Random(20261122)
     contexts = [
+        ValidationContext(node_provisioner=None, lookup=StaticClusterLookup()),
         ValidationContext(
-            models=catalog, skus=skus, mig=mig, node_provisioner=None, lookup=StaticClusterLookup()
-        ),
-        ValidationContext(
-            models=catalog,
-            skus=skus,
-            mig=mig,
             node_provisioner=constants.NODE_PROVISIONER_BYO,
             feature_gates={"enableMIG": True, "enableAccelerator": True, "ModelStreaming": True},
             lookup=StaticClusterLookup(

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from kaito.api import constants
-from kaito.api.validation import NodeInfo, ValidationContext, check_workspace, validate_workspace
 from kaito.api.workspace import parse_workspace
+from kaito.validation import NodeInfo, ValidationContext, check_workspace, validate_workspace
 from tests.unit.api.validation.conftest import (
     A10_LABELS,
     A100_LABELS,
@@ -1336,13 +1336,9 @@ def test_unknown_provisioner_infers_byo_from_missing_instance_type_with_warning(
 
 
 def test_offline_lookups_are_reported_as_not_checked_not_errors() -> None:
-    from kaito.api.validation import StaticClusterLookup
-    from kaito.presets import catalog, mig, skus
+    from kaito.validation import StaticClusterLookup
 
     ctx = ValidationContext(
-        models=catalog,
-        skus=skus,
-        mig=mig,
         lookup=StaticClusterLookup(),
         node_provisioner=constants.NODE_PROVISIONER_BYO,
     )

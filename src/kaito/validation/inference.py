@@ -1,7 +1,7 @@
 """Rules on ``inference``: preset or template, the model/runtime fit, secrets and adapters (§1.5).
 
 ``check_inference_create`` is upstream's ``InferenceSpec.validateCreate``; the resource-side checks
-of an inference Workspace (SKU, nodes, GPU memory) live in :mod:`kaito.api.validation.resource`.
+of an inference Workspace (SKU, nodes, GPU memory) live in :mod:`kaito.validation.resource`.
 Adapters are validated on create and update alike.
 """
 
@@ -11,10 +11,11 @@ import math
 
 from kaito.api import constants, names
 from kaito.api.data_sources import AdapterSpec
-from kaito.api.validation.config_files import inference_config_errors
-from kaito.api.validation.context import LookupUnavailableError, ModelFacts
-from kaito.api.validation.review import Review
-from kaito.api.validation.sources import check_source_create
+from kaito.presets import catalog
+from kaito.validation.config_files import inference_config_errors
+from kaito.validation.context import LookupUnavailableError
+from kaito.validation.review import Review
+from kaito.validation.sources import check_source_create
 
 
 def check_inference_create(review: Review) -> None:
@@ -58,7 +59,7 @@ def _check_preset(review: Review) -> None:
             review.report.error("inference.preset.name", message)
         return
     architectures = _hub_architectures(review, model)
-    if architectures and review.ctx.models.vllm_serves(architectures) is False:
+    if architectures and catalog.vllm_serves(architectures) is False:
         review.report.error(
             "inference.preset.name",
             f"failed to get model preset: model {model.hf_repo} has architectures "
@@ -106,7 +107,7 @@ def _check_preset(review: Review) -> None:
         )
 
 
-def _hub_architectures(review: Review, model: ModelFacts) -> tuple[str, ...]:
+def _hub_architectures(review: Review, model: catalog.ModelSpec) -> tuple[str, ...]:
     """The model's architectures; for an unlisted repo, read from the hub (create only).
 
     Without a hub the rule is reported as not checked; a repository the hub says does not exist
@@ -131,7 +132,7 @@ def _hub_architectures(review: Review, model: ModelFacts) -> tuple[str, ...]:
     return found
 
 
-def _known_architectures(review: Review, model: ModelFacts) -> tuple[str, ...]:
+def _known_architectures(review: Review, model: catalog.ModelSpec) -> tuple[str, ...]:
     """The catalog's architectures, or what the hub said about an unlisted repo in this run."""
     if model.best_effort:
         return review.hub_architectures.get(model.hf_repo, ())
@@ -149,7 +150,7 @@ def _check_lora_support(review: Review) -> None:
     if model is None:
         return
     architectures = _known_architectures(review, model)
-    if architectures and review.ctx.models.vllm_lora_support(architectures) is False:
+    if architectures and catalog.vllm_lora_support(architectures) is False:
         review.report.error(
             "inference.adapters",
             "Runtime validation: vLLM does not support LoRA adapters for this model",

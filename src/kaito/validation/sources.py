@@ -16,7 +16,7 @@ import re
 
 from kaito.api import addresses, images
 from kaito.api.data_sources import DataDestination, DataSource
-from kaito.api.validation.review import Review
+from kaito.validation.review import Review
 
 _V1ALPHA1_FULL_IMAGE = re.compile(r"^(.+/[^:/]+):([^:/]+)$")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from kaito.api import constants, default_configs
-from kaito.api.validation.context import LookupUnavailableError, NodeInfo
+from kaito.validation.context import LookupUnavailableError, NodeInfo
 
 
 class StaticClusterLookup:

@@ -15,9 +15,9 @@ import re
 from kaito.api import constants, names
 from kaito.api.inferenceset import AnyInferenceSet, InferenceSet, to_storage
 from kaito.api.inferenceset_children import build_child_workspace, max_unavailable
-from kaito.api.validation.context import ValidationContext
-from kaito.api.validation.findings import FieldError, ValidationReport
-from kaito.api.validation.workspace import check_workspace
+from kaito.validation.context import ValidationContext
+from kaito.validation.findings import FieldError, ValidationReport
+from kaito.validation.workspace import check_workspace
 
 # Field paths of the child Workspace and where they live in the InferenceSet.
 _CHILD_PATHS = (

@@ -90,6 +90,30 @@ def output_dir_error(value: object) -> str | None:
     return None
 
 
+def training_arguments(document: object) -> Mapping[Any, Any] | None:
+    """The ``TrainingArguments`` section of a parsed ``training_config.yaml``, if it has one."""
+    root = document.get(constants.TRAINING_CONFIG_ROOT) if isinstance(document, Mapping) else None
+    args = (
+        root.get(constants.TRAINING_SECTION_TRAINING_ARGUMENTS)
+        if isinstance(root, Mapping)
+        else None
+    )
+    return args if isinstance(args, Mapping) else None
+
+
+def training_output_dir(text: str | None) -> str | None:
+    """``TrainingArguments.output_dir`` of a ``training_config.yaml`` text, if it names one.
+
+    Malformed text gives ``None``: the rules above report it; builders fall back to the default.
+    """
+    if not text:
+        return None
+    document, error = _load_yaml(text)
+    args = training_arguments(document) if error is None else None
+    value = args.get(constants.TRAINING_KEY_OUTPUT_DIR) if args is not None else None
+    return value if isinstance(value, str) and value else None
+
+
 def training_config_errors(data: Mapping[str, str], cm_name: str, method: str) -> list[str]:
     """Problems with a tuning ConfigMap's data for ``method`` (lora/qlora, lower case)."""
     key = constants.CONFIGMAP_KEY_TRAINING

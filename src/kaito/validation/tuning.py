@@ -7,10 +7,11 @@ A Workspace without ``tuning.config`` uses the release's default template for it
 from __future__ import annotations
 
 from kaito.api import constants
-from kaito.api.validation.config_files import training_config_errors
-from kaito.api.validation.context import LookupUnavailableError
-from kaito.api.validation.review import Review
-from kaito.api.validation.sources import (
+from kaito.presets import catalog
+from kaito.validation.config_files import training_config_errors
+from kaito.validation.context import LookupUnavailableError
+from kaito.validation.review import Review
+from kaito.validation.sources import (
     check_destination_create,
     check_image,
     check_source_create,
@@ -46,7 +47,7 @@ def check_tuning_create(review: Review) -> None:
                 message += f"; did you mean {', '.join(resolution.suggestions)}?"
         review.report.error("tuning.preset.name", message)
     elif not model.supports_tuning:
-        capable = ", ".join(m.name for m in review.ctx.models.list_models(tuning_only=True))
+        capable = ", ".join(m.name for m in catalog.list_models(tuning_only=True))
         review.report.error(
             "tuning.preset.name",
             f"Preset {model.name} does not support tuning; presets that do: {capable}",

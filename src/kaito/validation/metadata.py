@@ -7,8 +7,8 @@ older, unchecked behaviour.
 from __future__ import annotations
 
 from kaito.api import constants, names
-from kaito.api.validation.context import LookupUnavailableError
-from kaito.api.validation.review import Review
+from kaito.validation.context import LookupUnavailableError
+from kaito.validation.review import Review
 
 
 def annotation_path(key: str) -> str:

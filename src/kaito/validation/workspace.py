@@ -8,11 +8,11 @@ returned at once, errors and warnings apart.
 from __future__ import annotations
 
 from kaito.api import constants, v1beta1
-from kaito.api.validation import inference, metadata, resource, tuning
-from kaito.api.validation.context import ValidationContext
-from kaito.api.validation.findings import FieldError, ValidationReport
-from kaito.api.validation.review import Review
 from kaito.api.workspace import AnyWorkspace, to_v1beta1
+from kaito.validation import inference, metadata, resource, tuning
+from kaito.validation.context import ValidationContext
+from kaito.validation.findings import FieldError, ValidationReport
+from kaito.validation.review import Review
 
 
 def check_workspace(

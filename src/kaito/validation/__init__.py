@@ -27,33 +27,23 @@ listed, with the agreement counts, in ``docs/compatibility.md``):
 
 from __future__ import annotations
 
-from kaito.api.validation.context import (
+from kaito.validation.context import (
     ClusterLookup,
-    GPUFacts,
     HubLookup,
     LookupUnavailableError,
-    MigTable,
-    ModelCatalog,
-    ModelFacts,
     NodeInfo,
-    SkuTable,
     ValidationContext,
 )
-from kaito.api.validation.findings import FieldError, ValidationReport
-from kaito.api.validation.static_lookup import StaticClusterLookup, StaticHubLookup
-from kaito.api.validation.workspace import check_workspace, validate_workspace
+from kaito.validation.findings import FieldError, ValidationReport
+from kaito.validation.static_lookup import StaticClusterLookup, StaticHubLookup
+from kaito.validation.workspace import check_workspace, validate_workspace
 
 __all__ = [
     "ClusterLookup",
     "FieldError",
-    "GPUFacts",
     "HubLookup",
     "LookupUnavailableError",
-    "MigTable",
-    "ModelCatalog",
-    "ModelFacts",
     "NodeInfo",
-    "SkuTable",
     "StaticClusterLookup",
     "StaticHubLookup",
     "ValidationContext",

@@ -15,8 +15,9 @@ runtime, and always for ``v1alpha1``); with NAP and vLLM the node estimator size
 from __future__ import annotations
 
 from kaito.api import constants, names, selectors, v1alpha1, v1beta1
-from kaito.api.validation.context import GPUFacts, LookupUnavailableError, ModelFacts
-from kaito.api.validation.review import Review
+from kaito.presets import catalog, mig, skus
+from kaito.validation.context import LookupUnavailableError
+from kaito.validation.review import Review
 
 
 def format_gib(value: float) -> str:
@@ -94,7 +95,7 @@ def check_resource_with_inference(review: Review) -> None:
     """Create-time resource checks of an inference Workspace."""
     inference = review.ws.inference
     assert inference is not None
-    model: ModelFacts | None = None
+    model: catalog.ModelSpec | None = None
     if inference.preset is not None:
         resolution = review.resolve_model(inference.preset.name)
         if resolution.model is None:
@@ -128,17 +129,15 @@ def check_resource_with_inference(review: Review) -> None:
         _check_total_memory(review, model, gpu, count)
 
 
-def _sku_config(review: Review) -> GPUFacts | None:
+def _sku_config(review: Review) -> skus.GPUConfig | None:
     instance_type = review.ws.resource.instance_type
     if not instance_type:
         return None  # reported by check_instance_type_mode
     cloud = review.ctx.cloud_provider
-    gpu = review.ctx.skus.get_sku(instance_type, cloud)
+    gpu = skus.get_sku(instance_type, cloud)
     if gpu is not None:
         return gpu
-    accepted = cloud == constants.CLOUD_AZURE and review.ctx.skus.is_accepted_unknown_azure_sku(
-        instance_type
-    )
+    accepted = cloud == constants.CLOUD_AZURE and skus.is_accepted_unknown_azure_sku(instance_type)
     if accepted:
         review.report.warn(
             "resource.instanceType",
@@ -146,7 +145,7 @@ def _sku_config(review: Review) -> GPUFacts | None:
             "but GPU memory cannot be checked",
         )
     else:
-        supported = ",".join(s.sku for s in review.ctx.skus.list_skus(cloud))
+        supported = ",".join(s.sku for s in skus.list_skus(cloud))
         review.report.error(
             "resource.instanceType",
             f"Unsupported instance type {instance_type}. Supported SKUs: {supported}",
@@ -154,7 +153,9 @@ def _sku_config(review: Review) -> GPUFacts | None:
     return None
 
 
-def _byo_gpu_config(review: Review, model: ModelFacts | None) -> tuple[GPUFacts | None, int]:
+def _byo_gpu_config(
+    review: Review, model: catalog.ModelSpec | None
+) -> tuple[skus.GPUConfig | None, int]:
     """GPU config and count of the BYO nodes matching the selector (None, 0 when unknown)."""
     partition = _partition(review)
     if partition is not None:
@@ -175,9 +176,9 @@ def _byo_gpu_config(review: Review, model: ModelFacts | None) -> tuple[GPUFacts 
             "resource.labelSelector", "No nodes found matching the specified label selector"
         )
         return None, 0
-    config: GPUFacts | None = None
+    config: skus.GPUConfig | None = None
     for node in nodes:
-        gpu = review.ctx.skus.gpu_config_from_node_labels(node.labels)
+        gpu = skus.gpu_config_from_node_labels(node.labels)
         if gpu is None:
             missing = [k for k in constants.GFD_REQUIRED_LABELS if k not in node.labels]
             detail = f"missing {', '.join(missing)}" if missing else "invalid GPU label values"
@@ -215,7 +216,7 @@ def _byo_gpu_config(review: Review, model: ModelFacts | None) -> tuple[GPUFacts 
 
 
 def _check_partition(
-    review: Review, partition: v1beta1.PartitionSpec, model: ModelFacts | None
+    review: Review, partition: v1beta1.PartitionSpec, model: catalog.ModelSpec | None
 ) -> None:
     if partition.mode == constants.PARTITION_MODE_MIG:
         if not review.ctx.gate(constants.FEATURE_ENABLE_MIG):
@@ -229,7 +230,7 @@ def _check_partition(
                 "resource.partition.count", "count is only valid for accelerator mode"
             )
             return
-        profile = review.ctx.mig.get_mig_profile(partition.profile or "")
+        profile = mig.get_mig_profile(partition.profile or "")
         if profile is None:
             review.report.error(
                 "resource.partition.profile",
@@ -265,7 +266,9 @@ def _check_partition(
         review.report.error("resource.partition.count", "missing field(s): partition.count")
 
 
-def _check_total_memory(review: Review, model: ModelFacts, gpu: GPUFacts, count: int) -> None:
+def _check_total_memory(
+    review: Review, model: catalog.ModelSpec, gpu: skus.GPUConfig, count: int
+) -> None:
     if model.weights_gib is None or count < 1:
         return
     total = count * gpu.total_memory_gib
@@ -293,7 +296,7 @@ def _check_total_memory(review: Review, model: ModelFacts, gpu: GPUFacts, count:
         )
 
 
-def _check_v1alpha1_sku_and_memory(review: Review, model: ModelFacts | None) -> None:
+def _check_v1alpha1_sku_and_memory(review: Review, model: catalog.ModelSpec | None) -> None:
     resource = review.ws.resource
     if not resource.instance_type:
         review.report.error("resource.instanceType", "instanceType is required")

@@ -10,16 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kaito.api import constants, v1beta1
-from kaito.api.validation.context import ModelFacts, ValidationContext
-from kaito.api.validation.findings import ValidationReport
 from kaito.api.workspace import AnyWorkspace, workspace_runtime
+from kaito.presets import catalog
+from kaito.validation.context import ValidationContext
+from kaito.validation.findings import ValidationReport
 
 
 @dataclass
 class ModelResolution:
     """The outcome of resolving a preset name: the model, or why not."""
 
-    model: ModelFacts | None
+    model: catalog.ModelSpec | None
     deprecated: bool = False
     detail: str = ""
     suggestions: tuple[str, ...] = ()
@@ -80,13 +81,13 @@ class Review:
         if name in self._models:
             return self._models[name]
         try:
-            result = ModelResolution(self.ctx.models.get_model(name))
+            result = ModelResolution(catalog.get_model(name))
         except ValueError as exc:
             lowered = name.strip().lower()
             deprecated = any(
                 m.deprecated
                 and lowered in {m.name.lower(), m.hf_repo.lower(), *(a.lower() for a in m.aliases)}
-                for m in self.ctx.models.list_models(include_deprecated=True)
+                for m in catalog.list_models(include_deprecated=True)
             )
             suggestions = tuple(getattr(exc, "suggestions", ()) or ())
             result = ModelResolution(None, deprecated, str(exc), suggestions)
