@@ -310,6 +310,20 @@ def run_validate(
     return out.EXIT_FAILURE if any(r.errors for r in results) else out.EXIT_OK
 
 
+def _result_for(label: str, index: int, doc: Any, kind: str) -> DocumentResult:
+    """An empty result naming the document (its name and apiVersion, when they are strings)."""
+    meta = doc.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    api_version = doc.get("apiVersion")
+    return DocumentResult(
+        file=label,
+        document=index,
+        name=name if isinstance(name, str) else None,
+        api_version=api_version if isinstance(api_version, str) else None,
+        kind=kind,
+    )
+
+
 def _validate_one(
     label: str,
     index: int,
@@ -319,15 +333,7 @@ def _validate_one(
     stored: dict[tuple[str, str], AnyWorkspace],
     settings: ManifestSettings,
 ) -> DocumentResult:
-    meta = doc.get("metadata")
-    name = meta.get("name") if isinstance(meta, dict) else None
-    api_version = doc.get("apiVersion")
-    result = DocumentResult(
-        file=label,
-        document=index,
-        name=name if isinstance(name, str) else None,
-        api_version=api_version if isinstance(api_version, str) else None,
-    )
+    result = _result_for(label, index, doc, constants.KIND_WORKSPACE)
     try:
         ws = parse_workspace(doc)
     except WorkspaceParseError as exc:
@@ -351,16 +357,7 @@ def _validate_inferenceset(
     configmaps: dict[tuple[str | None, str], dict[str, str]],
     settings: ManifestSettings,
 ) -> DocumentResult:
-    meta = doc.get("metadata")
-    name = meta.get("name") if isinstance(meta, dict) else None
-    api_version = doc.get("apiVersion")
-    result = DocumentResult(
-        file=label,
-        document=index,
-        name=name if isinstance(name, str) else None,
-        api_version=api_version if isinstance(api_version, str) else None,
-        kind=constants.KIND_INFERENCESET,
-    )
+    result = _result_for(label, index, doc, constants.KIND_INFERENCESET)
     result.errors, result.warnings, result.estimate = cli_inferenceset.validate_document(
         doc, ctx, lambda child: _estimate(child, settings, configmaps)
     )

@@ -25,7 +25,7 @@ from kaito.controller.node_checks import (
     workspace_ref,
 )
 from kaito.controller.node_checks import label_accelerator_nodes as label_accelerator_nodes
-from kaito.controller.status import true_condition
+from kaito.controller.status import ConditionValue, true_condition
 from kaito.k8s import apply, events, resources
 from kaito.manifests import naming, nodes
 from kaito.manifests.plan import WorkloadPlan
@@ -51,6 +51,22 @@ class NodeProvisioner(Protocol):
     async def delete_nodes(self, ctx: ControllerContext, ws: AnyWorkspace) -> bool:
         """Delete the Workspace's node requests; ``True`` once they are all gone."""
         ...
+
+
+async def _node_request_created(ctx: ControllerContext, ws: AnyWorkspace, message: str) -> None:
+    """Count a new node request (NodeClaim or NodePool) and tell the Workspace's Events."""
+    ctx.on_nodeclaim_created()
+    await ctx.event(workspace_ref(ws), constants.EVENT_NODE_CLAIM_CREATED, message)
+
+
+def _claims_ready() -> ConditionValue:
+    """``NodeClaimReady`` true: every NodeClaim (or the NodePool's claims) is ready."""
+    return true_condition(
+        constants.CONDITION_NODE_CLAIM_READY,
+        True,
+        constants.REASON_NODE_CLAIMS_READY,
+        "all NodeClaims are ready",
+    )
 
 
 class GPUProvisioner:
@@ -101,12 +117,7 @@ class GPUProvisioner:
                 ],
                 [],
             )
-        claim_ok = true_condition(
-            constants.CONDITION_NODE_CLAIM_READY,
-            True,
-            constants.REASON_NODE_CLAIMS_READY,
-            "all NodeClaims are ready",
-        )
+        claim_ok = _claims_ready()
         return await check_nodes(ctx, ws, plan, ready_nodes, [claim_ok], ready_claims)
 
     async def _create_missing(
@@ -141,10 +152,9 @@ class GPUProvisioner:
             missing -= 1
             made.append(stored)
             if created:
-                ctx.on_nodeclaim_created()
-                await ctx.event(
-                    workspace_ref(ws),
-                    constants.EVENT_NODE_CLAIM_CREATED,
+                await _node_request_created(
+                    ctx,
+                    ws,
                     f"created NodeClaim {claim_name} for instance type {ws.resource.instance_type}",
                 )
         return made
@@ -188,10 +198,9 @@ class KarpenterProvisioner:
         body = nodes.build_nodepool(ws, ctx.settings, plan, replicas=plan.node_count)
         pool, created = await apply.create_or_get(ctx.cluster, body)
         if created:
-            ctx.on_nodeclaim_created()
-            await ctx.event(
-                workspace_ref(ws),
-                constants.EVENT_NODE_CLAIM_CREATED,
+            await _node_request_created(
+                ctx,
+                ws,
                 f"created NodePool {pool['metadata']['name']} with {plan.node_count} node(s)",
             )
             return
@@ -222,12 +231,7 @@ class KarpenterProvisioner:
                 ],
                 [],
             )
-        claim_ok = true_condition(
-            constants.CONDITION_NODE_CLAIM_READY,
-            True,
-            constants.REASON_NODE_CLAIMS_READY,
-            "all NodeClaims are ready",
-        )
+        claim_ok = _claims_ready()
         labels = {**naming.selector_labels(ws.resource.label_selector), **self.ownership_labels(ws)}
         ready_nodes = await list_ready_nodes(ctx, labels)
         return await check_nodes(ctx, ws, plan, ready_nodes, [claim_ok], ready_claims)
