@@ -24,7 +24,6 @@ import enum
 import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,20 +39,12 @@ from kaito.cli import inferenceset as cli_inferenceset
 from kaito.cli import inputs as inputs_mod
 from kaito.cli import output as out
 from kaito.cli.output import CloudName
+from kaito.cli.validate_report import DocumentResult, OutputFormat, print_results
 from kaito.manifests import render
 from kaito.manifests.plan import ManifestSettings
-from kaito.presets.errors import PresetError
 from kaito.runtime.models.hub_config import HubConfigReader
 from kaito.runtime.models.settings import load_model_settings
 from kaito.validation import StaticClusterLookup, ValidationContext, check_workspace
-
-
-class OutputFormat(enum.StrEnum):
-    """How results are printed."""
-
-    TEXT = "text"
-    JSON = "json"
-    YAML = "yaml"
 
 
 class NodeProvisionerMode(enum.StrEnum):
@@ -64,36 +55,6 @@ class NodeProvisionerMode(enum.StrEnum):
     GPU_PROVISIONER = constants.NODE_PROVISIONER_GPU_PROVISIONER
     KARPENTER = constants.NODE_PROVISIONER_KARPENTER
     BYO = constants.NODE_PROVISIONER_BYO
-
-
-@dataclass
-class DocumentResult:
-    """The outcome for one Workspace document."""
-
-    file: str
-    document: int
-    name: str | None
-    api_version: str | None
-    errors: list[dict[str, str]] = field(default_factory=list)
-    warnings: list[dict[str, str]] = field(default_factory=list)
-    estimate: dict[str, Any] | None = None
-    update: bool = False
-    kind: str = constants.KIND_WORKSPACE
-
-    def to_dict(self) -> dict[str, Any]:
-        """The stable JSON shape."""
-        return {
-            "file": self.file,
-            "document": self.document,
-            "kind": self.kind,
-            "name": self.name,
-            "apiVersion": self.api_version,
-            "operation": "UPDATE" if self.update else "CREATE",
-            "valid": not self.errors,
-            "errors": self.errors,
-            "warnings": self.warnings,
-            "estimate": self.estimate,
-        }
 
 
 def register(app: typer.Typer) -> None:
@@ -304,7 +265,7 @@ def run_validate(
         print(f"note: {note}", file=sys.stderr)
     for problem in problems:
         out.error(problem)
-    _print(results, output)
+    print_results(results, output)
     if problems:
         return out.EXIT_USAGE
     return out.EXIT_FAILURE if any(r.errors for r in results) else out.EXIT_OK
@@ -345,7 +306,7 @@ def _validate_one(
     result.errors = [e.to_dict() for e in report.errors]
     result.warnings = [w.to_dict() for w in report.warnings]
     if report.valid:
-        result.estimate = _estimate(ws, settings, configmaps)
+        result.estimate = render.node_estimate(ws, settings, configmaps)
     return result
 
 
@@ -359,61 +320,6 @@ def _validate_inferenceset(
 ) -> DocumentResult:
     result = _result_for(label, index, doc, constants.KIND_INFERENCESET)
     result.errors, result.warnings, result.estimate = cli_inferenceset.validate_document(
-        doc, ctx, lambda child: _estimate(child, settings, configmaps)
+        doc, ctx, lambda child: render.node_estimate(child, settings, configmaps)
     )
     return result
-
-
-def _estimate(
-    ws: AnyWorkspace,
-    settings: ManifestSettings,
-    configmaps: dict[tuple[str | None, str], dict[str, str]],
-) -> dict[str, Any] | None:
-    """The nodes the operator would target: :func:`render.plan_workload`, as ``kaito render``."""
-    base: dict[str, Any] = {"instanceType": ws.resource.instance_type}
-    max_model_len, _ = render.config_inputs(ws, configmaps)
-    try:
-        plan = render.plan_workload(ws, settings, max_model_len=max_model_len)
-    except (PresetError, ValueError) as exc:
-        return {**base, "nodes": None, "error": str(exc)}
-    estimate = {**base, "nodes": plan.node_count, "basis": plan.sizing}
-    if ws.tuning is None and plan.gpu is not None:
-        estimate["gpusPerNode"] = plan.gpu.gpu_count
-        estimate["maxModelLen"] = plan.max_model_len
-    return estimate
-
-
-def _print(results: list[DocumentResult], output: OutputFormat) -> None:
-    data = [r.to_dict() for r in results]
-    if output != OutputFormat.TEXT:
-        out.emit(data, output.value)
-        return
-    for result in results:
-        title = f"{result.file} (document {result.document})"
-        if result.name:
-            title += f": {result.kind} {result.name}"
-        print(f"{title}: {'valid' if not result.errors else 'INVALID'}")
-        for error in result.errors:
-            print(f"  error: {_field_message(error)}")
-        for warning in result.warnings:
-            print(f"  warning: {_field_message(warning)}")
-        if result.estimate is not None:
-            print(f"  estimate: {_estimate_text(result.estimate)}")
-
-
-def _field_message(item: dict[str, str]) -> str:
-    return f"{item['field']}: {item['message']}" if item["field"] else item["message"]
-
-
-def _estimate_text(estimate: dict[str, Any]) -> str:
-    if estimate.get("nodes") is None:
-        return f"not available ({estimate.get('error', 'unknown')})"
-    nodes = estimate["nodes"]
-    text = f"{nodes} node{'s' if nodes != 1 else ''}"
-    if "replicas" in estimate:
-        text += f" ({estimate['replicas']} replicas of {estimate['nodesPerReplica']})"
-    if estimate.get("instanceType"):
-        text += f" of {estimate['instanceType']}"
-    if estimate.get("gpusPerNode"):
-        text += f" ({estimate['gpusPerNode']} GPU(s) each)"
-    return f"{text}; {estimate['basis']}"

@@ -9,6 +9,7 @@ count), and :func:`build_all` renders them with the same builders the reconcile 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import yaml
 
@@ -17,6 +18,7 @@ from kaito.api.workspace import AnyWorkspace, workspace_runtime
 from kaito.manifests import inference, nodes, podspec, revisions, services, tuning
 from kaito.manifests.plan import DEFAULT_NAMESPACE, ManifestSettings, WorkloadPlan
 from kaito.presets import catalog, estimator, skus
+from kaito.presets.errors import PresetError
 from kaito.validation import config_files
 
 JSON = podspec.JSON
@@ -121,6 +123,26 @@ def config_inputs(ws: AnyWorkspace, configmaps: ConfigMapData) -> tuple[int | No
         if data is not None:
             output_dir = tuning.output_dir_of(data.get(constants.CONFIGMAP_KEY_TRAINING))
     return max_model_len, output_dir
+
+
+def node_estimate(
+    ws: AnyWorkspace, settings: ManifestSettings, configmaps: ConfigMapData
+) -> dict[str, Any]:
+    """The nodes the operator would target, as ``kaito validate`` reports them.
+
+    The same :func:`plan_workload` as ``kaito render``, or the reason it cannot be planned offline.
+    """
+    base: dict[str, Any] = {"instanceType": ws.resource.instance_type}
+    max_model_len, _ = config_inputs(ws, configmaps)
+    try:
+        plan = plan_workload(ws, settings, max_model_len=max_model_len)
+    except (PresetError, ValueError) as exc:
+        return {**base, "nodes": None, "error": str(exc)}
+    estimate = {**base, "nodes": plan.node_count, "basis": plan.sizing}
+    if ws.tuning is None and plan.gpu is not None:
+        estimate["gpusPerNode"] = plan.gpu.gpu_count
+        estimate["maxModelLen"] = plan.max_model_len
+    return estimate
 
 
 def build_node_objects(
