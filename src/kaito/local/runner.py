@@ -40,7 +40,6 @@ from kaito.presets import catalog
 STEP_RUNNER = local_store.RUNNER_STEP
 EXIT_INTERRUPTED = 130
 _POLL_SECONDS = 0.2
-# As much of the server log as the operator reads from a pod (upstream's 500-line tail).
 MIN_FREE_BYTES = 1024 * 1024
 """Below this much free space on the state disk, a starting server is stopped and marked Failed."""
 _DISK_CHECK_S = 1.0
@@ -355,16 +354,13 @@ class Runner:
         self.record.run.endpoint = url
         self.record.run.served_models = models
         if plan.benchmark:
-            self._record_benchmark(plan)
+            self._note(f"==> benchmark: {self.record.read_benchmark()}")
         self.record.observe()
         self.record.save()
         self._note(f"==> ready: {url} (OpenAI API at {url}/v1, legacy API at {url}/chat)")
         self._note(f"    models: {', '.join(models)}")
         self._note("    try:")
         self._note(curl_example(url, models[-1]))
-
-    def _record_benchmark(self, plan: local_plan.LocalPlan) -> None:
-        self._note(f"==> benchmark: {self.record.read_benchmark()}")
 
     # -- stopping --------------------------------------------------------------------------------
     def _stopped(self) -> int:
