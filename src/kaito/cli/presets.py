@@ -1,10 +1,12 @@
-"""``kaito presets list|show|skus`` and ``kaito estimate``: the catalog and sizing, offline.
+"""``kaito presets list|show|schema|skus`` and ``kaito estimate``: the catalog and sizing, offline.
 
 Users pick a preset and an instance type before writing a Workspace; these commands answer "which
 models exist, what do they need, and how many nodes of this GPU would one take" with the same code
-the operator runs (``kaito.presets``). Every command prints a table by default and a stable
-camelCase schema with ``-o json`` or ``-o yaml``. Exit codes: 0 success, 1 unknown preset or
-instance type or a model that does not fit, 2 bad usage.
+the operator runs (``kaito.presets``). Every command prints a table by default and camelCase JSON
+or YAML with ``-o json`` or ``-o yaml``. For presets that is ``ModelSpec``'s own dump, and
+``kaito presets schema`` prints the JSON Schema generated from the same model, so this module
+restates no catalog key. Exit codes: 0 success, 1 unknown preset or instance type or a model that
+does not fit, 2 bad usage.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ class OutputFormat(enum.StrEnum):
     YAML = "yaml"
 
 
+class SchemaFormat(enum.StrEnum):
+    """How ``kaito presets schema`` prints the schema (it has no table form)."""
+
+    JSON = "json"
+    YAML = "yaml"
+
+
 _OUTPUT_HELP = "Output format: table, json or yaml."
 
 OutputOption = Annotated[
@@ -41,7 +50,7 @@ CloudOption = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``kaito presets`` (list, show, skus) and ``kaito estimate`` to the main app."""
+    """Add ``kaito presets`` (list, show, schema, skus) and ``kaito estimate`` to the main app."""
     presets_app = typer.Typer(
         name="presets",
         help="Browse the model catalog and the GPU instance types.",
@@ -68,6 +77,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show everything kaito knows about one preset."""
         raise typer.Exit(run_show(name, output))
+
+    @presets_app.command("schema")
+    def schema_command(
+        output: Annotated[
+            SchemaFormat,
+            typer.Option("--output", "-o", case_sensitive=False, help="json or yaml."),
+        ] = SchemaFormat.JSON,
+    ) -> None:
+        """Print the JSON Schema of a catalog entry as 'presets list|show -o json' print it."""
+        raise typer.Exit(run_schema(output))
 
     @presets_app.command("skus")
     def skus_command(
@@ -155,7 +174,7 @@ def run_list(tuning: bool, include_deprecated: bool, output: OutputFormat) -> in
             spec.name,
             out.gib(spec.weights_gib),
             _count(spec.token_limit),
-            ",".join(spec.to_dict()["runtimes"]),
+            ",".join(spec.runtimes),
             out.gib(spec.tuning_memory_gib) if spec.supports_tuning else "-",
             ",".join(_flags(spec)) or "-",
         ]
@@ -171,19 +190,8 @@ def run_show(name: str, output: OutputFormat) -> int:
         spec = catalog.get_model(name)
     except PresetError as error:
         return out.fail(error)
-    data = spec.to_dict()
     if output is not OutputFormat.TABLE:
-        data["vllm"] = {
-            "dtype": spec.vllm.dtype,
-            "trustRemoteCode": spec.vllm.trust_remote_code,
-            "loadFormat": spec.vllm.load_format,
-            "configFormat": spec.vllm.config_format,
-            "tokenizerMode": spec.vllm.tokenizer_mode,
-            "toolCallParser": spec.vllm.tool_call_parser,
-            "chatTemplate": spec.vllm.chat_template,
-            "reasoningParser": spec.vllm.reasoning_parser,
-        }
-        out.emit(data, output.value)
+        out.emit(spec.to_dict(), output.value)
         return out.EXIT_OK
     pairs = [
         ("Name", spec.name),
@@ -197,7 +205,7 @@ def run_show(name: str, output: OutputFormat) -> int:
             "KV cache per token",
             "unknown" if spec.bytes_per_token is None else f"{spec.bytes_per_token} bytes",
         ),
-        ("Runtimes", ", ".join(data["runtimes"])),
+        ("Runtimes", ", ".join(spec.runtimes)),
         ("Multi-node", out.yes(spec.supports_distributed)),
         (
             "Tuning",
@@ -209,13 +217,19 @@ def run_show(name: str, output: OutputFormat) -> int:
         ("vLLM dtype", spec.vllm.dtype),
         ("Tool-call parser", spec.vllm.tool_call_parser or "-"),
         ("Reasoning parser", spec.vllm.reasoning_parser or "-"),
-        ("Readiness timeout", f"{spec.readiness_timeout_s // 60} min"),
+        ("Readiness timeout", f"{spec.readiness_timeout_seconds // 60} min"),
     ]
     if spec.local_file is not None:
         pairs.append(("Local file", f"{spec.local_file[1]} (Python package {spec.local_file[0]})"))
     if spec.best_effort:
         pairs.append(("Note", "not in the catalog: served best effort with vLLM, size unknown"))
     typer.echo(out.pairs(pairs))
+    return out.EXIT_OK
+
+
+def run_schema(output: SchemaFormat) -> int:
+    """Print the catalog entry's JSON Schema, generated from ``ModelSpec``; return the exit code."""
+    out.emit(catalog.ModelSpec.json_schema(), output.value)
     return out.EXIT_OK
 
 

@@ -226,7 +226,7 @@ def test_presets_list_json_has_every_usable_preset():
     assert [entry["name"] for entry in data] == [spec.name for spec in catalog.list_models()]
     assert "phi-2" not in {entry["name"] for entry in data}
     first = data[0]
-    assert {"name", "hfRepo", "weightsGiB", "contextLength", "tuning", "gated"} <= set(first)
+    assert {"name", "hfRepo", "weightsGiB", "tokenLimit", "tuning", "gated"} <= set(first)
 
 
 def test_presets_list_all_includes_deprecated_ones():

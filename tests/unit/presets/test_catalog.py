@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import re
 
 import pytest
 
@@ -305,7 +305,7 @@ def test_catalog_disk_is_whole_weight_gib_plus_80(name, disk):
     ],
 )
 def test_readiness_timeout_scales_with_weights_within_bounds(weights, seconds):
-    spec = dataclasses.replace(catalog.get_model("phi-4"), weights_gib=weights)
+    spec = catalog.get_model("phi-4").model_copy(update={"weights_gib": weights})
     assert spec.readiness_timeout_s == seconds
 
 
@@ -382,14 +382,16 @@ def test_every_spec_is_internally_consistent():
             assert spec.tuning_disk_gib is not None
 
 
-def test_to_dict_uses_the_stable_camel_case_schema():
+def test_to_dict_uses_the_camel_case_names_of_the_data_file():
     data = catalog.get_model("llama-3.1-8b-instruct").to_dict()
     assert data["name"] == "llama-3.1-8b-instruct"
     assert data["hfRepo"] == "meta-llama/Llama-3.1-8B-Instruct"
     assert data["gated"] is True
     assert data["runtimes"] == ["vllm", "transformers"]
-    assert data["contextLength"] == 131072
-    assert data["tuning"] is False
+    assert data["tokenLimit"] == 131072
+    assert data["tuning"] is None
+    assert data["vllm"]["toolCallParser"] == "llama3_json"
+    assert data["readinessTimeoutSeconds"] == 30 * 60
 
 
 def test_catalog_is_loaded_once():
@@ -421,13 +423,17 @@ def test_parse_catalog_builds_specs_from_minimal_entries():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("  tokenLimt: 4096\n", "unknown keys ['tokenLimt']"),
-        ("  vllm: {dtyp: auto}\n", "unknown keys in vllm: ['dtyp']"),
-        ("  tuning: {memoryGiB: 1, diskGiB: 1, gpus: 2}\n", "unknown keys in tuning: ['gpus']"),
+        ("  tokenLimt: 4096\n", "entry 0 (tiny): tokenLimt: unknown field"),
+        ("  vllm: {dtyp: auto}\n", "entry 0 (tiny): vllm.dtyp: unknown field"),
+        ("  tuning: {memoryGiB: 1, diskGiB: 1, gpus: 2}\n", "tuning.gpus: unknown field"),
+        ("  tuning: {diskGiB: 1}\n", "tuning.memoryGiB: required field missing"),
+        ("  weightsGiB: lots\n", "weightsGiB: Input should be a valid number"),
+        ("  vllm: {extraArgs: [a, b]}\n", "vllm.extraArgs: must be a mapping of flag name"),
+        ("  kvCacheOffload: false\n", "kvCacheOffload: set by the loader, not by the data"),
         ("  aliases: [ORG/TINY]\n", None),  # an alias equal to its own repo id is harmless
     ],
 )
-def test_parse_catalog_rejects_typos_in_package_data(change, message):
+def test_parse_catalog_names_the_entry_and_field_of_bad_data(change, message):
     text = MINIMAL_ENTRY + change
     if message is None:
         assert catalog.parse_catalog(text).models[0].aliases == ("ORG/TINY",)
@@ -438,10 +444,17 @@ def test_parse_catalog_rejects_typos_in_package_data(change, message):
 
 
 def test_parse_catalog_rejects_missing_keys_and_names_claimed_twice():
-    with pytest.raises(catalog.CatalogDataError, match=r"missing keys \['diskGiB'\]"):
+    missing = "models.yaml entry 0 (tiny): diskGiB: required field missing"
+    with pytest.raises(catalog.CatalogDataError, match=re.escape(missing)):
         catalog.parse_catalog(MINIMAL_ENTRY.replace("  diskGiB: 1\n", ""))
+    geometry = MINIMAL_ENTRY.replace("  hiddenSize: 128\n", "")
+    lacking = "models.yaml entry 0 (tiny): hiddenSize: required with numHiddenLayers"
+    with pytest.raises(catalog.CatalogDataError, match=re.escape(lacking)):
+        catalog.parse_catalog(geometry)
     twice = MINIMAL_ENTRY + MINIMAL_ENTRY.split("models:\n", 1)[1].replace("name: tiny", "name: t2")
     with pytest.raises(catalog.CatalogDataError, match="claimed by two presets"):
         catalog.parse_catalog(twice)
     with pytest.raises(catalog.CatalogDataError, match="'models' list"):
         catalog.parse_catalog("models: 3")
+    with pytest.raises(catalog.CatalogDataError, match=r"entry 1 \(\?\)"):
+        catalog.parse_catalog(MINIMAL_ENTRY + "- just a string\n")

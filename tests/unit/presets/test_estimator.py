@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from kaito.presets import catalog, estimator, mig, skus
@@ -82,7 +80,7 @@ def test_gpu_too_small_for_the_overhead_is_refused_with_the_documented_message()
 
 def test_overhead_equal_to_usable_memory_is_still_too_small():
     gpu = skus.GPUConfig(sku="tiny", gpu_count=1, total_memory_gib=2.3 / 0.84, gpu_model="X")
-    model = dataclasses.replace(catalog.get_model("phi-4"), bytes_per_token=0)
+    model = catalog.get_model("phi-4").model_copy(update={"bytes_per_token": 0})
     with pytest.raises(EstimateError, match="is too small"):
         estimator.estimate_nodes(model, gpu)
 
