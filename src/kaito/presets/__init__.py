@@ -5,9 +5,10 @@ Pure: no I/O beyond reading package data, no network, no torch.
 Modules, bottom up:
 
 - ``errors``: ``PresetError`` and its subclasses (unknown/deprecated preset, unknown SKU, estimate).
-- ``model_spec``: ``ModelSpec``, the catalog entry as one frozen pydantic model (data keys, ``-o json``
-  and the published JSON Schema all come from it).
-- ``catalog_file``: reads ``data/models.yaml`` into ``ModelSpec`` entries; errors name entry and field.
+- ``model_spec``: ``ModelSpec``, the catalog entry as one frozen pydantic model (the data keys,
+  ``-o json`` and the published JSON Schema all come from it).
+- ``catalog_file``: reads ``data/models.yaml`` into ``ModelSpec`` entries; errors name the entry
+  and the field.
 - ``catalog``: ``get_model`` / ``list_models`` / ``is_valid_preset_name``; re-exports the two above.
 - ``skus``: ``GPUConfig`` per instance type and cloud, and from GPU Feature Discovery node labels.
 - ``mig``: NVIDIA MIG profiles.
