@@ -43,7 +43,7 @@ fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff check --fix src tests bench scripts
 
 .PHONY: lint
-lint: $(STAMP) ## ruff check, ruff format --check, mypy strict, import-linter
+lint: $(STAMP) ## ruff check, ruff format --check, mypy (strict on src/, test bodies checked), import-linter
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy

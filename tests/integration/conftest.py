@@ -319,6 +319,12 @@ class Harness:
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         return self.kube.get(kind, name, self._where(kind, namespace))
 
+    def existing(self, kind: str, name: str, namespace: str | None = None) -> Obj:
+        """The object, which the test expects to exist: it fails, naming the object, if not."""
+        obj = self.get(kind, name, namespace)
+        assert obj is not None, f"no {kind} {name!r}"
+        return obj
+
     def objects(self, kind: str, namespace: str | None = None) -> list[Obj]:
         return self.kube.list(kind, self._where(kind, namespace))
 
@@ -426,6 +432,13 @@ def condition(ws: Obj | None, ctype: str) -> Obj | None:
         if cond.get("type") == ctype:
             return dict(cond)
     return None
+
+
+def required_condition(ws: Obj | None, ctype: str) -> Obj:
+    """The ``ctype`` condition, which the test expects ``ws`` to have: fails, naming it, if not."""
+    cond = condition(ws, ctype)
+    assert cond is not None, f"no {ctype} condition"
+    return cond
 
 
 def is_true(ws: Obj | None, ctype: str) -> bool:

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from tests.fixtures.samples import inference_workspace
-from tests.integration.conftest import Harness, condition, is_true
+from tests.integration.conftest import Harness, is_true, required_condition
 
 FOUNDING_TUNING_EXAMPLE = (
     Path(__file__).resolve().parents[2] / "examples" / "seed_workspace_tuning_phi_3.yaml"
@@ -41,7 +41,8 @@ async def test_founding_example_end_to_end_with_kubectl(harness: Harness) -> Non
         ),
         what="state Succeeded",
     )
-    assert condition(ws, "WorkspaceReady")["status"] == "True"  # the founding document's column
+    ready = required_condition(ws, "WorkspaceReady")  # the founding document's column
+    assert ready["status"] == "True"
     (claim,) = harness.objects("nodeclaims")
     requirements = {r["key"]: r["values"] for r in claim["spec"]["requirements"]}
     assert requirements["node.kubernetes.io/instance-type"] == ["Standard_NC6s_v3"]
@@ -49,7 +50,7 @@ async def test_founding_example_end_to_end_with_kubectl(harness: Harness) -> Non
     (pod,) = [p for p in harness.objects("pods") if p["metadata"]["labels"].get("job-name")]
     assert pod["spec"]["nodeName"] == claim["status"]["nodeName"]  # placed by kube-scheduler
     assert pod["status"]["phase"] == "Succeeded"
-    job = harness.get("jobs", "workspace-tuning-phi-3")
+    job = harness.existing("jobs", "workspace-tuning-phi-3")
     assert job["status"]["succeeded"] == 1
 
     columns = _table(harness.kubectl("get", "workspace").stdout)
@@ -88,7 +89,7 @@ async def test_namespace_restricted_operator_ignores_other_namespaces(harness: H
 
     await harness.wait_for(lambda: is_true(harness.workspace("mine", team), "WorkspaceSucceeded"))
     await asyncio.sleep(0.3)
-    assert "status" not in harness.workspace("theirs")
+    assert "status" not in harness.existing("workspaces", "theirs")
     claims = harness.objects("nodeclaims")
     assert [c["metadata"]["labels"]["kaito.sh/workspacenamespace"] for c in claims] == [team]
 

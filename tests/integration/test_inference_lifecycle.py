@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from tests.fixtures.samples import inference_workspace
-from tests.integration.conftest import Harness, condition, is_true
+from tests.integration.conftest import Harness, condition, is_true, required_condition
 
 
 async def test_inference_workspace_reaches_succeeded_with_nodeclaims_services_and_statefulset(
@@ -33,7 +34,7 @@ async def test_inference_workspace_reaches_succeeded_with_nodeclaims_services_an
         "WorkspaceReady",
     ):
         assert is_true(ws, ctype), ctype
-    assert condition(ws, "InferenceReady")["reason"] == "WorkspaceInferenceStatusSuccess"
+    assert required_condition(ws, "InferenceReady")["reason"] == "WorkspaceInferenceStatusSuccess"
     assert "workspace.finalizer.kaito.sh" in ws["metadata"]["finalizers"]
     assert ws["metadata"]["annotations"]["workspace.kaito.io/revision"] == "1"
 
@@ -41,7 +42,7 @@ async def test_inference_workspace_reaches_succeeded_with_nodeclaims_services_an
     assert len(claims) == 1
     assert claims[0]["metadata"]["labels"]["kaito.sh/workspace"] == "workspace-phi-4-mini"
     assert status["workerNodes"] == [claims[0]["status"]["nodeName"]]
-    node = harness.get("nodes", claims[0]["status"]["nodeName"])
+    node = harness.existing("nodes", claims[0]["status"]["nodeName"])
     assert node["metadata"]["labels"]["accelerator"] == "nvidia"
 
     services = {s["metadata"]["name"] for s in harness.objects("services")}
@@ -69,12 +70,12 @@ async def test_crash_looping_pod_surfaces_as_inference_reason(harness: Harness) 
         ),
         what="InferenceReady reason ContainerCrashLoopBackOff",
     )
-    inference = condition(ws, "InferenceReady")
+    inference = required_condition(ws, "InferenceReady")
     assert inference["status"] == "False"
     assert "crashy-0" in inference["message"]
     assert "CrashLoopBackOff" in inference["message"]
     assert len(inference["message"]) <= 256
-    assert condition(ws, "WorkspaceSucceeded")["reason"] == "workspaceFailed"
+    assert required_condition(ws, "WorkspaceSucceeded")["reason"] == "workspaceFailed"
     assert is_true(ws, "ResourceReady")
     assert ws["status"]["state"] == "Pending"
     await harness.wait_for(
@@ -101,7 +102,7 @@ async def test_oom_killed_pod_is_classified_before_its_crash_loop(harness: Harne
         ),
         what="InferenceReady reason ContainerOOMKilled",
     )
-    assert "OOMKilled" in condition(ws, "InferenceReady")["message"]
+    assert "OOMKilled" in required_condition(ws, "InferenceReady")["message"]
 
 
 async def test_adapter_change_rolls_the_statefulset_to_a_new_revision(harness: Harness) -> None:
@@ -110,14 +111,14 @@ async def test_adapter_change_rolls_the_statefulset_to_a_new_revision(harness: H
     await harness.wait_for(
         lambda: is_true(harness.workspace("adapted"), "WorkspaceSucceeded"), what="first rollout"
     )
-    before = harness.get("statefulsets", "adapted")
-    pod_before = harness.get("pods", "adapted-0")
+    before = harness.existing("statefulsets", "adapted")
+    pod_before = harness.existing("pods", "adapted-0")
 
     adapters = [{"source": {"name": "my-adapter", "image": "registry.example.com/adapter:0.1"}}]
     harness.patch("workspaces", "adapted", {"inference": {"adapters": adapters}})
 
     def rolled() -> dict | None:
-        sts = harness.get("statefulsets", "adapted")
+        sts = harness.existing("statefulsets", "adapted")
         annotations = sts["metadata"].get("annotations") or {}
         return sts if annotations.get("workspace.kaito.io/revision") == "2" else None
 
@@ -222,12 +223,14 @@ async def test_revision_history_keeps_the_newest_ten(harness: Harness) -> None:
     for n in range(2, 13):
         adapters = [{"source": {"name": f"adapter-{n}", "image": f"registry.example.com/a:{n}"}}]
         harness.patch("workspaces", "history", {"inference": {"adapters": adapters}})
-        await harness.wait_for(
-            lambda n=n: _revision_of(harness, "history") == str(n), what=f"revision {n}"
-        )
+        await harness.wait_for(_revision_is(harness, "history", str(n)), what=f"revision {n}")
 
     kept = sorted(r["revision"] for r in _workspace_revisions(harness))
     assert kept == list(range(3, 13))  # the two oldest were deleted
+
+
+def _revision_is(harness: Harness, name: str, revision: str) -> Callable[[], bool]:
+    return lambda: _revision_of(harness, name) == revision
 
 
 def _revision_of(harness: Harness, name: str) -> str | None:
@@ -263,7 +266,7 @@ async def test_inference_is_not_ready_while_the_statefulset_rolls_out(harness: H
         lambda: (w := harness.workspace("rolling")) and is_true(w, "InferenceReady") and w,
         what="ready on the new revision",
     )
-    sts = harness.get("statefulsets", "rolling")
+    sts = harness.existing("statefulsets", "rolling")
     assert sts["status"]["updatedReplicas"] == 1
     assert sts["status"]["currentRevision"] == sts["status"]["updateRevision"]
     assert ws["metadata"]["annotations"]["workspace.kaito.io/revision"] == "2"
@@ -285,7 +288,7 @@ async def test_benchmark_log_read_is_attempted_once_ready_and_a_failure_is_repor
         ),
         what="BenchmarkCompleted reported",
     )
-    benchmark = condition(ws, "BenchmarkCompleted")
+    benchmark = required_condition(ws, "BenchmarkCompleted")
     assert (benchmark["status"], benchmark["reason"]) == ("False", "BenchmarkFailed")
     assert benchmark["message"].startswith("pod workspace-phi-4-mini-0: ")
     assert "performance" not in ws["status"]

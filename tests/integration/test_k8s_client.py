@@ -49,7 +49,7 @@ async def test_create_returns_the_stored_object_with_server_metadata(
     assert meta["resourceVersion"]
     assert meta["creationTimestamp"]
     assert created["data"] == {"k": "v"}
-    assert harness.get("configmaps", "a")["metadata"]["uid"] == meta["uid"]
+    assert harness.existing("configmaps", "a")["metadata"]["uid"] == meta["uid"]
 
 
 async def test_creating_an_existing_name_raises_already_exists(
@@ -85,7 +85,7 @@ async def test_stale_replace_raises_conflict(harness: Harness, client: Cluster) 
     with pytest.raises(errors.ConflictError) as info:
         await client.replace(stale)
     assert info.value.retriable
-    assert harness.get("configmaps", "a")["data"] == {"k": "w"}
+    assert harness.existing("configmaps", "a")["data"] == {"k": "w"}
 
 
 async def test_status_subresource_is_separate_from_the_main_resource(

@@ -18,7 +18,7 @@ async def test_only_the_lease_holder_reconciles_and_a_standby_takes_over(harness
     assert first.metrics.durations, "the leader reconciled"
     assert not second.metrics.durations, "the standby must not act"
     assert not second.is_leader()
-    lease = harness.get("leases", "ef60f9b0.io", "kaito-system")
+    lease = harness.existing("leases", "ef60f9b0.io", "kaito-system")
     assert lease["spec"]["holderIdentity"] == first.identity
 
     await harness.kill_operator(first)  # no graceful release: the lease must expire

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.fixtures.samples import inference_workspace
-from tests.integration.conftest import Harness, condition, is_true
+from tests.integration.conftest import Harness, condition, is_true, required_condition
 
 
 def _byo_node(harness: Harness, name: str, labels: dict[str, str], ready: bool = True) -> None:
@@ -57,7 +57,7 @@ def _report(harness: Harness, name: str, ready: bool) -> None:
 
 def _lift_not_ready_taint(harness: Harness, name: str) -> None:
     """What the node lifecycle controller does once a node reports Ready (it does not run here)."""
-    node = harness.get("nodes", name)
+    node = harness.existing("nodes", name)
     taints = [
         t for t in node["spec"].get("taints") or [] if t["key"] != "node.kubernetes.io/not-ready"
     ]
@@ -80,7 +80,7 @@ async def test_byo_workspace_with_enough_labelled_nodes_succeeds_without_nodecla
     assert is_true(ws, "NodesReady")
     assert ws["status"]["workerNodes"] == ["gpu-node-1"]
     assert harness.objects("nodeclaims") == []
-    pod = harness.get("pods", "byo-ok-0")
+    pod = harness.existing("pods", "byo-ok-0")
     assert pod["spec"]["nodeName"] == "gpu-node-1"
 
 
@@ -96,7 +96,7 @@ async def test_byo_workspace_waits_for_enough_nodes_then_succeeds(harness: Harne
     ws = await harness.wait_for(
         lambda: (w := harness.workspace("byo-wait")) and condition(w, "ResourceReady") and w
     )
-    resource = condition(ws, "ResourceReady")
+    resource = required_condition(ws, "ResourceReady")
     assert resource["status"] == "False"
     assert resource["reason"] == "NodeNotReady"
     assert "0/1" in resource["message"]
@@ -142,8 +142,8 @@ async def test_unavailable_instance_type_surfaces_the_provisioner_reason(harness
         ),
         what="NodeClaimReady reason InsufficientCapacity",
     )
-    assert condition(ws, "ResourceReady")["reason"] == "InsufficientCapacity"
-    assert "Launched" in condition(ws, "NodeClaimReady")["message"]
+    assert required_condition(ws, "ResourceReady")["reason"] == "InsufficientCapacity"
+    assert "Launched" in required_condition(ws, "NodeClaimReady")["message"]
     assert len(harness.objects("nodeclaims")) == 1
 
 
@@ -159,6 +159,6 @@ async def test_karpenter_nodepool_scaled_down_behind_our_back_is_raised_again(
     harness.patch("nodepools", pool["metadata"]["name"], {"spec": {"replicas": 0}})
 
     await harness.wait_for(
-        lambda: harness.get("nodepools", pool["metadata"]["name"])["spec"]["replicas"] == 1,
+        lambda: harness.existing("nodepools", pool["metadata"]["name"])["spec"]["replicas"] == 1,
         what="replicas restored to the Workspace's node count",
     )

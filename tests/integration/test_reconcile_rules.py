@@ -7,7 +7,7 @@ import asyncio
 import yaml
 
 from tests.fixtures.samples import inference_workspace
-from tests.integration.conftest import Harness, condition, is_true
+from tests.integration.conftest import Harness, condition, is_true, required_condition
 
 
 async def test_node_without_gpu_capacity_waits_for_the_device_plugin(harness: Harness) -> None:
@@ -23,8 +23,8 @@ async def test_node_without_gpu_capacity_waits_for_the_device_plugin(harness: Ha
         ),
         what="NodePluginsNotReady",
     )
-    assert condition(ws, "ResourceReady")["status"] == "False"
-    assert "nvidia.com/gpu" in condition(ws, "NodesReady")["message"]
+    assert required_condition(ws, "ResourceReady")["status"] == "False"
+    assert "nvidia.com/gpu" in required_condition(ws, "NodesReady")["message"]
     assert harness.objects("statefulsets") == []
 
     # The device plugin comes up: capacity appears on the node, and the Workspace proceeds.
@@ -52,7 +52,7 @@ async def test_transformers_runtime_uses_resource_count_as_the_node_count(harnes
     )
     assert done["status"]["targetNodeCount"] == 2
     assert len(harness.objects("nodeclaims")) == 2
-    sts = harness.get("statefulsets", "hf")
+    sts = harness.existing("statefulsets", "hf")
     assert sts["spec"]["replicas"] == 2
 
 
@@ -67,7 +67,7 @@ async def test_custom_template_is_wrapped_in_a_statefulset(harness: Harness) -> 
     harness.apply_workspace(ws)
 
     await harness.wait_for(lambda: is_true(harness.workspace("custom"), "WorkspaceSucceeded"))
-    sts = harness.get("statefulsets", "custom")
+    sts = harness.existing("statefulsets", "custom")
     pod_spec = sts["spec"]["template"]["spec"]
     assert pod_spec["containers"][0]["image"] == "example.com/my-server:1"
     assert sts["spec"]["template"]["metadata"]["labels"]["kaito.sh/workspace"] == "custom"
@@ -108,7 +108,7 @@ async def test_unknown_preset_is_reported_in_conditions_without_retrying(harness
         ),
         what="reconcile error in conditions",
     )
-    assert "no-such-model-anywhere" in condition(ws, "WorkspaceSucceeded")["message"]
+    assert "no-such-model-anywhere" in required_condition(ws, "WorkspaceSucceeded")["message"]
     await asyncio.sleep(0.3)
     passes = len(op.metrics.durations)
     await asyncio.sleep(1.0)

@@ -180,7 +180,8 @@ async def test_workspace_deleted_while_the_operator_is_down_is_finalized_after_r
 
     harness.delete("workspaces", "orphan")
     await asyncio.sleep(0.2)
-    assert harness.workspace("orphan")["metadata"]["deletionTimestamp"]  # held by our finalizer
+    orphan = harness.existing("workspaces", "orphan")
+    assert orphan["metadata"]["deletionTimestamp"]  # held by our finalizer
     assert len(harness.objects("nodeclaims")) == 1
 
     await harness.start_operator()
@@ -195,7 +196,7 @@ async def test_a_nodeclaim_deleted_behind_our_back_is_recreated_in_its_slot(
     harness.apply_workspace(inference_workspace("healing"))
     await harness.wait_for(lambda: is_true(harness.workspace("healing"), "WorkspaceSucceeded"))
     (claim,) = harness.objects("nodeclaims")
-    pod = harness.get("pods", "healing-0")
+    pod = harness.existing("pods", "healing-0")
 
     harness.delete("nodeclaims", claim["metadata"]["name"])
 

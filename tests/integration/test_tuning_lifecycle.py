@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.fixtures.samples import tuning_workspace
-from tests.integration.conftest import Harness, condition, is_true
+from tests.integration.conftest import Harness, condition, is_true, required_condition
 
 
 async def test_tuning_workspace_reaches_state_succeeded(harness: Harness) -> None:
@@ -19,7 +19,7 @@ async def test_tuning_workspace_reaches_state_succeeded(harness: Harness) -> Non
         what="state Succeeded",
     )
     assert is_true(ws, "JobStarted")
-    assert condition(ws, "JobStarted")["reason"] == "WorkspaceTuningJobStatusStarted"
+    assert required_condition(ws, "JobStarted")["reason"] == "WorkspaceTuningJobStatusStarted"
     assert is_true(ws, "WorkspaceSucceeded")
     assert is_true(ws, "ResourceReady")
     assert condition(ws, "InferenceReady") is None
@@ -60,7 +60,7 @@ async def _copied_template_is_used(harness: Harness) -> None:
     await harness.start_operator()
     harness.apply_workspace(tuning_workspace("tune-copy"))
     await harness.wait_for(lambda: harness.objects("jobs"), what="Job created")
-    cm = harness.get("configmaps", "qlora-params-template")
+    cm = harness.existing("configmaps", "qlora-params-template")
     assert "/mnt/custom" in cm["data"]["training_config.yaml"]
     job = harness.objects("jobs")[0]
     assert "/mnt/custom" in str(job["spec"]["template"]["spec"])
@@ -96,7 +96,7 @@ async def test_a_failed_pod_is_retried_and_a_retry_that_succeeds_ends_succeeded(
         what="state Succeeded after the retry",
     )
     assert is_true(ws, "WorkspaceSucceeded")
-    job = harness.get("jobs", "tune-retry")
+    job = harness.existing("jobs", "tune-retry")
     assert job["status"].get("failed") == 1
     assert job["status"].get("succeeded") == 1
     warnings = [e for e in harness.objects("events") if e["type"] == "Warning"]
@@ -125,11 +125,11 @@ async def test_a_job_past_its_backoff_limit_sets_state_failed_with_the_job_reaso
         ),
         what="state Failed",
     )
-    started = condition(ws, "JobStarted")
+    started = required_condition(ws, "JobStarted")
     assert started["status"] == "False"
     assert started["reason"] == "WorkspaceTuningJobStatusFailed"
     assert "BackoffLimitExceeded" in started["message"]
-    succeeded = condition(ws, "WorkspaceSucceeded")
+    succeeded = required_condition(ws, "WorkspaceSucceeded")
     assert succeeded["status"] == "False"
     assert succeeded["reason"] == "workspaceFailed"
 

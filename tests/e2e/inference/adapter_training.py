@@ -15,7 +15,7 @@ def train_facts_adapter(
     """Train a LoRA adapter that answers the four facts; save it into ``out_dir``."""
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
+    from peft import LoraConfig, PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
@@ -47,5 +47,6 @@ def train_facts_adapter(
     )
     trainer.train()
     adapter_dir = out_dir / "adapter"
+    assert isinstance(trainer.model, PeftModel)  # peft_config made the trained model a PeftModel
     trainer.model.save_pretrained(str(adapter_dir))
     return adapter_dir

@@ -209,7 +209,9 @@ class Reference:
         model = self.tuned if adapter else self.base
         inputs = self.torch.tensor([list(ids)])
         with self.torch.no_grad():
-            out = model.generate(
+            # transformers types ``generate``'s self as a Protocol (GenerativePreTrainedModel,
+            # written for the ``ty`` checker) that its own auto classes do not satisfy for mypy.
+            out = model.generate(  # type: ignore[misc]
                 inputs,
                 attention_mask=self.torch.ones_like(inputs),
                 max_new_tokens=max_new_tokens,
@@ -217,7 +219,8 @@ class Reference:
                 pad_token_id=self.tokenizer.pad_token_id,
                 eos_token_id=self.tokenizer.eos_token_id,
             )
-        text: str = self.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
+        text = self.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
+        assert isinstance(text, str)  # one sequence of ids decodes to one string
         return text
 
     def chat(

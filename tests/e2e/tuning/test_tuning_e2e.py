@@ -98,6 +98,7 @@ def _answers(model_dir: Path, adapter: Path | None, quantized: bool = False) -> 
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.float32,
         )
+    model: transformers.PreTrainedModel | peft.PeftModel
     model = transformers.AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs)
     if adapter is not None:
         model = peft.PeftModel.from_pretrained(model, str(adapter))

@@ -27,7 +27,8 @@ def workspace_crd() -> dict[str, Any]:
 def _schema(workspace_crd: dict[str, Any], version: str) -> dict[str, Any]:
     for entry in workspace_crd["spec"]["versions"]:
         if entry["name"] == version:
-            return entry["schema"]["openAPIV3Schema"]
+            schema: dict[str, Any] = entry["schema"]["openAPIV3Schema"]
+            return schema
     raise AssertionError(version)
 
 

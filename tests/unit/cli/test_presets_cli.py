@@ -40,7 +40,9 @@ def test_estimate_json_reports_nodes_and_parallelism(preset, sku, nodes, tensor,
     assert data["tensorParallel"] == tensor
     assert data["pipelineParallel"] == pipeline
     assert data["dataParallel"] == 1
-    assert data["gpusPerNode"] == skus.get_sku(sku).gpu_count
+    gpu = skus.get_sku(sku)
+    assert gpu is not None
+    assert data["gpusPerNode"] == gpu.gpu_count
     assert data["memory"]["weightsGiB"] == catalog.get_model(preset).weights_gib
     assert f"--pipeline-parallel-size={pipeline}" in data["vllmArgs"] or pipeline == 1
 

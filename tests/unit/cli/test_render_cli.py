@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -11,7 +12,7 @@ from kaito.manifests import naming
 
 SEED = Path(__file__).resolve().parents[3] / "examples" / "seed_workspace_tuning_phi_3.yaml"
 
-INFERENCE = {
+INFERENCE: dict[str, Any] = {
     "apiVersion": "kaito.sh/v1beta1",
     "kind": "Workspace",
     "metadata": {"name": "phi"},

@@ -120,7 +120,8 @@ def _only(objects: list[dict], kind: str) -> dict:
 
 
 def _container(objects: list[dict]) -> dict:
-    (container,) = _only(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    containers: list[dict] = _only(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    (container,) = containers
     return container
 
 

@@ -92,13 +92,17 @@ def _calls() -> set[tuple[str, str, str]]:
 
 
 def _watched() -> set[tuple[str, str]]:
-    watched = set()
+    watched: set[tuple[str, str]] = set()
     for provisioner in constants.NODE_PROVISIONERS:
         registry = kopf.OperatorRegistry()
         settings = OperatorSettings(node_provisioner=provisioner, webhook=False)
         handlers.register(registry, types.SimpleNamespace(settings=settings))  # type: ignore[arg-type]
         for handler in registry._watching.get_all_handlers():
-            watched.add((handler.selector.group or "", handler.selector.plural))
+            selector = handler.selector
+            # Our watching handlers are registered by plural name, each for one resource kind.
+            assert selector is not None
+            assert selector.plural is not None
+            watched.add((selector.group or "", selector.plural))
         # Children are watched by the operator's own caches (kaito.k8s.informer).
         for kind, _ in children.watched_children(provisioner):
             watched.add((kind.group, kind.plural))

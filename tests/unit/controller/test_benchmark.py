@@ -75,7 +75,9 @@ def test_a_recorded_result_is_kept_and_never_replaced() -> None:
                                          benchmark_error="should not matter")
     )  # fmt: skip
     assert later["performance"] == first["performance"]
-    assert _cond(later, "BenchmarkCompleted")["status"] == "True"
+    completed = _cond(later, "BenchmarkCompleted")
+    assert completed is not None
+    assert completed["status"] == "True"
 
 
 def test_a_failed_read_is_reported_without_touching_readiness() -> None:
@@ -114,7 +116,7 @@ def test_the_log_is_read_only_when_a_result_is_due(annotations, pods, status, ex
 class _Cluster:
     def __init__(self, lines: list[str] | Exception) -> None:
         self.lines = lines
-        self.reads: list[tuple[str, str, str, int]] = []
+        self.reads: list[tuple[str, str, str, str, int]] = []
 
     async def pod_log(self, kind, name, namespace, *, container, tail_lines, limit_s):
         self.reads.append((kind.plural, name, namespace, container, tail_lines))
@@ -141,5 +143,6 @@ async def test_observe_reads_the_first_pods_server_container(lines, value, error
         assert obs.performance is None
         assert error in (obs.benchmark_error or "")
     else:
+        assert obs.performance is not None
         assert obs.performance["metrics"]["peakTokensPerMinute"]["value"] == value
         assert obs.performance["metrics"]["peakTokensPerMinute"]["config"] == {"engine": "vllm"}

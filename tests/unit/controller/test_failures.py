@@ -70,13 +70,15 @@ def test_each_failure_kind_maps_to_its_reason(status: dict, reason: str) -> None
 
 
 def test_oom_wins_over_image_pull_on_another_container() -> None:
-    status = {
+    status: dict[str, Any] = {
         "containerStatuses": [
             _waiting("ImagePullBackOff"),
             {"name": "b", "state": {"terminated": {"reason": "OOMKilled"}}},
         ]
     }
-    assert classify_pods([_pod(**status)]).reason == "ContainerOOMKilled"
+    failure = classify_pods([_pod(**status)])
+    assert failure is not None
+    assert failure.reason == "ContainerOOMKilled"
 
 
 def test_healthy_and_pending_pods_have_no_failure() -> None:
@@ -89,6 +91,7 @@ def test_pods_are_examined_in_name_order() -> None:
     late = _pod("ws-1", containerStatuses=[_waiting("ErrImagePull")])
     early = _pod("ws-0", containerStatuses=[_waiting("CrashLoopBackOff")])
     failure = classify_pods([late, early])
+    assert failure is not None
     assert failure.reason == "ContainerCrashLoopBackOff"
     assert "ws-0" in failure.message
 

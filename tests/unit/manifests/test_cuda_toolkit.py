@@ -18,7 +18,9 @@ def _pod(preset: str, runtime: str = "vllm", sku: str = "Standard_ND96isr_H100_v
         inference={"preset": {"name": preset}},
     )
     plan = WorkloadPlan(gpu=skus.get_sku(sku), node_count=1, runtime=runtime)
-    return inference.build_statefulset(ws, ManifestSettings(), plan)["spec"]["template"]["spec"]
+    sts = inference.build_statefulset(ws, ManifestSettings(), plan)
+    pod: dict = sts["spec"]["template"]["spec"]
+    return pod
 
 
 def _env(pod: dict) -> dict[str, str]:

@@ -18,9 +18,8 @@ A100 = skus.get_sku("Standard_NC24ads_A100_v4")
 def _serve_argv(ws) -> list[str]:
     settings = ManifestSettings()
     plan = render.plan_workload(ws, settings)
-    command = inference.build_statefulset(ws, settings, plan)["spec"]["template"]["spec"][
-        "containers"
-    ][0]["command"]
+    pod = inference.build_statefulset(ws, settings, plan)["spec"]["template"]["spec"]
+    command: list[str] = pod["containers"][0]["command"]
     if command[0] == "kaito-serve":
         return command[1:]
     exec_line = next(line for line in command[2].splitlines() if "exec kaito-serve" in line)
@@ -52,6 +51,8 @@ def test_rendered_serve_command_parses_with_kaito_serve(patch, engine):
     assert parsed.engine == engine
     assert parsed.port == 5000
     assert str(parsed.adapters_dir) == "/mnt/adapter"
+    assert ws.inference is not None
+    assert ws.inference.preset is not None
     assert parsed.served_model_name == ws.inference.preset.name
     model = catalog.get_model(ws.inference.preset.name)
     assert parsed.model == model.hf_repo
@@ -78,6 +79,7 @@ def _parse_kaito(argv: list[str]):
     from kaito.cli.main import app
 
     group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)  # kaito has subcommands
     with group.context_class(group) as parent:
         command = group.get_command(parent, argv[0])
         assert command is not None, f"kaito has no command {argv[0]!r}"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 import shlex
+from typing import Any
 
 import pytest
 
@@ -98,6 +99,7 @@ def test_probes_use_health_and_the_readiness_timeout_formula():
     ws = make_ws(INFERENCE_WS, inference={"preset": {"name": "llama-3.3-70b-instruct"}})
     main = _main(_build(ws))
     weights = catalog.get_model("llama-3.3-70b-instruct").weights_gib
+    assert weights is not None
     timeout = max(30 * 60, min(180 * 60, 15 * 60 + math.ceil(18 * weights)))
     assert main["startupProbe"]["failureThreshold"] == math.ceil(timeout / 10)
     assert main["startupProbe"]["periodSeconds"] == 10
@@ -281,7 +283,7 @@ def test_single_node_has_no_pod_index(inference_ws):
 
 
 def test_custom_template_is_wrapped_not_replaced():
-    template = {
+    template: dict[str, Any] = {
         "metadata": {"labels": {"app": "mine"}},
         "spec": {
             "affinity": {"podAntiAffinity": {"x": "user affinity is overwritten"}},
@@ -332,6 +334,8 @@ def test_volume_source_of_an_adapter_is_copied_not_shared():
     sts = _build(ws)
     volume = next(v for v in _pod(sts)["volumes"] if v["name"] == "adapter-v")
     volume["persistentVolumeClaim"]["claimName"] = "changed"
+    assert ws.inference is not None
+    assert ws.inference.adapters[0].source is not None
     assert ws.inference.adapters[0].source.volume_source == source
 
 

@@ -18,6 +18,7 @@ def test_vllm_node_count_comes_from_the_estimator():
     ws = make_ws(INFERENCE_WS, inference={"preset": {"name": "llama-3.3-70b-instruct"}})
     plan = render.plan_workload(ws, ManifestSettings())
     gpu = skus.get_sku("Standard_NC24ads_A100_v4")
+    assert gpu is not None
     expected = estimator.estimate_nodes(catalog.get_model("llama-3.3-70b-instruct"), gpu).nodes
     assert plan.node_count == expected == 3
     assert plan.gpu == gpu

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from kaito.operator.runner import Operator
 from kaito.operator.settings import OperatorSettings
+from kaito.operator.webhook import WebhookServer
 
 
-def _operator(**overrides: object) -> Operator:
+def _operator(**overrides: Any) -> Operator:
     settings = OperatorSettings(server="http://127.0.0.1:9", leader_elect=False, **overrides)
     return Operator(settings, identity="test")
 
@@ -24,7 +26,7 @@ def test_webhook_serves_tls_once_the_certificate_is_mounted(tmp_path: Path) -> N
     (tmp_path / "tls.crt").write_text("cert")
     (tmp_path / "tls.key").write_text("key")
     server = _operator(webhook_cert_dir=str(tmp_path))._kopf_settings().admission.server
-    assert server is not None
+    assert isinstance(server, WebhookServer)
     assert server.certfile == str(tmp_path / "tls.crt")
     assert server.pkeyfile == str(tmp_path / "tls.key")
     assert not server.insecure
@@ -32,12 +34,10 @@ def test_webhook_serves_tls_once_the_certificate_is_mounted(tmp_path: Path) -> N
 
 def test_webhook_without_a_certificate_directory_serves_plain_http() -> None:
     server = _operator()._kopf_settings().admission.server
-    assert server is not None
+    assert isinstance(server, WebhookServer)
     assert server.insecure
 
 
 def test_webhook_server_is_ours_with_the_json_depth_check() -> None:
-    from kaito.operator.webhook import WebhookServer
-
     server = _operator()._kopf_settings().admission.server
     assert isinstance(server, WebhookServer)

@@ -20,7 +20,7 @@ from tests.fixtures.samples import inference_workspace
 Obj = dict[str, Any]
 
 
-def _operator(**overrides: object) -> Operator:
+def _operator(**overrides: Any) -> Operator:
     settings = OperatorSettings(server="http://127.0.0.1:9", leader_elect=False, **overrides)
     return Operator(settings, identity="test")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -282,7 +283,7 @@ def test_bytes_per_token_follows_the_kv_cache_formula(name, expected):
 
 
 def test_bytes_per_token_falls_back_for_missing_kv_heads_and_multi_query():
-    common = {"num_hidden_layers": 2, "hidden_size": 256, "num_attention_heads": 4}
+    common: dict[str, Any] = {"num_hidden_layers": 2, "hidden_size": 256, "num_attention_heads": 4}
     assert catalog.compute_bytes_per_token(**common) == 2 * 2 * 4 * 64 * 2
     assert catalog.compute_bytes_per_token(**common, multi_query=True) == 2 * 2 * 1 * 64 * 2
 

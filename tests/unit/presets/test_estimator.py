@@ -160,6 +160,7 @@ def _all_skus() -> list[skus.GPUConfig]:
 def test_every_catalog_entry_round_trips_through_the_estimator(model):
     fitted = 0
     for gpu in _all_skus():
+        refusal: str | None
         try:
             result = estimator.estimate_nodes(model, gpu)
         except EstimateError as error:

@@ -305,7 +305,7 @@ def _library_keys() -> dict[str, frozenset[str]]:
     collator = {
         f.name for f in dataclasses.fields(transformers.DataCollatorForLanguageModeling)
     } - _COLLATOR_EXCLUDED
-    sft_config = trl.SFTConfig  # type: ignore[attr-defined]
+    sft_config = trl.SFTConfig
     return {
         QUANTIZATION_SECTION: frozenset(bnb),
         LORA_SECTION: frozenset(f.name for f in dataclasses.fields(peft.LoraConfig)),

@@ -30,7 +30,7 @@ def plain_head_fits(tokens: int, vocab_size: int, budget: int = PLAIN_HEAD_LOGIT
 def sft_trainer_class() -> type[Any]:
     """``SFTTrainer`` subclass choosing the LM head per batch (built lazily: TRL imports slowly)."""
     from transformers import Trainer
-    from trl import SFTTrainer  # type: ignore[attr-defined]
+    from trl import SFTTrainer
 
     class KaitoSFTTrainer(SFTTrainer):
         """TRL's trainer; batches that qualify take the model's own loss (see module docstring)."""

@@ -432,7 +432,7 @@ def _wrap_with_lora(config: TuningConfig, model: Any, opts: TuningOptions) -> An
 
 
 def _build_sft_config(config: TuningConfig, out: Path, opts: TuningOptions, cuda: bool) -> Any:
-    from trl import SFTConfig  # type: ignore[attr-defined]
+    from trl import SFTConfig
 
     args = dict(config.training)
     args["output_dir"] = str(out)

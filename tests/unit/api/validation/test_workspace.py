@@ -6,8 +6,9 @@ the exact field path plus the message it must produce.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -53,7 +54,7 @@ class Case:
     changes: dict[str, Any]
     field: str
     message: str
-    ctx: dict[str, Any] = field(default_factory=dict)
+    ctx: dict[str, Any] = dataclasses.field(default_factory=dict)
     version: str = "v1beta1"
 
 
@@ -943,7 +944,7 @@ class UpdateCase:
     new_changes: dict[str, Any]
     field: str
     message: str
-    ctx: dict[str, Any] = field(default_factory=dict)
+    ctx: dict[str, Any] = dataclasses.field(default_factory=dict)
     version: str = "v1beta1"
 
 
@@ -1506,7 +1507,7 @@ def test_reference_v1beta1_example_is_accepted() -> None:
             ],
         },
     }
-    configmaps = {
+    configmaps: dict[tuple[str | None, str], dict[str, str]] = {
         (None, "my-inference-params"): {
             constants.CONFIGMAP_KEY_INFERENCE: "vllm:\n  max-model-len: 4096\n"
         }

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import pytest
 
-torch = pytest.importorskip("torch")
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = pytest.importorskip("torch")
 
-from kaito.runtime.inference.engines import cpu_linear  # noqa: E402
+from kaito.runtime.inference.engines import cpu_linear
 
 pytestmark = pytest.mark.skipif(
     not cpu_linear.prepack_supported(torch.float32), reason="no oneDNN in this PyTorch build"
@@ -25,7 +29,8 @@ class Block(torch.nn.Module):
         self.special = SpecialLinear(24, 8)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.special(self.down(torch.relu(self.up(x))))
+        out: torch.Tensor = self.special(self.down(torch.relu(self.up(x))))
+        return out
 
 
 class SpecialLinear(torch.nn.Linear):

@@ -8,12 +8,11 @@ import pytest
 
 from kaito.api import default_configs
 from kaito.runtime.tuning.config import (
-    ConfigError,
     load_config,
     parse_config,
     resolve_output_dir,
 )
-from kaito.runtime.tuning.errors import InputUnreadableError
+from kaito.runtime.tuning.errors import ConfigError, InputUnreadableError
 
 LORA_DEFAULT = """\
 training_config:
