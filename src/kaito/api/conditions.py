@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from kaito.api import constants
+from kaito.api import reasons
 from kaito.api.meta import Condition, ConditionStatus
 from kaito.api.wire import format_timestamp
 
 _ELLIPSIS = "..."
 
 
-def truncate_message(message: str, limit: int = constants.CONDITION_MESSAGE_MAX_LEN) -> str:
+def truncate_message(message: str, limit: int = reasons.CONDITION_MESSAGE_MAX_LEN) -> str:
     """Cut ``message`` to ``limit`` characters, marking the cut with an ellipsis."""
     if len(message) <= limit:
         return message
@@ -28,7 +28,7 @@ def with_reconcile_error(message: str, error: str | None) -> str:
     """Append ``(last reconcile error: …)`` to a condition message when a pass failed."""
     if not error:
         return message
-    return message + constants.LAST_RECONCILE_ERROR_SUFFIX.format(error=error)
+    return message + reasons.LAST_RECONCILE_ERROR_SUFFIX.format(error=error)
 
 
 def now_timestamp() -> str:
@@ -49,7 +49,7 @@ def get_condition(conditions: Iterable[Condition], condition_type: str) -> Condi
 def is_condition_true(conditions: Iterable[Condition], condition_type: str) -> bool:
     """Whether the condition exists with status ``True``."""
     cond = get_condition(conditions, condition_type)
-    return cond is not None and cond.status == constants.CONDITION_TRUE
+    return cond is not None and cond.status == reasons.CONDITION_TRUE
 
 
 def set_condition(
@@ -69,7 +69,7 @@ def set_condition(
 
     Args:
         conditions: the list to modify (``status.conditions``).
-        condition_type: e.g. ``constants.CONDITION_RESOURCE_READY``.
+        condition_type: e.g. ``reasons.CONDITION_RESOURCE_READY``.
         status: ``"True"``, ``"False"`` or ``"Unknown"``.
         reason: CamelCase reason.
         message: human-readable detail.

@@ -1,12 +1,13 @@
 """Every string and number with API meaning, defined exactly once.
 
 Kaito's users, tools (kubectl plugins, dashboards, autoscalers) and our own layers all agree on
-these names: the API group and kinds, condition types and reasons, state values, labels,
+these names: the API group and kinds, state values, labels,
 annotations, the finalizer, feature gates, ConfigMap names and keys, ports and in-pod paths. Every
 other package imports them from here instead of repeating a literal, so a rename is a one-line
 change and a typo is an import error rather than a silent mismatch with upstream Kaito.
 
 The values match upstream Kaito (reference §1.1-§1.5, §2.x); the grouping follows those sections.
+Condition types, condition reasons and Event reasons live in :mod:`kaito.api.reasons`.
 """
 
 from __future__ import annotations
@@ -65,74 +66,6 @@ METRIC_UNIT_TOKENS_PER_MINUTE: Final = "tokens/min"
 METRIC_DESCRIPTION_STRESS: Final = "stress/high-concurrency"
 BENCHMARK_CONFIG_LOG_PREFIX: Final = "KAITO_BENCHMARK_CONFIG"
 BENCHMARK_RESULT_LOG_PREFIX: Final = "KAITO_BENCHMARK_RESULT"
-
-# -------------------------------------------------------------------------------------------------
-# §1.3 Conditions
-# -------------------------------------------------------------------------------------------------
-CONDITION_TRUE: Final = "True"
-CONDITION_FALSE: Final = "False"
-CONDITION_UNKNOWN: Final = "Unknown"
-
-CONDITION_NODE_CLAIM_READY: Final = "NodeClaimReady"
-CONDITION_NODES_READY: Final = "NodesReady"
-CONDITION_RESOURCE_READY: Final = "ResourceReady"
-CONDITION_INFERENCE_READY: Final = "InferenceReady"
-CONDITION_JOB_STARTED: Final = "JobStarted"
-CONDITION_WORKSPACE_SUCCEEDED: Final = "WorkspaceSucceeded"
-CONDITION_BENCHMARK_COMPLETED: Final = "BenchmarkCompleted"
-CONDITION_MODEL_MIRROR_READY: Final = "ModelMirrorReady"
-CONDITION_WORKSPACE_DELETING: Final = "WorkspaceDeleting"
-CONDITION_SCALING_DOWN_COMPLETED: Final = "ScalingDownCompleted"
-# v0.1-v0.2 summary condition, replaced by WorkspaceSucceeded; still shown by old clients.
-CONDITION_WORKSPACE_READY: Final = "WorkspaceReady"
-CONDITION_MESSAGE_MAX_LEN: Final = 256
-LAST_RECONCILE_ERROR_SUFFIX: Final = " (last reconcile error: {error})"
-
-# Reasons: node claims and nodes.
-REASON_NODE_CLAIMS_READY: Final = "NodeClaimsReady"
-REASON_NODE_CLAIM_NOT_READY: Final = "NodeClaimNotReady"
-REASON_NODES_READY: Final = "NodesReady"
-REASON_NODE_NOT_READY: Final = "NodeNotReady"
-REASON_NODE_PLUGINS_NOT_READY: Final = "NodePluginsNotReady"
-# Reasons: resource.
-REASON_RESOURCE_STATUS_SUCCESS: Final = "workspaceResourceStatusSuccess"
-# Reasons: inference.
-REASON_INFERENCE_STATUS_SUCCESS: Final = "WorkspaceInferenceStatusSuccess"
-REASON_INFERENCE_STATUS_PENDING: Final = "WorkspaceInferenceStatusPending"
-REASON_CONTAINER_OOM_KILLED: Final = "ContainerOOMKilled"
-REASON_IMAGE_PULL_ERROR: Final = "ImagePullError"
-REASON_CONTAINER_START_ERROR: Final = "ContainerStartError"
-REASON_CONTAINER_CRASH_LOOP_BACK_OFF: Final = "ContainerCrashLoopBackOff"
-REASON_POD_EVICTED: Final = "PodEvicted"
-REASON_NODE_DISK_PRESSURE: Final = "NodeDiskPressure"
-REASON_NODE_MEMORY_PRESSURE: Final = "NodeMemoryPressure"
-REASON_UNSCHEDULABLE: Final = "Unschedulable"
-# Reasons: tuning job.
-REASON_TUNING_JOB_STARTED: Final = "WorkspaceTuningJobStatusStarted"
-REASON_TUNING_JOB_PENDING: Final = "WorkspaceTuningJobStatusPending"
-REASON_TUNING_JOB_FAILED: Final = "WorkspaceTuningJobStatusFailed"
-# Reasons: summary, benchmark, mirror, deletion.
-REASON_WORKSPACE_SUCCEEDED: Final = "workspaceSucceeded"
-REASON_WORKSPACE_PENDING: Final = "workspacePending"
-REASON_WORKSPACE_FAILED: Final = "workspaceFailed"
-REASON_BENCHMARK_COMPLETED: Final = "BenchmarkCompleted"
-REASON_BENCHMARK_FAILED: Final = "BenchmarkFailed"
-REASON_WORKSPACE_DELETED: Final = "workspaceDeleted"
-
-# Kubernetes Event reasons emitted by the controller (§2.3, §2.6).
-EVENT_NODE_CLAIM_CREATED: Final = "NodeClaimCreated"
-EVENT_NODE_CLAIM_CREATION_FAILED: Final = "NodeClaimCreationFailed"
-EVENT_WORKLOAD_MIGRATION: Final = "WorkloadMigration"
-
-# Image pull failure waiting reasons classified as ImagePullError (§2.7).
-IMAGE_PULL_WAITING_REASONS: Final = (
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "InvalidImageName",
-    "ErrImageNeverPull",
-    "ImageInspectError",
-    "RegistryUnavailable",
-)
 
 # -------------------------------------------------------------------------------------------------
 # §1.4 Annotations and labels

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from kaito.api import constants, v1alpha1, v1beta1
+from kaito.api import constants, reasons, v1alpha1, v1beta1
 from kaito.api.wire import WireModel
 
 _DROP_KEYS = frozenset({"title", "additionalProperties", "$defs"})
@@ -56,10 +56,10 @@ _AGE_COLUMN = {
 _CONDITION_COLUMNS = [
     _condition_column(t)
     for t in (
-        constants.CONDITION_RESOURCE_READY,
-        constants.CONDITION_INFERENCE_READY,
-        constants.CONDITION_JOB_STARTED,
-        constants.CONDITION_WORKSPACE_SUCCEEDED,
+        reasons.CONDITION_RESOURCE_READY,
+        reasons.CONDITION_INFERENCE_READY,
+        reasons.CONDITION_JOB_STARTED,
+        reasons.CONDITION_WORKSPACE_SUCCEEDED,
     )
 ]
 
@@ -80,7 +80,7 @@ PRINTER_COLUMNS: dict[str, list[dict[str, Any]]] = {
         *_CONDITION_COLUMNS,
         _AGE_COLUMN,
         # The v0.1-v0.2 summary condition: shown with `kubectl get -o wide` for old objects.
-        {**_condition_column(constants.CONDITION_WORKSPACE_READY), "priority": 1},
+        {**_condition_column(reasons.CONDITION_WORKSPACE_READY), "priority": 1},
     ],
 }
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from kaito.api import benchmark as api_benchmark
-from kaito.api import constants
+from kaito.api import constants, reasons
 from kaito.api.workspace import AnyWorkspace, workspace_runtime
 from kaito.controller import status as status_mod
 from kaito.controller.context import ControllerContext
@@ -29,7 +29,7 @@ LOG_READ_TIMEOUT_S = 10.0
 def _pod_ready(pod: Obj) -> bool:
     for condition in (pod.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "Ready":
-            return bool(condition.get("status") == constants.CONDITION_TRUE)
+            return bool(condition.get("status") == reasons.CONDITION_TRUE)
     return False
 
 

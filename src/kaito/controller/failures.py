@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from kaito.api import constants
+from kaito.api import reasons
 
 Obj = dict[str, Any]
 
@@ -62,15 +62,15 @@ def _classify_pod(pod: Obj) -> PodFailure | None:
     for cs in statuses:
         if _terminated_reason(cs) == "OOMKilled":
             return PodFailure(
-                constants.REASON_CONTAINER_OOM_KILLED,
+                reasons.REASON_CONTAINER_OOM_KILLED,
                 f"pod {name}: container {cs.get('name')} was killed for running out of memory "
                 "(OOMKilled); the model may not fit this instance type",
             )
     for cs in statuses:
         reason, message = _waiting(cs)
-        if reason in constants.IMAGE_PULL_WAITING_REASONS:
+        if reason in reasons.IMAGE_PULL_WAITING_REASONS:
             return PodFailure(
-                constants.REASON_IMAGE_PULL_ERROR,
+                reasons.REASON_IMAGE_PULL_ERROR,
                 f"pod {name}: container {cs.get('name')} cannot pull its image "
                 f"({reason}): {message}",
             )
@@ -78,7 +78,7 @@ def _classify_pod(pod: Obj) -> PodFailure | None:
         reason, message = _waiting(cs)
         if reason in START_ERROR_REASONS:
             return PodFailure(
-                constants.REASON_CONTAINER_START_ERROR,
+                reasons.REASON_CONTAINER_START_ERROR,
                 f"pod {name}: container {cs.get('name')} failed to start ({reason}): {message}",
             )
     for cs in statuses:
@@ -86,7 +86,7 @@ def _classify_pod(pod: Obj) -> PodFailure | None:
         if reason == "CrashLoopBackOff":
             last = _terminated_reason(cs) or "error"
             return PodFailure(
-                constants.REASON_CONTAINER_CRASH_LOOP_BACK_OFF,
+                reasons.REASON_CONTAINER_CRASH_LOOP_BACK_OFF,
                 f"pod {name}: container {cs.get('name')} keeps crashing (CrashLoopBackOff, "
                 f"{cs.get('restartCount', 0)} restarts, last exit: {last})",
             )
@@ -95,11 +95,11 @@ def _classify_pod(pod: Obj) -> PodFailure | None:
         message = str(status.get("message") or "")
         lowered = message.lower()
         if "disk" in lowered or "ephemeral-storage" in lowered:
-            reason = constants.REASON_NODE_DISK_PRESSURE
+            reason = reasons.REASON_NODE_DISK_PRESSURE
         elif "memory" in lowered:
-            reason = constants.REASON_NODE_MEMORY_PRESSURE
+            reason = reasons.REASON_NODE_MEMORY_PRESSURE
         else:
-            reason = constants.REASON_POD_EVICTED
+            reason = reasons.REASON_POD_EVICTED
         return PodFailure(reason, f"pod {name} was evicted: {message}")
     for cond in status.get("conditions") or []:
         if (
@@ -108,7 +108,7 @@ def _classify_pod(pod: Obj) -> PodFailure | None:
             and cond.get("reason") == "Unschedulable"
         ):
             return PodFailure(
-                constants.REASON_UNSCHEDULABLE,
+                reasons.REASON_UNSCHEDULABLE,
                 f"pod {name} cannot be scheduled: {cond.get('message', '')}",
             )
     return None

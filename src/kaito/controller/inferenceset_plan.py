@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kaito.api import conditions, constants, v1beta1
+from kaito.api import conditions, constants, reasons, v1beta1
 from kaito.api.inferenceset import InferenceSet, InferenceSetStatus
 from kaito.api.inferenceset_children import (
     child_selector,
@@ -85,7 +85,7 @@ def describe_child(obj: Obj, current_hash: str) -> Child:
     return Child(
         name=str(meta.get("name", "")),
         created=str(meta.get("creationTimestamp") or ""),
-        ready=_condition_true(obj, constants.CONDITION_WORKSPACE_SUCCEEDED),
+        ready=_condition_true(obj, reasons.CONDITION_WORKSPACE_SUCCEEDED),
         outdated=(meta.get("annotations") or {}).get(
             constants.ANNOTATION_INFERENCESET_TEMPLATE_HASH
         )
@@ -225,14 +225,14 @@ def _set_performance(
         if not status.performance.metrics:
             status.performance = None
     if not aggregate:
-        conditions.remove_condition(status.conditions, constants.CONDITION_BENCHMARK_COMPLETED)
+        conditions.remove_condition(status.conditions, reasons.CONDITION_BENCHMARK_COMPLETED)
         return
     done = len(benchmarked) == desired and desired > 0
     conditions.set_condition(
         status.conditions,
-        constants.CONDITION_BENCHMARK_COMPLETED,
+        reasons.CONDITION_BENCHMARK_COMPLETED,
         "True" if done else "False",
-        constants.REASON_BENCHMARK_COMPLETED if done else constants.REASON_BENCHMARK_PENDING,
+        reasons.REASON_BENCHMARK_COMPLETED if done else constants.REASON_BENCHMARK_PENDING,
         f"{len(benchmarked)}/{desired} replicas benchmarked",
         observed_generation=iset.metadata.generation,
         now=now,

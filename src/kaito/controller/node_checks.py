@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from kaito.api import constants
+from kaito.api import constants, reasons
 from kaito.api.workspace import AnyWorkspace
 from kaito.controller.context import ControllerContext
 from kaito.controller.status import ConditionValue, true_condition
@@ -51,7 +51,7 @@ def is_ready(obj: Obj) -> bool:
         return False
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
-            return bool(cond.get("status") == constants.CONDITION_TRUE)
+            return bool(cond.get("status") == reasons.CONDITION_TRUE)
     return False
 
 
@@ -73,9 +73,9 @@ async def list_ready_nodes(ctx: ControllerContext, labels: dict[str, str]) -> li
 def resource_condition(ready: bool, reason: str, message: str) -> ConditionValue:
     """``ResourceReady``: true with upstream's success reason, or false with ``reason``."""
     return true_condition(
-        constants.CONDITION_RESOURCE_READY,
+        reasons.CONDITION_RESOURCE_READY,
         ready,
-        constants.REASON_RESOURCE_STATUS_SUCCESS if ready else reason,
+        reasons.REASON_RESOURCE_STATUS_SUCCESS if ready else reason,
         "Resource is ready" if ready else message,
     )
 
@@ -84,13 +84,13 @@ def claim_problem(claims: list[Obj]) -> tuple[str, str]:
     """The most telling non-ready reason among NodeClaims (e.g. InsufficientCapacity)."""
     for claim in sorted(claims, key=lambda c: c["metadata"]["name"]):
         for cond in (claim.get("status") or {}).get("conditions") or []:
-            if cond.get("status") == constants.CONDITION_FALSE and cond.get("type") != "Ready":
+            if cond.get("status") == reasons.CONDITION_FALSE and cond.get("type") != "Ready":
                 name = claim["metadata"]["name"]
                 return (
-                    str(cond.get("reason") or constants.REASON_NODE_CLAIM_NOT_READY),
+                    str(cond.get("reason") or reasons.REASON_NODE_CLAIM_NOT_READY),
                     f"NodeClaim {name}: {cond.get('type')} is False: {cond.get('message', '')}",
                 )
-    return constants.REASON_NODE_CLAIM_NOT_READY, "waiting for NodeClaims to become ready"
+    return reasons.REASON_NODE_CLAIM_NOT_READY, "waiting for NodeClaims to become ready"
 
 
 async def check_nodes(
@@ -116,9 +116,9 @@ async def check_nodes(
             [
                 *prefix,
                 true_condition(
-                    constants.CONDITION_NODES_READY, False, constants.REASON_NODE_NOT_READY, message
+                    reasons.CONDITION_NODES_READY, False, reasons.REASON_NODE_NOT_READY, message
                 ),
-                resource_condition(False, constants.REASON_NODE_NOT_READY, message),
+                resource_condition(False, reasons.REASON_NODE_NOT_READY, message),
             ],
             names,
         )
@@ -141,12 +141,12 @@ async def check_nodes(
                     [
                         *prefix,
                         true_condition(
-                            constants.CONDITION_NODES_READY,
+                            reasons.CONDITION_NODES_READY,
                             False,
-                            constants.REASON_NODE_PLUGINS_NOT_READY,
+                            reasons.REASON_NODE_PLUGINS_NOT_READY,
                             message,
                         ),
-                        resource_condition(False, constants.REASON_NODE_PLUGINS_NOT_READY, message),
+                        resource_condition(False, reasons.REASON_NODE_PLUGINS_NOT_READY, message),
                     ],
                     names,
                     unlabelled,
@@ -156,9 +156,9 @@ async def check_nodes(
         [
             *prefix,
             true_condition(
-                constants.CONDITION_NODES_READY,
+                reasons.CONDITION_NODES_READY,
                 True,
-                constants.REASON_NODES_READY,
+                reasons.REASON_NODES_READY,
                 "all nodes are ready",
             ),
             resource_condition(True, "", ""),

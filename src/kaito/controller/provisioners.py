@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from kaito.api import constants
+from kaito.api import constants, reasons
 from kaito.api.workspace import AnyWorkspace
 from kaito.controller.context import ControllerContext
 from kaito.controller.node_checks import NodeReadiness as NodeReadiness
@@ -56,15 +56,15 @@ class NodeProvisioner(Protocol):
 async def _node_request_created(ctx: ControllerContext, ws: AnyWorkspace, message: str) -> None:
     """Count a new node request (NodeClaim or NodePool) and tell the Workspace's Events."""
     ctx.on_nodeclaim_created()
-    await ctx.event(workspace_ref(ws), constants.EVENT_NODE_CLAIM_CREATED, message)
+    await ctx.event(workspace_ref(ws), reasons.EVENT_NODE_CLAIM_CREATED, message)
 
 
 def _claims_ready() -> ConditionValue:
     """``NodeClaimReady`` true: every NodeClaim (or the NodePool's claims) is ready."""
     return true_condition(
-        constants.CONDITION_NODE_CLAIM_READY,
+        reasons.CONDITION_NODE_CLAIM_READY,
         True,
-        constants.REASON_NODE_CLAIMS_READY,
+        reasons.REASON_NODE_CLAIMS_READY,
         "all NodeClaims are ready",
     )
 
@@ -106,11 +106,11 @@ class GPUProvisioner:
             return NodeReadiness(
                 False,
                 [
-                    true_condition(constants.CONDITION_NODE_CLAIM_READY, False, reason, message),
+                    true_condition(reasons.CONDITION_NODE_CLAIM_READY, False, reason, message),
                     true_condition(
-                        constants.CONDITION_NODES_READY,
+                        reasons.CONDITION_NODES_READY,
                         False,
-                        constants.REASON_NODE_NOT_READY,
+                        reasons.REASON_NODE_NOT_READY,
                         "waiting for NodeClaims",
                     ),
                     resource_condition(False, reason, message),
@@ -144,7 +144,7 @@ class GPUProvisioner:
             except Exception as exc:
                 await ctx.event(
                     workspace_ref(ws),
-                    constants.EVENT_NODE_CLAIM_CREATION_FAILED,
+                    reasons.EVENT_NODE_CLAIM_CREATION_FAILED,
                     f"failed to create NodeClaim {claim_name}: {exc}",
                     events.EVENT_WARNING,
                 )
@@ -226,7 +226,7 @@ class KarpenterProvisioner:
             return NodeReadiness(
                 False,
                 [
-                    true_condition(constants.CONDITION_NODE_CLAIM_READY, False, reason, message),
+                    true_condition(reasons.CONDITION_NODE_CLAIM_READY, False, reason, message),
                     resource_condition(False, reason, message),
                 ],
                 [],
@@ -270,12 +270,12 @@ class BYOProvisioner:
             if ok
             else f"{len(ready)}/{plan.node_count} ready nodes match the label selector {labels}"
         )
-        reason = constants.REASON_NODES_READY if ok else constants.REASON_NODE_NOT_READY
+        reason = reasons.REASON_NODES_READY if ok else reasons.REASON_NODE_NOT_READY
         return NodeReadiness(
             ok,
             [
-                true_condition(constants.CONDITION_NODES_READY, ok, reason, message),
-                resource_condition(ok, constants.REASON_NODE_NOT_READY, message),
+                true_condition(reasons.CONDITION_NODES_READY, ok, reason, message),
+                resource_condition(ok, reasons.REASON_NODE_NOT_READY, message),
             ],
             names,
         )

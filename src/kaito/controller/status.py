@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from kaito.api import conditions, constants
+from kaito.api import conditions, constants, reasons
 from kaito.api.meta import Condition
 from kaito.controller.failures import PodFailure, classify_pods, job_pod_failure
 from kaito.controller.views import (
@@ -82,7 +82,7 @@ class Observation:
 
 
 def _true(value: bool) -> str:
-    return constants.CONDITION_TRUE if value else constants.CONDITION_FALSE
+    return reasons.CONDITION_TRUE if value else reasons.CONDITION_FALSE
 
 
 def _inference_conditions(obs: Observation, resource_ready: bool) -> list[ConditionValue]:
@@ -91,9 +91,9 @@ def _inference_conditions(obs: Observation, resource_ready: bool) -> list[Condit
     if sts is None:
         ready = False
         inference = ConditionValue(
-            constants.CONDITION_INFERENCE_READY,
-            constants.CONDITION_FALSE,
-            constants.REASON_INFERENCE_STATUS_PENDING,
+            reasons.CONDITION_INFERENCE_READY,
+            reasons.CONDITION_FALSE,
+            reasons.REASON_INFERENCE_STATUS_PENDING,
             "waiting for the GPU nodes before creating the inference workload"
             if not resource_ready
             else "the inference StatefulSet is being created",
@@ -103,44 +103,44 @@ def _inference_conditions(obs: Observation, resource_ready: bool) -> list[Condit
         ready = rolled_out and resource_ready
         if ready:
             inference = ConditionValue(
-                constants.CONDITION_INFERENCE_READY,
-                constants.CONDITION_TRUE,
-                constants.REASON_INFERENCE_STATUS_SUCCESS,
+                reasons.CONDITION_INFERENCE_READY,
+                reasons.CONDITION_TRUE,
+                reasons.REASON_INFERENCE_STATUS_SUCCESS,
                 "Inference has been deployed successfully",
             )
         elif failure is not None:
             inference = ConditionValue(
-                constants.CONDITION_INFERENCE_READY,
-                constants.CONDITION_FALSE,
+                reasons.CONDITION_INFERENCE_READY,
+                reasons.CONDITION_FALSE,
                 failure.reason,
                 failure.message,
             )
         else:
             inference = ConditionValue(
-                constants.CONDITION_INFERENCE_READY,
-                constants.CONDITION_FALSE,
-                constants.REASON_INFERENCE_STATUS_PENDING,
+                reasons.CONDITION_INFERENCE_READY,
+                reasons.CONDITION_FALSE,
+                reasons.REASON_INFERENCE_STATUS_PENDING,
                 progress,
             )
     if ready:
         summary = ConditionValue(
-            constants.CONDITION_WORKSPACE_SUCCEEDED,
-            constants.CONDITION_TRUE,
-            constants.REASON_WORKSPACE_SUCCEEDED,
+            reasons.CONDITION_WORKSPACE_SUCCEEDED,
+            reasons.CONDITION_TRUE,
+            reasons.REASON_WORKSPACE_SUCCEEDED,
             "workspace succeeds",
         )
     elif failure is not None and sts is not None:
         summary = ConditionValue(
-            constants.CONDITION_WORKSPACE_SUCCEEDED,
-            constants.CONDITION_FALSE,
-            constants.REASON_WORKSPACE_FAILED,
+            reasons.CONDITION_WORKSPACE_SUCCEEDED,
+            reasons.CONDITION_FALSE,
+            reasons.REASON_WORKSPACE_FAILED,
             f"inference is failing: {failure.message}",
         )
     else:
         summary = ConditionValue(
-            constants.CONDITION_WORKSPACE_SUCCEEDED,
-            constants.CONDITION_FALSE,
-            constants.REASON_WORKSPACE_PENDING,
+            reasons.CONDITION_WORKSPACE_SUCCEEDED,
+            reasons.CONDITION_FALSE,
+            reasons.REASON_WORKSPACE_PENDING,
             "workspace is not ready yet: " + inference.message,
         )
     return [inference, summary]
@@ -154,32 +154,32 @@ def benchmark_recorded(status: Obj) -> bool:
             for c in status.get("conditions") or []
             if isinstance(c, dict)
         ],
-        constants.CONDITION_BENCHMARK_COMPLETED,
+        reasons.CONDITION_BENCHMARK_COMPLETED,
     )
-    return found is not None and found.status == constants.CONDITION_TRUE
+    return found is not None and found.status == reasons.CONDITION_TRUE
 
 
 def _benchmark_conditions(obs: Observation, current: list[Condition]) -> list[ConditionValue]:
     # Write-once as upstream: a recorded result keeps its condition (refreshed to this generation)
     # and is never replaced; a failed read is reported and tried again on a later pass.
-    kept = conditions.get_condition(current, constants.CONDITION_BENCHMARK_COMPLETED)
-    if kept is not None and kept.status == constants.CONDITION_TRUE:
+    kept = conditions.get_condition(current, reasons.CONDITION_BENCHMARK_COMPLETED)
+    if kept is not None and kept.status == reasons.CONDITION_TRUE:
         return [ConditionValue(kept.type, kept.status, kept.reason, kept.message)]
     if obs.performance is not None:
         return [
             ConditionValue(
-                constants.CONDITION_BENCHMARK_COMPLETED,
-                constants.CONDITION_TRUE,
-                constants.REASON_BENCHMARK_COMPLETED,
+                reasons.CONDITION_BENCHMARK_COMPLETED,
+                reasons.CONDITION_TRUE,
+                reasons.REASON_BENCHMARK_COMPLETED,
                 "benchmark result has been recorded",
             )
         ]
     if obs.benchmark_error is not None:
         return [
             ConditionValue(
-                constants.CONDITION_BENCHMARK_COMPLETED,
-                constants.CONDITION_FALSE,
-                constants.REASON_BENCHMARK_FAILED,
+                reasons.CONDITION_BENCHMARK_COMPLETED,
+                reasons.CONDITION_FALSE,
+                reasons.REASON_BENCHMARK_FAILED,
                 obs.benchmark_error,
             )
         ]
@@ -195,16 +195,16 @@ def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:
     started = bool(view.active or view.ready or view.succeeded or failed)
     if job is None:
         started_cond = ConditionValue(
-            constants.CONDITION_JOB_STARTED,
-            constants.CONDITION_FALSE,
-            constants.REASON_TUNING_JOB_PENDING,
+            reasons.CONDITION_JOB_STARTED,
+            reasons.CONDITION_FALSE,
+            reasons.REASON_TUNING_JOB_PENDING,
             "the tuning job has not been created yet",
         )
     elif outcome == JOB_FAILED:
         started_cond = ConditionValue(
-            constants.CONDITION_JOB_STARTED,
-            constants.CONDITION_FALSE,
-            constants.REASON_TUNING_JOB_FAILED,
+            reasons.CONDITION_JOB_STARTED,
+            reasons.CONDITION_FALSE,
+            reasons.REASON_TUNING_JOB_FAILED,
             _job_failure_message(job, obs.pods),
         )
     elif started or outcome == JOB_SUCCEEDED:
@@ -218,40 +218,40 @@ def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:
             if last:
                 message += f"; last failure: {last}"
         started_cond = ConditionValue(
-            constants.CONDITION_JOB_STARTED,
-            constants.CONDITION_TRUE,
-            constants.REASON_TUNING_JOB_STARTED,
+            reasons.CONDITION_JOB_STARTED,
+            reasons.CONDITION_TRUE,
+            reasons.REASON_TUNING_JOB_STARTED,
             message,
         )
     else:
         started_cond = ConditionValue(
-            constants.CONDITION_JOB_STARTED,
-            constants.CONDITION_FALSE,
-            constants.REASON_TUNING_JOB_PENDING,
+            reasons.CONDITION_JOB_STARTED,
+            reasons.CONDITION_FALSE,
+            reasons.REASON_TUNING_JOB_PENDING,
             "the tuning job is pending",
         )
     if outcome == JOB_SUCCEEDED:
         state = constants.STATE_SUCCEEDED
         summary = ConditionValue(
-            constants.CONDITION_WORKSPACE_SUCCEEDED,
-            constants.CONDITION_TRUE,
-            constants.REASON_WORKSPACE_SUCCEEDED,
+            reasons.CONDITION_WORKSPACE_SUCCEEDED,
+            reasons.CONDITION_TRUE,
+            reasons.REASON_WORKSPACE_SUCCEEDED,
             "workspace succeeds",
         )
     elif outcome == JOB_FAILED:
         state = constants.STATE_FAILED
         summary = ConditionValue(
-            constants.CONDITION_WORKSPACE_SUCCEEDED,
-            constants.CONDITION_FALSE,
-            constants.REASON_WORKSPACE_FAILED,
+            reasons.CONDITION_WORKSPACE_SUCCEEDED,
+            reasons.CONDITION_FALSE,
+            reasons.REASON_WORKSPACE_FAILED,
             "the tuning job failed: " + started_cond.message,
         )
     else:
         state = constants.STATE_RUNNING if started else constants.STATE_PENDING
         summary = ConditionValue(
-            constants.CONDITION_WORKSPACE_SUCCEEDED,
-            constants.CONDITION_FALSE,
-            constants.REASON_WORKSPACE_PENDING,
+            reasons.CONDITION_WORKSPACE_SUCCEEDED,
+            reasons.CONDITION_FALSE,
+            reasons.REASON_WORKSPACE_PENDING,
             "the tuning job has not finished",
         )
     return [started_cond, summary], state
@@ -288,7 +288,7 @@ def compute_status(ws: Obj, obs: Observation) -> Obj:
     ]
     values: list[ConditionValue] = list(obs.node_conditions)
     resource_ready = any(
-        v.type == constants.CONDITION_RESOURCE_READY and v.status == constants.CONDITION_TRUE
+        v.type == reasons.CONDITION_RESOURCE_READY and v.status == reasons.CONDITION_TRUE
         for v in values
     )
     previous_state = old.get("state")
@@ -297,11 +297,11 @@ def compute_status(ws: Obj, obs: Observation) -> Obj:
         values += extra
         # A cluster's tuning Job never benchmarks; a local tuning run with --serve may.
         values += _benchmark_conditions(obs, current)
-        for stale in (constants.CONDITION_INFERENCE_READY,):
+        for stale in (reasons.CONDITION_INFERENCE_READY,):
             conditions.remove_condition(current, stale)
     else:
         values += _inference_conditions(obs, resource_ready)
-        succeeded = values[-1].status == constants.CONDITION_TRUE
+        succeeded = values[-1].status == reasons.CONDITION_TRUE
         values += _benchmark_conditions(obs, current)
         if succeeded:
             state = constants.STATE_READY
@@ -309,30 +309,30 @@ def compute_status(ws: Obj, obs: Observation) -> Obj:
             state = constants.STATE_NOT_READY
         else:
             state = constants.STATE_PENDING
-        conditions.remove_condition(current, constants.CONDITION_JOB_STARTED)
-    summary = next(v for v in values if v.type == constants.CONDITION_WORKSPACE_SUCCEEDED)
+        conditions.remove_condition(current, reasons.CONDITION_JOB_STARTED)
+    summary = next(v for v in values if v.type == reasons.CONDITION_WORKSPACE_SUCCEEDED)
     # The founding document's `kubectl get workspace` view shows the older summary condition.
     values.append(
         ConditionValue(
-            constants.CONDITION_WORKSPACE_READY, summary.status, summary.reason, summary.message
+            reasons.CONDITION_WORKSPACE_READY, summary.status, summary.reason, summary.message
         )
     )
     if obs.deleting:
         values.append(
             ConditionValue(
-                constants.CONDITION_WORKSPACE_DELETING,
-                constants.CONDITION_TRUE,
-                constants.REASON_WORKSPACE_DELETED,
+                reasons.CONDITION_WORKSPACE_DELETING,
+                reasons.CONDITION_TRUE,
+                reasons.REASON_WORKSPACE_DELETED,
                 "workspace is being deleted",
             )
         )
     reported = {v.type for v in values}
-    for node_type in (constants.CONDITION_NODE_CLAIM_READY, constants.CONDITION_NODES_READY):
+    for node_type in (reasons.CONDITION_NODE_CLAIM_READY, reasons.CONDITION_NODES_READY):
         if node_type not in reported:
             conditions.remove_condition(current, node_type)
     for v in values:
         message = v.message
-        if obs.error and v.status != constants.CONDITION_TRUE:
+        if obs.error and v.status != reasons.CONDITION_TRUE:
             message = conditions.with_reconcile_error(message, obs.error)
         conditions.set_condition(
             current,
@@ -353,13 +353,13 @@ def compute_status(ws: Obj, obs: Observation) -> Obj:
     return new
 
 
-_FAILURE_CONDITIONS = (constants.CONDITION_INFERENCE_READY, constants.CONDITION_JOB_STARTED)
+_FAILURE_CONDITIONS = (reasons.CONDITION_INFERENCE_READY, reasons.CONDITION_JOB_STARTED)
 _NOT_FAILURES = frozenset(
     {
-        constants.REASON_INFERENCE_STATUS_SUCCESS,
-        constants.REASON_INFERENCE_STATUS_PENDING,
-        constants.REASON_TUNING_JOB_STARTED,
-        constants.REASON_TUNING_JOB_PENDING,
+        reasons.REASON_INFERENCE_STATUS_SUCCESS,
+        reasons.REASON_INFERENCE_STATUS_PENDING,
+        reasons.REASON_TUNING_JOB_STARTED,
+        reasons.REASON_TUNING_JOB_PENDING,
     }
 )
 
@@ -372,7 +372,7 @@ def new_failures(old: Obj, new: Obj) -> list[str]:
             c["type"]: c
             for c in status.get("conditions") or []
             if c.get("type") in _FAILURE_CONDITIONS
-            and c.get("status") == constants.CONDITION_FALSE
+            and c.get("status") == reasons.CONDITION_FALSE
             and c.get("reason") not in _NOT_FAILURES
         }
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kaito.api import constants
+from kaito.api import reasons
 
 Obj = dict[str, Any]
 
@@ -80,7 +80,7 @@ class JobView:
             true_conditions={
                 str(c.get("type")): dict(c)
                 for c in status.get("conditions") or []
-                if c.get("status") == constants.CONDITION_TRUE
+                if c.get("status") == reasons.CONDITION_TRUE
             },
         )
 

@@ -13,7 +13,7 @@ import logging
 from types import EllipsisType
 from typing import Any
 
-from kaito.api import constants
+from kaito.api import constants, reasons
 from kaito.api.workspace import AnyWorkspace
 from kaito.controller.context import ControllerContext
 from kaito.k8s import apply, events, resources
@@ -108,7 +108,7 @@ async def _migrate_deployment(
     await apply.delete_if_exists(ctx.cluster, resources.DEPLOYMENT, name, ns)
     await ctx.event(
         ws_body,
-        constants.EVENT_WORKLOAD_MIGRATION,
+        reasons.EVENT_WORKLOAD_MIGRATION,
         f"deleted the Deployment {name} of an earlier release; inference now runs in a StatefulSet",
         events.EVENT_WARNING,
     )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kaito.api import conditions, constants, v1beta1
+from kaito.api import conditions, reasons, v1beta1
 
 LOCAL_INSTANCE = "local"
 HEADERS: tuple[str, ...] = (
@@ -115,10 +115,10 @@ def build_row(ws: v1beta1.Workspace, now: dt.datetime) -> WorkspaceRow:
     return WorkspaceRow(
         name=ws.metadata.name or "",
         instance=LOCAL_INSTANCE,
-        resource_ready=cell(constants.CONDITION_RESOURCE_READY),
-        inference_ready=cell(constants.CONDITION_INFERENCE_READY),
-        job_started=cell(constants.CONDITION_JOB_STARTED),
-        workspace_succeeded=cell(constants.CONDITION_WORKSPACE_SUCCEEDED),
+        resource_ready=cell(reasons.CONDITION_RESOURCE_READY),
+        inference_ready=cell(reasons.CONDITION_INFERENCE_READY),
+        job_started=cell(reasons.CONDITION_JOB_STARTED),
+        workspace_succeeded=cell(reasons.CONDITION_WORKSPACE_SUCCEEDED),
         target_node_count=(
             str(status.target_node_count) if status.target_node_count is not None else ""
         ),

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 
-from kaito.api import conditions, constants, v1beta1
+from kaito.api import conditions, constants, reasons, v1beta1
 from kaito.local import processes, status
 from kaito.local import store as local_store
 
@@ -169,7 +169,7 @@ def wait_for(
 def failure_message(ws: v1beta1.Workspace) -> str:
     """The message of the first false condition that explains a failure."""
     for cond in ws.status.conditions if ws.status else []:
-        if cond.status == constants.CONDITION_FALSE and cond.message:
+        if cond.status == reasons.CONDITION_FALSE and cond.message:
             return cond.message
     return "no detail recorded"
 
@@ -177,5 +177,5 @@ def failure_message(ws: v1beta1.Workspace) -> str:
 def is_serving(ws: v1beta1.Workspace) -> bool:
     """``InferenceReady`` is true: the local server answers."""
     return conditions.is_condition_true(
-        ws.status.conditions if ws.status else [], constants.CONDITION_INFERENCE_READY
+        ws.status.conditions if ws.status else [], reasons.CONDITION_INFERENCE_READY
     )

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from kaito.api import constants
+from kaito.api import constants, reasons
 from kaito.local import outcome, probes, processes, status
 from kaito.local import plan as local_plan
 from kaito.local import store as local_store
@@ -117,9 +117,7 @@ class Runner:
             if disk_full
             else status.REASON_LOCAL_STEP_FAILED,
             server_reason=(
-                status.REASON_LOCAL_DISK_FULL
-                if disk_full
-                else constants.REASON_CONTAINER_START_ERROR
+                status.REASON_LOCAL_DISK_FULL if disk_full else reasons.REASON_CONTAINER_START_ERROR
             ),
         )
 
@@ -175,8 +173,8 @@ class Runner:
             self._note(f"FAILED: {message}")
             self.record.fail(
                 message,
-                job_reason=constants.REASON_CONTAINER_START_ERROR,
-                server_reason=constants.REASON_CONTAINER_START_ERROR,
+                job_reason=reasons.REASON_CONTAINER_START_ERROR,
+                server_reason=reasons.REASON_CONTAINER_START_ERROR,
             )
         finally:
             # Recording the runner's own exit tells readers the outcome above is final (a runner
@@ -246,7 +244,7 @@ class Runner:
         if tuning:
             self.record.seen.job_failed(status.REASON_LOCAL_STEP_FAILED, message)
         else:
-            self.record.seen.server_down(constants.REASON_IMAGE_PULL_ERROR, message)
+            self.record.seen.server_down(reasons.REASON_IMAGE_PULL_ERROR, message)
         self.record.observe()
         self.record.save()
         return code

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from kaito.api import conditions, constants, v1beta1
+from kaito.api import conditions, constants, reasons, v1beta1
 from kaito.controller import status as controller_status
 from kaito.controller.failures import PodFailure
 
@@ -89,8 +89,8 @@ class Observed:
             seen.job = "succeeded"
         elif state == constants.STATE_RUNNING:
             seen.job = "running"
-        inference = conditions.get_condition(status.conditions, constants.CONDITION_INFERENCE_READY)
-        if inference is not None and inference.status == constants.CONDITION_TRUE:
+        inference = conditions.get_condition(status.conditions, reasons.CONDITION_INFERENCE_READY)
+        if inference is not None and inference.status == reasons.CONDITION_TRUE:
             seen.server, seen.ever_ready = "ready", True
         elif state in (constants.STATE_READY, constants.STATE_NOT_READY):
             seen.ever_ready = True
@@ -110,7 +110,7 @@ def _job(seen: Observed) -> dict[str, Any]:
         job_status["conditions"] = [
             {
                 "type": controller_status.JOB_FAILED,
-                "status": constants.CONDITION_TRUE,
+                "status": reasons.CONDITION_TRUE,
                 "reason": failure.reason,
                 "message": failure.message,
             }
@@ -131,15 +131,15 @@ def _statefulset(seen: Observed) -> dict[str, Any]:
 def _server_condition(seen: Observed) -> tuple[str, str, str]:
     if seen.server == "ready":
         return (
-            constants.CONDITION_TRUE,
-            constants.REASON_INFERENCE_STATUS_SUCCESS,
+            reasons.CONDITION_TRUE,
+            reasons.REASON_INFERENCE_STATUS_SUCCESS,
             "Inference has been deployed successfully",
         )
     if seen.server == "down" and seen.server_failure is not None:
-        return constants.CONDITION_FALSE, seen.server_failure.reason, seen.server_failure.message
+        return reasons.CONDITION_FALSE, seen.server_failure.reason, seen.server_failure.message
     return (
-        constants.CONDITION_FALSE,
-        constants.REASON_INFERENCE_STATUS_PENDING,
+        reasons.CONDITION_FALSE,
+        reasons.REASON_INFERENCE_STATUS_PENDING,
         "the inference server is starting",
     )
 
@@ -151,9 +151,9 @@ def observe(ws: v1beta1.Workspace, seen: Observed) -> None:
         target_node_count=1,
         node_conditions=[
             controller_status.true_condition(
-                constants.CONDITION_RESOURCE_READY,
+                reasons.CONDITION_RESOURCE_READY,
                 True,
-                constants.REASON_RESOURCE_STATUS_SUCCESS,
+                reasons.REASON_RESOURCE_STATUS_SUCCESS,
                 LOCAL_NODE_MESSAGE,
             )
         ],
@@ -172,7 +172,7 @@ def observe(ws: v1beta1.Workspace, seen: Observed) -> None:
         value, reason, message = _server_condition(seen)
         conditions.set_condition(
             status.conditions,
-            constants.CONDITION_INFERENCE_READY,
+            reasons.CONDITION_INFERENCE_READY,
             value,  # type: ignore[arg-type]
             reason,
             message,
@@ -201,7 +201,7 @@ def is_active(ws: v1beta1.Workspace) -> bool:
     if state in _ACTIVE_STATES:
         return True
     return conditions.is_condition_true(
-        ws.status.conditions if ws.status else [], constants.CONDITION_INFERENCE_READY
+        ws.status.conditions if ws.status else [], reasons.CONDITION_INFERENCE_READY
     )
 
 
@@ -218,5 +218,5 @@ def mark_runner_lost(ws: v1beta1.Workspace, message: str) -> None:
 def reason_for_exit(exit_code: int) -> str:
     """The upstream pod-failure reason closest to a process exit code (137 means OOM-killed)."""
     if exit_code == 128 + 9:
-        return constants.REASON_CONTAINER_OOM_KILLED
-    return constants.REASON_CONTAINER_START_ERROR
+        return reasons.REASON_CONTAINER_OOM_KILLED
+    return reasons.REASON_CONTAINER_START_ERROR

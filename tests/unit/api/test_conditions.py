@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from kaito.api import conditions, constants
+from kaito.api import conditions, reasons
 from kaito.api.meta import Condition
 
 T1, T2, T3 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"
-RR = constants.CONDITION_RESOURCE_READY
+RR = reasons.CONDITION_RESOURCE_READY
 
 
 def test_new_condition_is_added_with_transition_time() -> None:
@@ -54,7 +54,7 @@ def test_status_change_moves_transition_time() -> None:
 def test_messages_are_truncated_to_256_characters() -> None:
     conds: list[Condition] = []
     conditions.set_condition(conds, RR, "False", "NodeNotReady", "x" * 1000, now=T1)
-    assert len(conds[0].message) == constants.CONDITION_MESSAGE_MAX_LEN
+    assert len(conds[0].message) == reasons.CONDITION_MESSAGE_MAX_LEN
     assert conds[0].message.endswith("...")
     assert conditions.truncate_message("short") == "short"
 
@@ -69,8 +69,8 @@ def test_reconcile_error_is_appended() -> None:
 def test_get_and_remove() -> None:
     conds: list[Condition] = []
     conditions.set_condition(conds, RR, "True", "NodesReady", now=T1)
-    conditions.set_condition(conds, constants.CONDITION_WORKSPACE_READY, "True", "ok", now=T1)
-    assert conditions.get_condition(conds, constants.CONDITION_WORKSPACE_READY) is not None
+    conditions.set_condition(conds, reasons.CONDITION_WORKSPACE_READY, "True", "ok", now=T1)
+    assert conditions.get_condition(conds, reasons.CONDITION_WORKSPACE_READY) is not None
     assert conditions.remove_condition(conds, RR)
     assert not conditions.remove_condition(conds, RR)
     assert conditions.get_condition(conds, RR) is None

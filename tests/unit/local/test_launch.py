@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kaito.api import conditions, constants
+from kaito.api import conditions, constants, reasons
 from kaito.local import launch, machine, processes, settings, status
 from kaito.local import store as local_store
 from tests.unit.local.conftest import tuning_yaml
@@ -44,7 +44,7 @@ def test_prepare_records_a_pending_workspace_with_its_plan(
     ws = store.load_workspace("tune-me")
     assert ws.status is not None
     assert ws.status.state == constants.STATE_PENDING
-    assert conditions.is_condition_true(ws.status.conditions, constants.CONDITION_RESOURCE_READY)
+    assert conditions.is_condition_true(ws.status.conditions, reasons.CONDITION_RESOURCE_READY)
     assert ws.metadata.creation_timestamp
     run = store.load_run("tune-me")
     assert run.options.tuning_config is not None

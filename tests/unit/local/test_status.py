@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kaito.api import conditions, constants, v1beta1
+from kaito.api import conditions, constants, reasons, v1beta1
 from kaito.controller import status as controller_status
 from kaito.local import status
 
@@ -46,11 +46,11 @@ def test_a_fresh_run_reads_like_the_controller_with_one_ready_node() -> None:
     assert ws.status.worker_nodes == ["host"]
     assert ws.status.target_node_count == 1
     assert _conditions(ws) == {
-        constants.CONDITION_RESOURCE_READY: ("True", constants.REASON_RESOURCE_STATUS_SUCCESS),
-        constants.CONDITION_JOB_STARTED: ("False", constants.REASON_TUNING_JOB_PENDING),
-        constants.CONDITION_WORKSPACE_SUCCEEDED: ("False", constants.REASON_WORKSPACE_PENDING),
+        reasons.CONDITION_RESOURCE_READY: ("True", reasons.REASON_RESOURCE_STATUS_SUCCESS),
+        reasons.CONDITION_JOB_STARTED: ("False", reasons.REASON_TUNING_JOB_PENDING),
+        reasons.CONDITION_WORKSPACE_SUCCEEDED: ("False", reasons.REASON_WORKSPACE_PENDING),
         # The condition the founding document's view shows, written by the controller's rules.
-        constants.CONDITION_WORKSPACE_READY: ("False", constants.REASON_WORKSPACE_PENDING),
+        reasons.CONDITION_WORKSPACE_READY: ("False", reasons.REASON_WORKSPACE_PENDING),
     }
 
 
@@ -67,9 +67,9 @@ def test_the_status_is_the_controllers_for_the_equivalent_job() -> None:
             target_node_count=1,
             node_conditions=[
                 controller_status.true_condition(
-                    constants.CONDITION_RESOURCE_READY,
+                    reasons.CONDITION_RESOURCE_READY,
                     True,
-                    constants.REASON_RESOURCE_STATUS_SUCCESS,
+                    reasons.REASON_RESOURCE_STATUS_SUCCESS,
                     status.LOCAL_NODE_MESSAGE,
                 )
             ],
@@ -91,9 +91,9 @@ def test_tuning_succeeds_fails_or_is_pending_again_after_an_interruption() -> No
     status.observe(ws, seen)
     assert ws.status is not None
     assert ws.status.state == constants.STATE_SUCCEEDED
-    assert _cond(ws, constants.CONDITION_WORKSPACE_READY) == (
+    assert _cond(ws, reasons.CONDITION_WORKSPACE_READY) == (
         "True",
-        constants.REASON_WORKSPACE_SUCCEEDED,
+        reasons.REASON_WORKSPACE_SUCCEEDED,
     )
 
     failed = _ws("tuning")
@@ -102,11 +102,11 @@ def test_tuning_succeeds_fails_or_is_pending_again_after_an_interruption() -> No
     status.observe(failed, seen)
     assert failed.status is not None
     assert failed.status.state == constants.STATE_FAILED
-    assert _cond(failed, constants.CONDITION_JOB_STARTED) == (
+    assert _cond(failed, reasons.CONDITION_JOB_STARTED) == (
         "False",
-        constants.REASON_TUNING_JOB_FAILED,
+        reasons.REASON_TUNING_JOB_FAILED,
     )
-    started = conditions.get_condition(failed.status.conditions, constants.CONDITION_JOB_STARTED)
+    started = conditions.get_condition(failed.status.conditions, reasons.CONDITION_JOB_STARTED)
     assert started is not None
     assert "tune exited with code 1" in started.message
 
@@ -127,20 +127,20 @@ def test_inference_goes_ready_then_not_ready_when_the_server_stops() -> None:
     status.observe(ws, seen)
     assert ws.status is not None
     assert ws.status.state == constants.STATE_PENDING
-    assert _cond(ws, constants.CONDITION_JOB_STARTED) is None
+    assert _cond(ws, reasons.CONDITION_JOB_STARTED) is None
 
     seen.server_ready()
     status.observe(ws, seen)
     assert ws.status.state == constants.STATE_READY
-    assert _cond(ws, constants.CONDITION_INFERENCE_READY) == (
+    assert _cond(ws, reasons.CONDITION_INFERENCE_READY) == (
         "True",
-        constants.REASON_INFERENCE_STATUS_SUCCESS,
+        reasons.REASON_INFERENCE_STATUS_SUCCESS,
     )
 
     seen.server_down(status.REASON_LOCAL_STOPPED, "stopped")
     status.observe(ws, seen)
     assert ws.status.state == constants.STATE_NOT_READY
-    assert _cond(ws, constants.CONDITION_INFERENCE_READY) == ("False", "LocalProcessStopped")
+    assert _cond(ws, reasons.CONDITION_INFERENCE_READY) == ("False", "LocalProcessStopped")
 
 
 def test_a_server_that_never_became_ready_fails_the_workspace() -> None:
@@ -152,13 +152,13 @@ def test_a_server_that_never_became_ready_fails_the_workspace() -> None:
     assert ws.status is not None
     # A pod would be restarted (Pending); a local process is not, so the Workspace failed.
     assert ws.status.state == constants.STATE_FAILED
-    assert _cond(ws, constants.CONDITION_INFERENCE_READY) == (
+    assert _cond(ws, reasons.CONDITION_INFERENCE_READY) == (
         "False",
-        constants.REASON_CONTAINER_OOM_KILLED,
+        reasons.REASON_CONTAINER_OOM_KILLED,
     )
-    assert _cond(ws, constants.CONDITION_WORKSPACE_SUCCEEDED) == (
+    assert _cond(ws, reasons.CONDITION_WORKSPACE_SUCCEEDED) == (
         "False",
-        constants.REASON_WORKSPACE_FAILED,
+        reasons.REASON_WORKSPACE_FAILED,
     )
 
 
@@ -171,9 +171,9 @@ def test_a_served_tuning_workspace_keeps_succeeded_and_gains_inference_ready() -
 
     assert ws.status is not None
     assert ws.status.state == constants.STATE_SUCCEEDED
-    assert _cond(ws, constants.CONDITION_INFERENCE_READY) == (
+    assert _cond(ws, reasons.CONDITION_INFERENCE_READY) == (
         "True",
-        constants.REASON_INFERENCE_STATUS_SUCCESS,
+        reasons.REASON_INFERENCE_STATUS_SUCCESS,
     )
     assert status.is_active(ws)
 
@@ -195,7 +195,7 @@ def test_lost_runner_fails_running_tuning_and_unreadies_inference() -> None:
     status.mark_runner_lost(serving, "gone")
     assert serving.status is not None
     assert serving.status.state == constants.STATE_NOT_READY
-    assert _cond(serving, constants.CONDITION_INFERENCE_READY) == (
+    assert _cond(serving, reasons.CONDITION_INFERENCE_READY) == (
         "False",
         status.REASON_LOCAL_RUNNER_LOST,
     )
@@ -210,7 +210,7 @@ def test_a_benchmark_result_becomes_performance_and_benchmark_completed() -> Non
     seen.server_ready()
     seen.benchmark_error = "no KAITO_BENCHMARK_RESULT line found in the server log"
     status.observe(ws, seen)
-    assert _cond(ws, constants.CONDITION_BENCHMARK_COMPLETED) == ("False", "BenchmarkFailed")
+    assert _cond(ws, reasons.CONDITION_BENCHMARK_COMPLETED) == ("False", "BenchmarkFailed")
     assert ws.status is not None
     assert ws.status.performance is None
 
@@ -218,6 +218,6 @@ def test_a_benchmark_result_becomes_performance_and_benchmark_completed() -> Non
     seen.benchmark_error = None
     seen.performance = benchmark.parse_benchmark_log([line]).to_wire()
     status.observe(ws, seen)
-    assert _cond(ws, constants.CONDITION_BENCHMARK_COMPLETED) == ("True", "BenchmarkCompleted")
+    assert _cond(ws, reasons.CONDITION_BENCHMARK_COMPLETED) == ("True", "BenchmarkCompleted")
     wire = ws.to_wire()["status"]["performance"]
     assert wire["metrics"]["peakTokensPerMinute"]["value"] == "900"

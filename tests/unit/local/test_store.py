@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kaito.api import constants, v1beta1
+from kaito.api import constants, reasons, v1beta1
 from kaito.local import status
 from kaito.local import store as local_store
 
@@ -32,10 +32,10 @@ def test_workspace_round_trips_with_its_status(store: local_store.StateStore) ->
     assert loaded.status.state == constants.STATE_READY
     assert loaded.status.worker_nodes == ["node-a"]
     assert [c.type for c in loaded.status.conditions] == [
-        constants.CONDITION_RESOURCE_READY,
-        constants.CONDITION_INFERENCE_READY,
-        constants.CONDITION_WORKSPACE_SUCCEEDED,
-        constants.CONDITION_WORKSPACE_READY,
+        reasons.CONDITION_RESOURCE_READY,
+        reasons.CONDITION_INFERENCE_READY,
+        reasons.CONDITION_WORKSPACE_SUCCEEDED,
+        reasons.CONDITION_WORKSPACE_READY,
     ]
     assert loaded.metadata.creation_timestamp == "2026-11-22T06:00:00Z"
 
