@@ -225,8 +225,12 @@ async def test_revision_history_keeps_the_newest_ten(harness: Harness) -> None:
         harness.patch("workspaces", "history", {"inference": {"adapters": adapters}})
         await harness.wait_for(_revision_is(harness, "history", str(n)), what=f"revision {n}")
 
-    kept = sorted(r["revision"] for r in _workspace_revisions(harness))
-    assert kept == list(range(3, 13))  # the two oldest were deleted
+    # The revision annotation and the pruning are separate writes of one pass: wait for both.
+    def kept() -> list[int]:
+        return sorted(r["revision"] for r in _workspace_revisions(harness))
+
+    await harness.wait_for(lambda: kept() == list(range(3, 13)), what="revisions 3..12 only")
+    assert kept() == list(range(3, 13))  # the two oldest were deleted, the newest ten kept
 
 
 def _revision_is(harness: Harness, name: str, revision: str) -> Callable[[], bool]:
