@@ -127,6 +127,10 @@ def server(
             "--kaito-adapter-registry-allow-private",
             "--threads",
             "1",
+            # Exactness against unbatched generate is a float32 property; ``auto`` would pick
+            # bfloat16 on a CPU with native bf16 (kaito.runtime.host.serving_dtype).
+            "--dtype",
+            "float32",
         ],
         log,
         env={"muted": "0.0"},
@@ -158,6 +162,10 @@ def small_queue_server(
             "1",
             "--threads",
             "1",
+            # Exactness against unbatched generate is a float32 property; ``auto`` would pick
+            # bfloat16 on a CPU with native bf16 (kaito.runtime.host.serving_dtype).
+            "--dtype",
+            "float32",
         ],
         log,
     )
@@ -171,7 +179,7 @@ def small_queue_server(
 class Reference:
     """Unbatched greedy generation with ``transformers.generate``: what the server must match.
 
-    In the dtype the server's default (``--dtype auto``) resolves to on CPU.
+    In float32, as the servers are started (``--dtype float32``).
     """
 
     def __init__(self, model_dir: Path, adapter_dir: Path) -> None:
@@ -179,9 +187,7 @@ class Reference:
         from peft import PeftModel
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from kaito.runtime.inference.engines.transformers_engine import resolve_dtype
-
-        dtype = resolve_dtype("auto", "cpu")
+        dtype = torch.float32
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI
 
-from kaito.runtime import models
+from kaito.runtime import host, models
 from kaito.runtime.inference import benchmark
 from kaito.runtime.inference.adapters import AdapterSources, HotLoadPolicy
 from kaito.runtime.inference.engines import vllm_frontend
@@ -173,6 +173,7 @@ def run_server(options: ServeOptions) -> int:
     )
     # One line per health poll of the vLLM child would drown the log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    host.host_cpu()  # detect the CPU once, and log it, before any default is derived from it
     app = build_app(options)
     config = uvicorn.Config(
         app,

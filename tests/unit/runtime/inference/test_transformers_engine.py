@@ -7,6 +7,7 @@ it at different times; every greedy output must still equal unbatched ``generate
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
 from pathlib import Path
@@ -37,7 +38,7 @@ PROMPTS = [
 
 
 @functools.cache
-def _reference(model_dir: Path, dtype: str = "auto") -> tuple[Any, Any]:
+def _reference(model_dir: Path, dtype: str = "float32") -> tuple[Any, Any]:
     """Tokenizer and model in the dtype the engine resolves ``dtype`` to on this machine."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -46,7 +47,7 @@ def _reference(model_dir: Path, dtype: str = "auto") -> tuple[Any, Any]:
     return tokenizer, AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=weights)
 
 
-def unbatched(model_dir: Path, ids: list[int], max_new_tokens: int, dtype: str = "auto") -> str:
+def unbatched(model_dir: Path, ids: list[int], max_new_tokens: int, dtype: str = "float32") -> str:
     """Greedy ``generate`` of one prompt alone: what the engine must answer."""
     import torch
 
@@ -73,6 +74,8 @@ async def collect(engine: TransformersEngine, request: GenerationRequest) -> lis
 
 
 async def started(model_dir: Path, **overrides: Any) -> TransformersEngine:
+    """The engine on one thread, in float32 unless asked (exact batched = unbatched greedy)."""
+    overrides.setdefault("dtype", "float32")
     config = TransformersEngineConfig(
         model_dir=model_dir, served_model_name="tiny", threads=1, **overrides
     )
@@ -184,12 +187,18 @@ async def test_each_dtype_answers_like_generate_in_that_dtype(
         assert got[0] == unbatched(tiny_model_dir, ids, 12, dtype)
 
 
-def test_auto_dtype_is_float32_on_cpu_and_the_checkpoints_on_gpu() -> None:
+def test_auto_dtype_follows_the_host_on_cpu_and_the_checkpoint_on_gpu() -> None:
     import torch
 
-    assert resolve_dtype("auto", "cpu") == torch.float32
-    assert resolve_dtype("auto", "cuda") == "auto"
-    assert resolve_dtype("bfloat16", "cpu") == torch.bfloat16
+    from kaito.runtime import host
+
+    avx2 = host.detect_cpu({"KAITO_CPU_FLAGS": "avx avx2 fma"})
+    amx = host.detect_cpu({"KAITO_CPU_FLAGS": "avx2 avx512f avx512_bf16 amx_tile amx_bf16"})
+    assert resolve_dtype("auto", "cpu", avx2) == torch.float32
+    assert resolve_dtype("auto", "cpu", amx) == torch.bfloat16
+    assert resolve_dtype("auto", "cuda", avx2) == "auto"
+    assert resolve_dtype("float32", "cpu", amx) == torch.float32  # a flag always wins
+    assert resolve_dtype("bfloat16", "cpu", avx2) == torch.bfloat16
     with pytest.raises(ValueError, match="'float33' is not a torch dtype"):
         resolve_dtype("float33", "cpu")
 
@@ -197,14 +206,16 @@ def test_auto_dtype_is_float32_on_cpu_and_the_checkpoints_on_gpu() -> None:
 def recording_prefills(engine: TransformersEngine) -> list[tuple[int, int]]:
     """Shapes ``(rows, tokens)`` of every prefill forward pass the engine runs from now on."""
     prefills: list[tuple[int, int]] = []
-    forward = engine._forward
+    scheduler = engine._scheduler
+    assert scheduler is not None
+    forward = scheduler._model.forward
 
     def recording(input_ids: Any, adapters: list[str], **kwargs: Any) -> Any:
         if input_ids.shape[1] > 1:  # decode steps feed one token per row
             prefills.append((int(input_ids.shape[0]), int(input_ids.shape[1])))
         return forward(input_ids, adapters, **kwargs)
 
-    engine._forward = recording  # type: ignore[method-assign]
+    scheduler._model = dataclasses.replace(scheduler._model, forward=recording)
     return prefills
 
 
@@ -270,3 +281,12 @@ def test_only_same_adapter_prompts_with_a_long_enough_common_start_share_it() ->
     # Identical prompts still keep one token each: its logits choose the row's first token.
     same = (*long, 7, 8)
     assert shared_prefix([same, same], ["a", "a"]) == len(same) - 1
+
+
+async def test_a_command_after_stop_is_refused_instead_of_waiting_forever(
+    tiny_model_dir: Path,
+) -> None:
+    engine = await started(tiny_model_dir)
+    await engine.stop()
+    with pytest.raises(errors.NotReadyError, match="shutting down"):
+        await asyncio.wait_for(engine._run_on_scheduler(lambda: None), timeout=5)

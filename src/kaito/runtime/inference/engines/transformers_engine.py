@@ -1,60 +1,57 @@
 """Our own continuously batched engine over a Hugging Face causal LM (CPU or GPU).
 
-One scheduler thread owns the model, from loading on (see ``start`` for why that matters on CPU).
-Between two decoding steps it runs pending adapter commands, drops cancelled rows, admits waiting
-requests (the prompts waiting at that moment are prefilled together in one left-padded forward
-pass, up to ``PREFILL_TOKEN_BUDGET`` tokens, their common start computed once; a lone prompt
-runs unpadded, exactly as an unbatched pass; first tokens are sampled at once) and then runs one
-forward pass for every running row together (:mod:`.batch` keeps the padded cache). A request
-therefore joins a running batch at the next step and leaves it the step it finishes; nobody waits
-for a batch boundary.
+This module owns the public surface (:class:`TransformersEngine`: requests, adapters, start and
+stop) and loading. The work is split by what it owns:
+
+- :mod:`.scheduler`: the one scheduler thread's loop (admit, decode, stream results);
+- :mod:`.prefill`: several prompts in one padded forward pass, their common start computed once;
+- :mod:`.sampling`: picking tokens (greedy, temperature, top-k/top-p, seeds);
+- :mod:`.inbox`: what other threads hand to the scheduler, and the adapter table, under locks;
+- :mod:`.batch`: the running batch's key/value cache.
 
 Adapters are PEFT LoRA adapters loaded side by side into one ``PeftModel``; a mixed batch passes
 ``adapter_names`` per row, so requests for the base model and for different adapters share every
 step. Strength (upstream's per-adapter weight) scales that adapter's LoRA delta.
-
-Results travel to the asyncio side through ``loop.call_soon_threadsafe`` into one queue per
-request; closing the consumer's iterator marks the request cancelled and the scheduler drops its
-rows at the next step.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import dataclasses
 import logging
-import secrets
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kaito.runtime import host
 from kaito.runtime.inference import errors, settings
-from kaito.runtime.inference.engines import cpu_linear, cpu_platform
-from kaito.runtime.inference.engines.base import (
-    EngineStats,
-    EventStream,
-    FinishReason,
-    GenerationRequest,
-    SamplingParams,
-    SequenceEvent,
+from kaito.runtime.inference.engines import cpu_linear
+from kaito.runtime.inference.engines.base import EngineStats, EventStream, GenerationRequest
+from kaito.runtime.inference.engines.inbox import AdapterTable, Inbox, Pending
+from kaito.runtime.inference.engines.prefill import (
+    MIN_SHARED_PREFIX,
+    PREFILL_TOKEN_BUDGET,
+    shared_prefix,
 )
-from kaito.runtime.inference.engines.batch import DecodeBatch
-from kaito.runtime.inference.engines.detokenizer import IncrementalDetokenizer
+from kaito.runtime.inference.engines.scheduler import EventStream as RequestStream
+from kaito.runtime.inference.engines.scheduler import LoadedModel, Scheduler
+
+__all__ = [
+    "MIN_SHARED_PREFIX",
+    "PREFILL_TOKEN_BUDGET",
+    "TransformersEngine",
+    "TransformersEngineConfig",
+    "default_cpu_threads",
+    "resolve_dtype",
+    "shared_prefix",
+]
 
 logger = logging.getLogger(__name__)
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 DEFAULT_MAX_MODEL_LEN = 4096
-_IDLE_WAIT_S = 0.5
-#: Padded prompt tokens prefilled in one forward pass at most (a lone longer prompt still runs).
-PREFILL_TOKEN_BUDGET = 4096
-#: Shortest common prompt start computed once for a prefill group (module :func:`shared_prefix`).
-MIN_SHARED_PREFIX = 16
-_SEED_MODULUS = 1 << 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,31 +80,6 @@ class TransformersEngineConfig:
     """Each sub-directory holding ``adapter_config.json`` is served under its directory name."""
 
 
-@dataclasses.dataclass(eq=False)
-class _Pending:
-    """A submitted request, as the scheduler and the consumer both see it."""
-
-    request: GenerationRequest
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[SequenceEvent | BaseException]
-    cancelled: bool = False
-    open_choices: int = 0
-
-
-@dataclasses.dataclass(eq=False)
-class _Row:
-    """One choice of one request inside the running batch."""
-
-    pending: _Pending
-    index: int
-    adapter: str
-    detokenizer: IncrementalDetokenizer
-    generator: Any  # torch.Generator or None for greedy
-    prompt_len: int
-    generated: int = 0
-    done: bool = False
-
-
 class TransformersEngine:
     """Continuous batching over ``transformers`` with LoRA adapters; see the module docstring."""
 
@@ -116,21 +88,11 @@ class TransformersEngine:
         self._model: Any = None
         self._tokenizer: Any = None
         self._device: Any = None
-        self._eos_ids: frozenset[int] = frozenset()
-        self._pad_id = 0
         self._max_model_len = config.max_model_len or DEFAULT_MAX_MODEL_LEN
-        self._adapters: dict[str, Path] = {}
-        self._lock = threading.Lock()
-        self._waiting: collections.deque[_Pending] = collections.deque()
-        self._commands: collections.deque[
-            tuple[Callable[[], None], concurrent.futures.Future[None]]
-        ]
-        self._commands = collections.deque()
-        self._wake = threading.Event()
-        self._stopping = False
+        self._adapters = AdapterTable()
+        self._inbox = Inbox(config.max_queue)
+        self._scheduler: Scheduler | None = None
         self._thread: threading.Thread | None = None
-        self._rows: list[_Row] = []
-        self._batch = DecodeBatch()
         self._ready = False
 
     # -- public surface -------------------------------------------------------------------------
@@ -152,13 +114,12 @@ class TransformersEngine:
 
     def adapter_names(self) -> list[str]:
         """Loaded adapters in load order."""
-        with self._lock:
-            return list(self._adapters)
+        return self._adapters.names()
 
     def stats(self) -> EngineStats:
         """Waiting requests and running rows."""
-        with self._lock:
-            return EngineStats(waiting=len(self._waiting), running=len(self._rows))
+        running = self._scheduler.running if self._scheduler is not None else 0
+        return EngineStats(waiting=self._inbox.waiting, running=running)
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         """Render ``messages`` with the tokenizer's chat template and tokenise them."""
@@ -207,17 +168,9 @@ class TransformersEngine:
         vocab = len(self._tokenizer)
         if any(t < 0 or t >= vocab for t in request.prompt_ids):
             raise errors.BadRequestError("prompt token ids out of the vocabulary", param="prompt")
-        loop = asyncio.get_running_loop()
-        pending = _Pending(request=request, loop=loop, queue=asyncio.Queue())
-        with self._lock:
-            if len(self._waiting) >= self._config.max_queue:
-                raise errors.QueueFullError(
-                    f"Too many requests: waiting queue ({len(self._waiting)}) exceeds "
-                    f"max-queue ({self._config.max_queue})."
-                )
-            self._waiting.append(pending)
-        self._wake.set()
-        return _EventStream(pending, self._wake)
+        pending = Pending(request=request, loop=asyncio.get_running_loop(), queue=asyncio.Queue())
+        self._inbox.submit(pending)
+        return RequestStream(pending, self._inbox.wake)
 
     async def load_adapter(self, name: str, path: str) -> None:
         """Load the adapter folder ``path`` (the caller has checked where it lies)."""
@@ -263,16 +216,23 @@ class TransformersEngine:
         self._ready = True
 
     async def stop(self) -> None:
-        """Stop the scheduler; in-flight requests end with ``abort``."""
+        """Stop the scheduler; in-flight requests end with ``abort``, queued ones fail."""
         self._ready = False
-        self._stopping = True
-        self._wake.set()
+        if self._scheduler is not None:
+            self._scheduler.stopping.set()
+        self._inbox.wake.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 30)
+        # Whatever was queued after the scheduler's last look (or if it never ran) fails now.
+        for pending in self._inbox.close():
+            pending.open_choices = 0
+            if not pending.cancelled:
+                error = errors.NotReadyError("the engine is shutting down")
+                pending.loop.call_soon_threadsafe(pending.queue.put_nowait, error)
 
     # -- loading --------------------------------------------------------------------------------
 
-    def _load(self) -> None:
+    def _load(self) -> LoadedModel:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -284,17 +244,13 @@ class TransformersEngine:
         if self._device.type == "cpu":
             torch.set_num_threads(cfg.threads or default_cpu_threads())
         dtype = resolve_dtype(cfg.dtype, self._device.type)
-        if dtype == torch.float32 and cfg.dtype == "auto" and cpu_platform.native_bfloat16():
-            logger.info(
-                "this CPU computes bfloat16 natively: --dtype bfloat16 decodes about 1.3x faster "
-                "(batched greedy answers may then differ from unbatched ones in near-ties)"
-            )
         logger.info(
-            "loading %s on %s in %s (%d threads)",
+            "loading %s on %s in %s (%d threads%s)",
             cfg.model_dir,
             self._device,
             dtype,
             torch.get_num_threads(),
+            ", dtype chosen for this CPU" if cfg.dtype == "auto" else "",
         )
         self._tokenizer = AutoTokenizer.from_pretrained(str(cfg.model_dir))
         model = AutoModelForCausalLM.from_pretrained(str(cfg.model_dir), dtype=dtype)
@@ -304,10 +260,9 @@ class TransformersEngine:
             packed = cpu_linear.prepack_linears(model)
             logger.info("packed %d linear layers for oneDNN", packed)
         self._model = model
-        self._eos_ids = frozenset(_eos_ids(model, self._tokenizer))
+        eos_ids = frozenset(_eos_ids(model, self._tokenizer))
         # Left padding of batched prefills; masked out, so any valid token id would do.
         pad = self._tokenizer.pad_token_id
-        self._pad_id = int(pad if pad is not None else min(self._eos_ids, default=0))
         limit = getattr(model.config, "max_position_embeddings", None) or DEFAULT_MAX_MODEL_LEN
         self._max_model_len = cfg.max_model_len or min(int(limit), DEFAULT_MAX_MODEL_LEN)
         if cfg.adapters_dir is not None and cfg.adapters_dir.is_dir():
@@ -315,11 +270,23 @@ class TransformersEngine:
                 if (child / ADAPTER_CONFIG_FILE).is_file():
                     strength = settings.get_adapter_strength(child.name)
                     self._load_adapter_now(child.name, child, strength)
+        return LoadedModel(
+            forward=self._forward,
+            decode_ids=self._decode_ids,
+            eos_ids=eos_ids,
+            pad_id=int(pad if pad is not None else min(eos_ids, default=0)),
+            device=self._device,
+            max_model_len=self._max_model_len,
+        )
 
     def _load_adapter_now(self, name: str, directory: Path, strength: float) -> None:
+        """Load an adapter (scheduler thread; the only writer of the adapter table)."""
         from peft import PeftModel
         from peft.tuners.lora import LoraLayer
 
+        # Checked again here: two hot-loads of one name may both have passed the early check.
+        if name in self._adapters:
+            raise errors.AdapterError(f"adapter {name!r} is already loaded", param="lora_name")
         try:
             if isinstance(self._model, PeftModel):
                 self._model.load_adapter(str(directory), adapter_name=name)
@@ -336,126 +303,36 @@ class TransformersEngine:
             for module in self._model.modules():
                 if isinstance(module, LoraLayer):
                     module.set_scale(name, strength)
-        with self._lock:
-            self._adapters[name] = directory
+        self._adapters.add(name, directory)
         logger.info("loaded adapter %s from %s (strength %s)", name, directory, strength)
 
     def _unload_adapter_now(self, name: str) -> None:
-        for row in self._rows:
-            if row.adapter == name and not row.done:
-                self._finish(row, "abort")
-        self._compact()
+        """Unload an adapter (scheduler thread); its running rows end with ``abort``."""
+        if name not in self._adapters:
+            raise errors.AdapterError(f"adapter {name!r} is not loaded", param="lora_name")
+        if self._scheduler is not None:
+            self._scheduler.abort_adapter(name)
         self._model.delete_adapter(name)
-        with self._lock:
-            del self._adapters[name]
+        self._adapters.remove(name)
         logger.info("unloaded adapter %s", name)
 
     # -- the scheduler thread -------------------------------------------------------------------
 
     def _load_and_serve(self, loaded: concurrent.futures.Future[None]) -> None:
         try:
-            self._load()
+            model = self._load()
         except BaseException as exc:
+            self._inbox.close()
             loaded.set_exception(exc)
             return
+        self._scheduler = Scheduler(
+            self._inbox, model, self._adapter_for, self._config.max_batch_size
+        )
         loaded.set_result(None)
-        self._serve()
+        self._scheduler.serve()
 
-    def _serve(self) -> None:
-        import torch
-
-        with torch.inference_mode():
-            while not self._stopping:
-                try:
-                    self._step()
-                except Exception as exc:  # never let one bad step kill the server
-                    logger.exception("engine step failed; aborting the running batch")
-                    for row in self._rows:
-                        if not row.done:
-                            self._fail(row.pending, exc)
-                    self._rows, self._batch = [], DecodeBatch()
-            self._abort_everything()
-
-    def _step(self) -> None:
-        self._run_commands()
-        self._drop_cancelled()
-        self._admit()
-        if not self._rows:
-            self._wake.wait(_IDLE_WAIT_S)
-            self._wake.clear()
-            return
-        self._decode()
-
-    def _run_commands(self) -> None:
-        while self._commands:
-            command, future = self._commands.popleft()
-            try:
-                command()
-            except BaseException as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(None)
-
-    def _drop_cancelled(self) -> None:
-        if any(row.pending.cancelled for row in self._rows):
-            for row in self._rows:
-                if row.pending.cancelled:
-                    row.done = True
-            self._compact()
-
-    def _admit(self) -> None:
-        """Prefill waiting requests that fit the batch, several prompts per forward pass."""
-        while True:
-            group = self._take_waiting()
-            if not group:
-                return
-            ready: list[tuple[_Pending, str]] = []
-            for pending in group:
-                try:
-                    ready.append((pending, self._adapter_for(pending.request)))
-                except errors.ModelNotFoundError as exc:
-                    self._fail(pending, exc)
-            if not ready:
-                continue
-            try:
-                self._prefill(ready)
-            except Exception as exc:
-                logger.exception("prefill of %d requests failed", len(ready))
-                if len(ready) == 1:
-                    self._fail(ready[0][0], exc)
-                    continue
-                # Retry one by one so that one bad request does not fail its neighbours.
-                for item in ready:
-                    try:
-                        self._prefill([item])
-                    except Exception as single:
-                        logger.exception("prefill failed")
-                        self._fail(item[0], single)
-
-    def _take_waiting(self) -> list[_Pending]:
-        """The next waiting requests that fit the batch and the prefill token budget, in order."""
-        group: list[_Pending] = []
-        rows = len(self._rows)
-        longest = 0
-        with self._lock:
-            while self._waiting:
-                head = self._waiting[0]
-                if head.cancelled:
-                    self._waiting.popleft()
-                    continue
-                n = head.request.n
-                if (rows or group) and rows + n > self._config.max_batch_size:
-                    break
-                length = max(longest, len(head.request.prompt_ids))
-                if group and length * (len(group) + 1) > PREFILL_TOKEN_BUDGET:
-                    break
-                self._waiting.popleft()
-                group.append(head)
-                rows += n
-                longest = length
-        return group
-
-    def _adapter_for(self, request: GenerationRequest) -> str:
+    def _adapter_for(self, pending: Pending) -> str:
+        request = pending.request
         adapter = BASE_ADAPTER if request.model == self.base_model_name else request.model
         if adapter != BASE_ADAPTER and adapter not in self._adapters:
             raise errors.ModelNotFoundError(f"The model `{request.model}` does not exist.")
@@ -464,197 +341,19 @@ class TransformersEngine:
     def _forward(self, input_ids: Any, adapters: list[str], **kwargs: Any) -> Any:
         from peft import PeftModel
 
-        if isinstance(self._model, PeftModel) and self._adapters:
+        if isinstance(self._model, PeftModel) and len(self._adapters):
             kwargs["adapter_names"] = adapters
         elif isinstance(self._model, PeftModel):
             with self._model.disable_adapter():
                 return self._model(input_ids=input_ids, use_cache=True, **kwargs)
         return self._model(input_ids=input_ids, use_cache=True, **kwargs)
 
-    def _prefill(self, items: list[tuple[_Pending, str]]) -> None:
-        """Prefill prompts in one forward pass, left-padded to the longest; rows join the batch.
-
-        A single prompt runs unpadded, exactly as an unbatched ``generate`` would; several are
-        left-padded with an attention mask and per-row position ids, as the decode batch is.
-        When they also start with the same tokens (a chat template's system prompt), that
-        prefix is computed once and shared: each row's cache is then the prefix, padding, and
-        its own suffix, with positions that continue the prefix (see :func:`shared_prefix`).
-        """
-        import torch
-        from transformers import DynamicCache
-
-        prompts = [pending.request.prompt_ids for pending, _ in items]
-        adapters = [adapter for _, adapter in items]
-        prefix = shared_prefix(prompts, adapters)
-        cache = DynamicCache()
-        if prefix:
-            logger.debug(
-                "prefilling %d prompts that share their first %d tokens", len(items), prefix
-            )
-            head = torch.tensor([prompts[0][:prefix]], dtype=torch.long, device=self._device)
-            shared = self._forward(
-                head, adapters[:1], past_key_values=DynamicCache(), logits_to_keep=1
-            )
-            size = (len(items), -1, -1, -1)
-            cache = DynamicCache(
-                ddp_cache_data=[
-                    (layer.keys.expand(*size), layer.values.expand(*size))
-                    for layer in shared.past_key_values.layers
-                ]
-            )
-        lengths = [len(prompt) - prefix for prompt in prompts]
-        longest = max(lengths)
-        input_ids = torch.full(
-            (len(items), longest), self._pad_id, dtype=torch.long, device=self._device
-        )
-        mask = torch.zeros((len(items), prefix + longest), dtype=torch.long, device=self._device)
-        mask[:, :prefix] = 1
-        for i, (prompt, length) in enumerate(zip(prompts, lengths, strict=True)):
-            input_ids[i, longest - length :] = torch.tensor(
-                prompt[prefix:], dtype=torch.long, device=self._device
-            )
-            mask[i, prefix + longest - length :] = 1
-        padded = prefix > 0 or min(lengths) != longest
-        extra: dict[str, Any] = {}
-        if padded:
-            extra["attention_mask"] = mask
-            extra["position_ids"] = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, prefix:]
-        out = self._forward(input_ids, adapters, past_key_values=cache, logits_to_keep=1, **extra)
-        counts = [pending.request.n for pending, _ in items]
-        index = torch.repeat_interleave(
-            torch.arange(len(items), device=self._device),
-            torch.tensor(counts, device=self._device),
-        )
-        if len(index) == len(items):  # one choice each: the rows are the prompts
-            layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
-        else:
-            layers = [
-                (layer.keys.index_select(0, index), layer.values.index_select(0, index))
-                for layer in out.past_key_values.layers
-            ]
-        logits = out.logits[:, -1, :].index_select(0, index)
-        rows: list[_Row] = []
-        row_params: list[SamplingParams] = []
-        for (pending, adapter), prompt in zip(items, prompts, strict=True):
-            length = len(prompt)
-            params = pending.request.params
-            max_tokens = min(params.max_tokens, self._max_model_len - length)
-            if max_tokens != params.max_tokens:
-                params = dataclasses.replace(params, max_tokens=max_tokens)
-            for choice in range(pending.request.n):
-                generator = None
-                if not params.greedy:
-                    generator = torch.Generator(device=self._device)
-                    seed = params.seed + choice if params.seed is not None else secrets.randbits(62)
-                    # torch takes any 64-bit pattern; a signed seed near the top wraps around.
-                    generator.manual_seed(seed % _SEED_MODULUS)
-                rows.append(
-                    _Row(
-                        pending=pending,
-                        index=choice,
-                        adapter=adapter,
-                        detokenizer=IncrementalDetokenizer(self._decode_ids, params.stop),
-                        generator=generator,
-                        prompt_len=length,
-                    )
-                )
-                row_params.append(params)
-            pending.open_choices = pending.request.n
-        tokens = _sample(logits, row_params, [row.generator for row in rows])
-        cache_len = prefix + longest
-        self._batch.add(layers, cache_len, tokens, mask.index_select(0, index) if padded else None)
-        self._rows.extend(rows)
-        self._after_sampling(rows, tokens.tolist(), row_params)
-        self._compact()
-
-    def _decode(self) -> None:
-        import torch
-
-        batch = self._batch
-        ones = torch.ones((batch.size, 1), dtype=torch.long, device=batch.mask.device)
-        out = self._forward(
-            batch.next_tokens.unsqueeze(1),
-            [row.adapter for row in self._rows],
-            past_key_values=batch.cache(),
-            attention_mask=torch.cat([batch.mask, ones], dim=1),
-            position_ids=batch.positions.unsqueeze(1),
-        )
-        params = [row.pending.request.params for row in self._rows]
-        tokens = _sample(out.logits[:, -1, :], params, [row.generator for row in self._rows])
-        batch.advance(tokens)
-        self._after_sampling(self._rows, tokens.tolist(), params)
-        self._compact()
-
-    def _after_sampling(
-        self, rows: list[_Row], tokens: list[int], params: list[SamplingParams]
-    ) -> None:
-        for row, token, param in zip(rows, tokens, params, strict=True):
-            if row.done:
-                continue
-            row.generated += 1
-            is_eos = token in self._eos_ids and not param.ignore_eos
-            text = row.detokenizer.push(None if is_eos else token)
-            finish: FinishReason | None = None
-            if is_eos or row.detokenizer.stopped:
-                finish = "stop"
-            elif row.generated >= param.max_tokens or (
-                row.prompt_len + row.generated >= self._max_model_len
-            ):
-                finish = "length"
-                text += row.detokenizer.push(None)
-            completion = row.generated - (1 if is_eos else 0)
-            if finish is None:
-                if text:
-                    self._emit(row.pending, SequenceEvent(row.index, text, completion))
-                continue
-            self._emit(row.pending, SequenceEvent(row.index, text, completion, finish))
-            row.done = True
-            row.pending.open_choices -= 1
-
-    def _finish(self, row: _Row, reason: FinishReason) -> None:
-        row.done = True
-        row.pending.open_choices -= 1
-        self._emit(row.pending, SequenceEvent(row.index, "", row.generated, reason))
-
-    def _compact(self) -> None:
-        keep = [i for i, row in enumerate(self._rows) if not row.done]
-        if len(keep) != len(self._rows):
-            self._batch.keep(keep)
-            self._rows = [self._rows[i] for i in keep]
-
-    def _abort_everything(self) -> None:
-        for row in self._rows:
-            if not row.done:
-                self._finish(row, "abort")
-        self._rows = []
-        with self._lock:
-            waiting, self._waiting = list(self._waiting), collections.deque()
-        for pending in waiting:
-            self._fail(pending, errors.NotReadyError("the engine is shutting down"))
-        while self._commands:
-            _, future = self._commands.popleft()
-            future.set_exception(errors.NotReadyError("the engine is shutting down"))
-
     def _decode_ids(self, ids: Any) -> str:
         text: str = self._tokenizer.decode(ids, skip_special_tokens=True)
         return text
 
-    # -- bridging to asyncio --------------------------------------------------------------------
-
-    def _emit(self, pending: _Pending, event: SequenceEvent) -> None:
-        if not pending.cancelled:
-            pending.loop.call_soon_threadsafe(pending.queue.put_nowait, event)
-
-    def _fail(self, pending: _Pending, exc: BaseException) -> None:
-        pending.open_choices = 0
-        if not pending.cancelled:
-            pending.loop.call_soon_threadsafe(pending.queue.put_nowait, exc)
-
-    async def _run_on_scheduler(self, command: Callable[[], None]) -> None:
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._commands.append((command, future))
-        self._wake.set()
-        await asyncio.wrap_future(future)
+    async def _run_on_scheduler(self, command: Any) -> None:
+        await asyncio.wrap_future(self._inbox.command(command))
 
     def _require_ready(self) -> None:
         if not self._ready:
@@ -662,22 +361,24 @@ class TransformersEngine:
 
 
 def default_cpu_threads() -> int:
-    """Every CPU this process may use (its affinity mask and cgroup quota, :mod:`.cpu_platform`).
+    """Every CPU this process may use (its affinity mask and cgroup quota, ``kaito.runtime.host``).
 
     All of them, as vLLM-CPU does: on 2 idle cores the batched engine served 3.44 req/s with two
     threads against 2.40 with one. An earlier default of cores - 1 had been chosen on a heavily
     shared machine, where the real cause of slow parallel regions was elsewhere (see ``start``).
     """
-    return cpu_platform.available_cpus()
+    return host.available_cpus()
 
 
-def resolve_dtype(requested: str, device_type: str) -> Any:
+def resolve_dtype(requested: str, device_type: str, cpu: host.CpuInfo | None = None) -> Any:
     """The dtype to load weights in (a ``torch.dtype``, or ``"auto"`` for the checkpoint's).
 
-    ``auto`` is float32 on CPUs, so that batched greedy answers equal unbatched ones exactly,
-    and the checkpoint's dtype on GPUs. bfloat16 on a CPU that computes it natively decodes about
-    1.3x faster, but a batch then rounds differently from a lone row, and a greedy answer can
-    change where two tokens score within bfloat16's precision (as in vLLM).
+    ``auto`` on a CPU is the host's choice (:func:`kaito.runtime.host.serving_dtype`): bfloat16
+    where the CPU computes it natively (AVX512-BF16 or AMX), about 1.3x faster per decoding step,
+    though a batch then rounds differently from a lone row and a greedy answer can change where
+    two tokens score within bfloat16's precision (as in vLLM); float32 elsewhere (AVX2 emulates
+    bf16 several times slower), where batched greedy answers equal unbatched ones exactly. On a
+    GPU ``auto`` is the checkpoint's dtype.
 
     Raises:
         ValueError: ``requested`` is not a torch dtype name.
@@ -685,27 +386,13 @@ def resolve_dtype(requested: str, device_type: str) -> Any:
     import torch
 
     if requested == "auto":
-        return torch.float32 if device_type == "cpu" else "auto"
+        if device_type != "cpu":
+            return "auto"
+        return getattr(torch, host.serving_dtype(cpu or host.host_cpu()))
     dtype = getattr(torch, requested, None)
     if not isinstance(dtype, torch.dtype):
         raise ValueError(f"--dtype {requested!r} is not a torch dtype")
     return dtype
-
-
-def shared_prefix(prompts: list[tuple[int, ...]], adapters: list[str]) -> int:
-    """Tokens at the start of every prompt worth computing once for all of them (0: none).
-
-    Only prompts for the same adapter can share (LoRA changes the keys and values), each keeps at
-    least one token of its own (its last logits pick its first token), and a prefix shorter than
-    :data:`MIN_SHARED_PREFIX` does not pay for the extra forward pass.
-    """
-    if len(prompts) < 2 or len(set(adapters)) != 1:
-        return 0
-    first, limit = prompts[0], min(len(prompt) for prompt in prompts) - 1
-    length = 0
-    while length < limit and all(prompt[length] == first[length] for prompt in prompts):
-        length += 1
-    return length if length >= MIN_SHARED_PREFIX else 0
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
@@ -719,65 +406,3 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     if tokenizer.eos_token_id is not None:
         ids.add(int(tokenizer.eos_token_id))
     return ids
-
-
-def _sample(logits: Any, params: list[SamplingParams], generators: list[Any]) -> Any:
-    """Pick one token per row: a batched argmax, then sampling for the non-greedy rows."""
-    import torch
-
-    # In float32: the same index (bf16 -> fp32 is exact), and argmax over bf16 on CPU took twice
-    # as long as the cast plus a float32 argmax (1.5 vs 0.7 ms for 16 rows of a 49k vocabulary).
-    tokens = logits.float().argmax(dim=-1)
-    for row, (param, generator) in enumerate(zip(params, generators, strict=True)):
-        if param.greedy or generator is None:
-            continue
-        scores = logits[row].float() / max(param.temperature, 1e-5)
-        if param.top_k > 0:
-            kth = torch.topk(scores, min(param.top_k, scores.shape[-1])).values[-1]
-            scores = scores.masked_fill(scores < kth, float("-inf"))
-        probs = torch.softmax(scores, dim=-1)
-        if param.top_p < 1.0:
-            sorted_probs, order = torch.sort(probs, descending=True)
-            cumulative = sorted_probs.cumsum(dim=-1)
-            # Keep the smallest prefix whose mass reaches top_p (always at least one token).
-            cut = cumulative - sorted_probs >= param.top_p
-            sorted_probs = sorted_probs.masked_fill(cut, 0.0)
-            probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
-        tokens[row] = torch.multinomial(probs, 1, generator=generator)[0]
-    return tokens
-
-
-class _EventStream:
-    """The consumer side of one request; leaving it early cancels the request."""
-
-    def __init__(self, pending: _Pending, wake: threading.Event) -> None:
-        self._pending = pending
-        self._wake = wake
-        self._remaining = pending.request.n
-
-    def __aiter__(self) -> _EventStream:
-        return self
-
-    async def __anext__(self) -> SequenceEvent:
-        if self._remaining == 0:
-            raise StopAsyncIteration
-        try:
-            item = await self._pending.queue.get()
-        except BaseException:  # cancelled while waiting: the client went away
-            self.cancel()
-            raise
-        if isinstance(item, BaseException):
-            self._remaining = 0
-            if isinstance(item, errors.InferenceError):
-                raise item
-            raise errors.InferenceError(f"generation failed: {item}") from item
-        if item.finish_reason is not None:
-            self._remaining -= 1
-        return item
-
-    def cancel(self) -> None:
-        """Stop generating for this request (no-op once it has finished)."""
-        if self._remaining:
-            self._remaining = 0
-            self._pending.cancelled = True
-            self._wake.set()
