@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from kaito.runtime.tuning import checkpoints, dataset, settings
+from kaito.runtime import host
+from kaito.runtime.tuning import checkpoints, dataset, profiles, settings
 from kaito.runtime.tuning.config import TuningConfig, load_config, resolve_output_dir
 from kaito.runtime.tuning.errors import (
     ConfigError,
@@ -98,6 +99,8 @@ class TuningOptions:
     """LoRA target modules when the config names none (empty: every linear layer)."""
     progress_stream: TextIO | None = None
     """Where JSON progress lines go (default: standard output)."""
+    profile: str = "default"
+    """``default`` or ``fast`` (:mod:`kaito.runtime.tuning.profiles`); ``overrides`` win."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,12 @@ def run_tuning(
         TuningError: a config, dataset or model problem (message names the culprit).
     """
     opts = options or TuningOptions()
-    config = load_config(config_path, overrides=opts.overrides, method=opts.method)
+    try:
+        profile = profiles.check_profile(opts.profile)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    overrides = (*profiles.profile_overrides(profile), *opts.overrides)
+    config = load_config(config_path, overrides=overrides, method=opts.method)
     target = output_dir or config.training.get("output_dir") or DEFAULT_OUTPUT_SUBDIR
     out = resolve_output_dir(target, opts.output_root)
     if opts.progress not in PROGRESS_MODES:
@@ -443,10 +451,19 @@ def _build_sft_config(config: TuningConfig, out: Path, opts: TuningOptions, cuda
     if args.get("push_to_hub"):
         raise ConfigError("TrainingArguments.push_to_hub is not supported: use kaito push")
     if not cuda:
-        # Mixed precision needs a GPU; on CPU the model computes in float32.
+        # On CPU the weights stay float32; fp16 is never used, and bf16 autocast only where the
+        # CPU computes bf16 natively and the profile or the config asks (profiles module).
+        cpu = host.host_cpu()
         args["fp16"] = False
-        args["bf16"] = False
+        args["bf16"] = profiles.cpu_autocast_bf16(
+            profiles.check_profile(opts.profile), config.training, cpu
+        )
+        if args["bf16"]:
+            args["use_cpu"] = True  # transformers refuses bf16 without a GPU unless told so
         args.setdefault("dataloader_pin_memory", False)
+        logger.info(
+            "%s; computing in %s", cpu.describe(), "bf16 autocast" if args["bf16"] else "float32"
+        )
     if config.collator.get("mlm"):
         logger.info("DataCollator.mlm is ignored: causal language models train without masking")
     pad_multiple = config.collator.get("pad_to_multiple_of")
