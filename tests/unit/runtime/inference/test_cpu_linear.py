@@ -103,3 +103,49 @@ def test_a_lora_adapter_attached_after_packing_changes_the_output_as_without_pac
         with packed.disable_adapter():
             without = packed(x)
     assert not torch.allclose(with_adapter, without)  # the adapter's delta is really applied
+
+
+class Attention(torch.nn.Module):
+    """Sibling projections as Llama names them, plus a mismatched group that must stay apart."""
+
+    def __init__(self, bias: bool) -> None:
+        super().__init__()
+        self.q_proj = torch.nn.Linear(32, 32, bias=bias)
+        self.k_proj = torch.nn.Linear(32, 16, bias=bias)
+        self.v_proj = torch.nn.Linear(32, 16, bias=bias)
+        self.gate_proj = torch.nn.Linear(32, 48, bias=False)
+        self.up_proj = torch.nn.Linear(32, 48, bias=True)  # bias mismatch: not fused
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        qkv = torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], -1)
+        return torch.cat([qkv, self.gate_proj(x) * self.up_proj(x)], -1)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_fused_siblings_give_each_member_its_own_result(bias: bool) -> None:
+    torch.manual_seed(0)
+    module = Attention(bias)
+    reference = copy.deepcopy(module)
+    cpu_linear.prepack_linears(module)
+    assert cpu_linear.fuse_siblings(module) == 1  # q/k/v; gate/up differ in bias
+    assert module.q_proj.fused is not None
+    assert module.gate_proj.fused is None
+    with torch.inference_mode():
+        for rows in (1, 5):  # a new input each time: the group computes afresh
+            x = torch.randn(rows, 3, 32)
+            torch.testing.assert_close(module(x), reference(x), rtol=1e-5, atol=1e-5)
+            # Members called alone, out of order, with different inputs.
+            y = torch.randn(rows, 3, 32)
+            torch.testing.assert_close(module.v_proj(y), reference.v_proj(y))
+            torch.testing.assert_close(module.k_proj(x), reference.k_proj(x))
+
+
+def test_a_fused_group_keeps_no_tensors_once_every_member_was_served() -> None:
+    module = Attention(bias=False)
+    cpu_linear.prepack_linears(module)
+    cpu_linear.fuse_siblings(module)
+    group, _ = module.q_proj.fused
+    with torch.inference_mode():
+        module(torch.randn(2, 32))
+    assert group._input is None
+    assert group._outputs == ()

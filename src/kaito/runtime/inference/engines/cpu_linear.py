@@ -14,6 +14,12 @@ when it attaches a LoRA adapter (its shape, dtype and, for DoRA, its values). Li
 therefore held twice; ``--no-cpu-prepack`` turns this off for models close to the memory limit.
 
 Weights must not change after packing (inference only): the packed copy would not see it.
+
+Sibling projections that read the same input (attention's q/k/v, the MLP's gate/up) can also be
+packed as *one* weight (:func:`fuse_siblings`): one oneDNN call per group instead of three or two,
+whose output each member returns its slice of. The members stay separate modules (PEFT wraps them
+one by one), so the group computes once for the first member called with a given input tensor and
+hands the other members their slices of that result, recognising the input by identity.
 """
 
 from __future__ import annotations
@@ -62,6 +68,74 @@ def prepack_linears(model: Any) -> int:
     return count
 
 
+#: Sibling groups :func:`fuse_siblings` looks for in each module (attention, MLP).
+SIBLINGS: tuple[tuple[str, ...], ...] = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+
+
+class FusedGroup:
+    """One packed weight for sibling linears; each member asks for its slice (module docstring)."""
+
+    def __init__(self, packed: Any, bias: Any, sizes: list[int]) -> None:
+        self.packed = packed
+        self.bias = bias
+        self.sizes = sizes
+        self._input: Any = None
+        self._outputs: tuple[Any, ...] = ()
+        self._served = 0
+
+    def output(self, input: Any, index: int) -> Any:
+        """Member ``index``'s output for ``input``, computing the group's product when new."""
+        import torch
+
+        if input is not self._input:
+            fused = torch.ops.mkldnn._linear_pointwise(
+                input, self.packed, self.bias, "none", [], ""
+            )
+            self._input, self._outputs, self._served = input, fused.split(self.sizes, -1), 0
+        result = self._outputs[index]
+        self._served += 1
+        if self._served == len(self.sizes):  # everybody served: do not keep the tensors alive
+            self._input, self._outputs = None, ()
+        return result
+
+
+def fuse_siblings(model: Any) -> int:
+    """Give packed sibling linears (:data:`SIBLINGS`) one shared packed weight; returns groups.
+
+    Only groups whose members are all packed (:func:`prepack_linears`), read the same number of
+    features in the same dtype and either all or none have a bias.
+    """
+    import torch
+
+    packed_class = _packed_linear_class()
+    groups = 0
+    for module in model.modules():
+        for names in SIBLINGS:
+            members: list[Any] = [getattr(module, name, None) for name in names]
+            if not all(type(m) is packed_class for m in members):
+                continue
+            first = members[0]
+            if any(
+                m.in_features != first.in_features
+                or m.weight.dtype != first.weight.dtype
+                or (m.bias is None) != (first.bias is None)
+                for m in members
+            ):
+                continue
+            weight = torch.cat([m.weight.detach() for m in members])
+            bias = None if first.bias is None else torch.cat([m.bias.detach() for m in members])
+            group = FusedGroup(
+                torch.ops.mkldnn._reorder_linear_weight(weight, BATCH_HINT),
+                bias,
+                [m.out_features for m in members],
+            )
+            for index, member in enumerate(members):
+                member.fused = (group, index)
+                member.packed_weight = torch.empty(0)  # the group's weight replaces it
+            groups += 1
+    return groups
+
+
 @functools.cache
 def _packed_linear_class() -> type[Any]:
     """``nn.Linear`` whose forward calls oneDNN with the packed weight (built lazily)."""
@@ -71,11 +145,16 @@ def _packed_linear_class() -> type[Any]:
         """Still a ``nn.Linear`` (for PEFT and ``isinstance`` checks), with a packed weight."""
 
         packed_weight: torch.Tensor
+        fused: tuple[FusedGroup, int] | None = None
 
         def forward(self, input: torch.Tensor) -> torch.Tensor:
             if input.dtype != self.weight.dtype or torch.is_grad_enabled():
                 # Mixed dtypes raise the usual error there; training needs autograd.
                 return torch.nn.functional.linear(input, self.weight, self.bias)
+            if self.fused is not None:
+                group, index = self.fused
+                fused: torch.Tensor = group.output(input, index)
+                return fused
             result: torch.Tensor = torch.ops.mkldnn._linear_pointwise(
                 input, self.packed_weight, self.bias, "none", [], ""
             )

@@ -258,7 +258,10 @@ class TransformersEngine:
         model.eval()  # type: ignore[no-untyped-call]
         if self._device.type == "cpu" and cfg.cpu_prepack:
             packed = cpu_linear.prepack_linears(model)
-            logger.info("packed %d linear layers for oneDNN", packed)
+            fused = cpu_linear.fuse_siblings(model)
+            logger.info(
+                "packed %d linear layers for oneDNN (%d sibling groups fused)", packed, fused
+            )
         self._model = model
         eos_ids = frozenset(_eos_ids(model, self._tokenizer))
         # Left padding of batched prefills; masked out, so any valid token id would do.
