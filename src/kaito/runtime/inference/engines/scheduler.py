@@ -7,13 +7,16 @@ one forward pass for every running row together (:mod:`.batch` keeps the padded 
 therefore joins a running batch at the next step and leaves it the step it finishes; nobody waits
 for a batch boundary.
 
-Results travel to the asyncio side through ``loop.call_soon_threadsafe`` into one queue per
-request; closing the consumer's iterator marks the request cancelled and the scheduler drops its
-rows at the next step.
+Results travel to the asyncio side into one queue per request, gathered per step by
+:class:`Outbox`: one ``loop.call_soon_threadsafe`` per event loop and step instead of one per row
+(each call wakes the loop through its self-pipe and competes with this thread for the GIL).
+Closing the consumer's iterator marks the request cancelled and the scheduler drops its rows at
+the next step.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import threading
@@ -78,6 +81,7 @@ class Scheduler:
         self._max_batch_size = max_batch_size
         self._rows: list[Row] = []
         self._batch = DecodeBatch()
+        self._out = Outbox()
         self.stopping = threading.Event()
 
     @property
@@ -97,9 +101,12 @@ class Scheduler:
                     logger.exception("engine step failed; aborting the running batch")
                     for row in self._rows:
                         if not row.done:
-                            fail(row.pending, exc)
+                            self._out.fail(row.pending, exc)
                     self._rows, self._batch = [], DecodeBatch()
+                finally:
+                    self._out.flush()
             self._abort_everything()
+            self._out.flush()
 
     def step(self) -> None:
         """Commands, cancellations, admissions, then one decoding step (or an idle wait)."""
@@ -141,7 +148,7 @@ class Scheduler:
                 try:
                     ready.append((pending, self._adapter_for(pending)))
                 except errors.ModelNotFoundError as exc:
-                    fail(pending, exc)
+                    self._out.fail(pending, exc)
             if not ready:
                 continue
             try:
@@ -149,7 +156,7 @@ class Scheduler:
             except Exception as exc:
                 logger.exception("prefill of %d requests failed", len(ready))
                 if len(ready) == 1:
-                    fail(ready[0][0], exc)
+                    self._out.fail(ready[0][0], exc)
                     continue
                 # Retry one by one so that one bad request does not fail its neighbours.
                 for item in ready:
@@ -157,7 +164,7 @@ class Scheduler:
                         self._prefill([item])
                     except Exception as single:
                         logger.exception("prefill failed")
-                        fail(item[0], single)
+                        self._out.fail(item[0], single)
 
     def _prefill(self, items: list[tuple[Pending, str]]) -> None:
         model = self._model
@@ -233,16 +240,16 @@ class Scheduler:
             completion = row.generated - (1 if is_eos else 0)
             if finish is None:
                 if text:
-                    emit(row.pending, SequenceEvent(row.index, text, completion))
+                    self._out.emit(row.pending, SequenceEvent(row.index, text, completion))
                 continue
-            emit(row.pending, SequenceEvent(row.index, text, completion, finish))
+            self._out.emit(row.pending, SequenceEvent(row.index, text, completion, finish))
             row.done = True
             row.pending.open_choices -= 1
 
     def _finish(self, row: Row, reason: FinishReason) -> None:
         row.done = True
         row.pending.open_choices -= 1
-        emit(row.pending, SequenceEvent(row.index, "", row.generated, reason))
+        self._out.emit(row.pending, SequenceEvent(row.index, "", row.generated, reason))
 
     def _compact(self) -> None:
         keep = [i for i, row in enumerate(self._rows) if not row.done]
@@ -256,23 +263,49 @@ class Scheduler:
                 self._finish(row, "abort")
         self._rows = []
         for pending in self._inbox.close():
-            fail(pending, errors.NotReadyError("the engine is shutting down"))
+            self._out.fail(pending, errors.NotReadyError("the engine is shutting down"))
 
 
 # -- bridging to asyncio ----------------------------------------------------------------------
 
 
-def emit(pending: Pending, event: SequenceEvent) -> None:
-    """Hand ``event`` to the request's consumer on its event loop (unless it went away)."""
-    if not pending.cancelled:
-        pending.loop.call_soon_threadsafe(pending.queue.put_nowait, event)
+class Outbox:
+    """Events and failures of one step, handed to each event loop in one call (module docstring).
+
+    Order is kept: a request's items stay in the order they were put, and a step's items are
+    delivered before the next step's.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[asyncio.AbstractEventLoop, list[tuple[Pending, Item]]] = {}
+
+    def emit(self, pending: Pending, event: SequenceEvent) -> None:
+        """Queue ``event`` for the request's consumer (unless it went away)."""
+        if not pending.cancelled:
+            self._items.setdefault(pending.loop, []).append((pending, event))
+
+    def fail(self, pending: Pending, exc: BaseException) -> None:
+        """End the request with ``exc`` (raised from its event stream)."""
+        pending.open_choices = 0
+        if not pending.cancelled:
+            self._items.setdefault(pending.loop, []).append((pending, exc))
+
+    def flush(self) -> None:
+        """Hand everything queued to the event loops, one call per loop."""
+        items, self._items = self._items, {}
+        for loop, batch in items.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, batch)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                logger.debug("dropping %d events for a closed event loop", len(batch))
 
 
-def fail(pending: Pending, exc: BaseException) -> None:
-    """End the request with ``exc`` (raised from its event stream)."""
-    pending.open_choices = 0
-    if not pending.cancelled:
-        pending.loop.call_soon_threadsafe(pending.queue.put_nowait, exc)
+Item = SequenceEvent | BaseException
+
+
+def _deliver(batch: list[tuple[Pending, Item]]) -> None:
+    for pending, item in batch:
+        pending.queue.put_nowait(item)
 
 
 class EventStream:
