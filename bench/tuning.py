@@ -58,7 +58,7 @@ UPSTREAM_RUNS: dict[str, str] = {
     "upstream-script-bf16": "bf16",
     "upstream-script-fp32": "fp32",
 }
-DEFAULT_RUNS = "upstream-script,lora-default,lora-fast"
+DEFAULT_RUNS = "lora-default,lora-fast"  # plus upstream-script when its path is given
 
 _PLANETS = ["Zorbia", "Vell", "Pim", "Quorra", "Dax", "Mirelle", "Tund", "Osk", "Barrow", "Ixi"]
 _COLORS = ["green", "violet", "amber", "silver", "pale blue", "copper", "rose", "grey"]
@@ -287,7 +287,7 @@ def main() -> None:
     """Run the selected configurations and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=192, help="training rows")
-    parser.add_argument("--only", default=DEFAULT_RUNS, help="comma list of runs")
+    parser.add_argument("--only", default=None, help="comma list of runs")
     parser.add_argument(
         "--upstream-script",
         type=Path,
@@ -303,6 +303,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "tuning.json")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.only is None:
+        args.only = ("upstream-script," if args.upstream_script else "") + DEFAULT_RUNS
     names = args.only.split(",")
     unknown = [n for n in names if n not in RUNS and n not in UPSTREAM_RUNS]
     if unknown:
