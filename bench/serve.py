@@ -26,7 +26,9 @@ average). ``--emulate-avx2`` starts every server with ``KAITO_CPU_FLAGS=avx,avx2
 ``ATEN_CPU_CAPABILITY=avx2`` and ``ONEDNN_MAX_CPU_ISA=AVX2``: torch's kernels and oneDNN stop at
 AVX2 and our defaults choose as on an AVX2-only host. That is emulation, not an AVX2 host: the
 cache sizes, clocks and memory bandwidth stay those of this CPU, and vLLM's own compiled kernels
-may still use AVX-512.
+may still use AVX-512; vLLM 0.32's bf16 default does not start at all under it (its attention asks
+PyTorch for a bf16 brgemm that needs AMX once oneDNN is capped), so compare with
+``vllm:dtype=float32`` there.
 
 Usage: ``python bench/serve.py [--modes a,b] [--concurrency 16,64] [--tokens 64] [--rounds 1]
 [--emulate-avx2]``. Results go to ``bench/results/serve.json`` and a markdown table on stdout.
