@@ -8,8 +8,7 @@ the process may really use (affinity mask, cgroup quota), not the node's core co
 runtimes ask this module once, log what it found, and choose:
 
 - the serving dtype on CPU (:func:`serving_dtype`): bfloat16 with native bf16, else float32;
-- the torch thread count (:func:`available_cpus`; a server keeps one of them for its own threads,
-  :func:`serving_threads`);
+- the torch thread count (:func:`available_cpus`);
 - the tuning profile's settings (``kaito.runtime.tuning.profiles`` reads :attr:`CpuInfo.tier`).
 
 Explicit flags always win over these defaults.
@@ -162,18 +161,6 @@ def serving_dtype(cpu: CpuInfo) -> ServingDtype:
     float32 elsewhere: batched greedy answers then equal unbatched ones exactly.
     """
     return "bfloat16" if cpu.native_bf16 else "float32"
-
-
-def serving_threads(cpus: int) -> int:
-    """The torch threads of a server on ``cpus`` CPUs: all but one, left to the server itself.
-
-    A server's event loop (HTTP, streaming, tokenizing) needs CPU time between decoding steps; with
-    as many OpenMP threads as CPUs, every parallel region of a step then waits for a thread that
-    the loop (or a neighbour's work) has descheduled. vLLM-CPU keeps one CPU out of its OpenMP
-    team for the same reason. Measured interleaved on 2 shared cores (docs/benchmarks.md,
-    Inference server): one thread served 3.4-3.5 req/s at 16 concurrent requests, two 1.8-2.7.
-    """
-    return max(1, cpus - 1)
 
 
 def available_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:

