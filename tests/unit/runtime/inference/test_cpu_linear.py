@@ -144,7 +144,8 @@ def test_a_fused_group_keeps_no_tensors_once_every_member_was_served() -> None:
     module = Attention(bias=False)
     cpu_linear.prepack_linears(module)
     cpu_linear.fuse_siblings(module)
-    group, _ = module.q_proj.fused
+    fused: tuple[cpu_linear.FusedGroup, int] = module.q_proj.fused  # type: ignore[assignment]
+    group = fused[0]
     with torch.inference_mode():
         module(torch.randn(2, 32))
     assert group._input is None
