@@ -93,7 +93,7 @@ def test_missing_required_file_is_a_damaged_checkpoint(tmp_path: Path) -> None:
 
 
 def test_truncated_adapter_never_counts_as_loadable(tmp_path: Path) -> None:
-    from kaito.runtime.tuning import training
+    from kaito.runtime.tuning import adapter_output, training
 
     root = checkpoints.checkpoint_root(tmp_path)
     folder = _write_checkpoint(root, 5)
@@ -101,16 +101,16 @@ def test_truncated_adapter_never_counts_as_loadable(tmp_path: Path) -> None:
     out.mkdir()
     for name in training.ADAPTER_FILES:
         (out / name).write_bytes((folder / name).read_bytes())
-    assert training._adapter_problem(out) is None
+    assert adapter_output.adapter_problem(out) is None
     _truncate(out / "adapter_model.safetensors")
-    assert training._adapter_problem(out) is not None
+    assert adapter_output.adapter_problem(out) is not None
     with pytest.raises(TuningError, match="does not load"):
-        training._require_loadable_adapter(out)
+        adapter_output.require_loadable_adapter(out)
     (out / "adapter_model.safetensors").write_bytes(
         (folder / "adapter_model.safetensors").read_bytes()
     )
     (out / "adapter_config.json").write_text("[1]")
-    assert "not a JSON object" in (training._adapter_problem(out) or "")
+    assert "not a JSON object" in (adapter_output.adapter_problem(out) or "")
 
 
 # -- slow: the real trainer on the tiny model ---------------------------------------------
@@ -165,7 +165,7 @@ def test_truncated_final_checkpoint_is_not_shipped_and_training_finishes_from_th
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from kaito.runtime.tuning import training
+    from kaito.runtime.tuning import adapter_output
 
     out, rerun = _killed_at_the_final_save(tmp_path, tiny_model_dir, facts_parquet, monkeypatch)
     final = out / ".kaito-checkpoints" / "checkpoint-10"
@@ -176,7 +176,7 @@ def test_truncated_final_checkpoint_is_not_shipped_and_training_finishes_from_th
     assert "resuming from step 5" in caplog.text
     assert result.global_step == 10
     assert (out / "fine_tuning_completed.txt").is_file()
-    assert training._adapter_problem(out) is None
+    assert adapter_output.adapter_problem(out) is None
     import peft
     import transformers
 
@@ -193,7 +193,7 @@ def test_truncated_rng_state_in_the_only_checkpoint_starts_afresh(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from kaito.runtime.tuning import training
+    from kaito.runtime.tuning import adapter_output
 
     out, rerun = _killed_at_the_final_save(tmp_path, tiny_model_dir, facts_parquet, monkeypatch)
     root = out / ".kaito-checkpoints"
@@ -204,11 +204,11 @@ def test_truncated_rng_state_in_the_only_checkpoint_starts_afresh(
     assert "training starts afresh" in caplog.text
     assert result.resumed_from_step is None
     assert result.global_step == 10
-    assert training._adapter_problem(out) is None
+    assert adapter_output.adapter_problem(out) is None
     # A completed run whose adapter was damaged afterwards is trained again, not skipped.
     _truncate(out / "adapter_model.safetensors")
     caplog.clear()
     again = rerun()  # type: ignore[operator]
     assert "does not load" in caplog.text
     assert not again.already_completed
-    assert training._adapter_problem(out) is None
+    assert adapter_output.adapter_problem(out) is None

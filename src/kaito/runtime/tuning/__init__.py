@@ -13,9 +13,9 @@ from kaito.runtime.tuning.errors import (
     ModelLoadError,
     TuningError,
 )
+from kaito.runtime.tuning.options import TuningOptions
 from kaito.runtime.tuning.training import (
     SENTINEL_FILENAME,
-    TuningOptions,
     TuningResult,
     run_tuning,
 )
