@@ -174,38 +174,23 @@ def estimate_nodes(
             f"model size unknown (best-effort preset); assuming {default_nodes} node(s): set "
             "resource.count to change it"
         )
-        return NodeEstimate(
-            model=model.name,
-            sku=gpu.sku,
-            nodes=default_nodes,
-            gpus_per_node=gpus,
-            min_gpus=gpus * default_nodes,
-            max_model_len=max_model_len,
-            per_gpu_memory_gib=per_gpu,
-            usable_per_gpu_gib=usable,
-            runtime_overhead_gib=RUNTIME_OVERHEAD_GIB,
-            kv_cache_per_gpu_gib=kv_per_gpu,
-            fixed_overhead_gib=fixed,
-            weights_budget_per_gpu_gib=budget,
-            weights_gib=None,
-            weights_per_gpu_gib=None,
-            size_known=False,
-            notes=tuple(notes),
-        )
-
-    needed = model.weights_gib * WEIGHTS_HEADROOM
-    min_gpus = math.floor(needed / budget) + 1
-    nodes = math.ceil(min_gpus / gpus)
-    if nodes > 1 and (gpu.mig_profile is not None or gpu.mig_enabled):
-        raise EstimateError(
-            f"{model.name} needs {needed:.2f}GiB for weights but one MIG instance of {gpu.sku} "
-            f"holds only {budget:.2f}GiB after overheads; MIG workloads run on a single node"
-        )
-    if nodes > 1 and not model.supports_distributed:
-        raise EstimateError(
-            f"{model.name} needs {nodes} nodes of {gpu.sku} ({min_gpus} GPUs) but does not "
-            "support multi-node inference; choose an instance type with more GPU memory"
-        )
+        nodes, min_gpus, weights_per_gpu = default_nodes, gpus * default_nodes, None
+    else:
+        needed = model.weights_gib * WEIGHTS_HEADROOM
+        min_gpus = math.floor(needed / budget) + 1
+        nodes = math.ceil(min_gpus / gpus)
+        if nodes > 1 and (gpu.mig_profile is not None or gpu.mig_enabled):
+            raise EstimateError(
+                f"{model.name} needs {needed:.2f}GiB for weights but one MIG instance of "
+                f"{gpu.sku} holds only {budget:.2f}GiB after overheads; MIG workloads run on a "
+                "single node"
+            )
+        if nodes > 1 and not model.supports_distributed:
+            raise EstimateError(
+                f"{model.name} needs {nodes} nodes of {gpu.sku} ({min_gpus} GPUs) but does not "
+                "support multi-node inference; choose an instance type with more GPU memory"
+            )
+        weights_per_gpu = needed / (nodes * gpus)
     return NodeEstimate(
         model=model.name,
         sku=gpu.sku,
@@ -220,7 +205,7 @@ def estimate_nodes(
         fixed_overhead_gib=fixed,
         weights_budget_per_gpu_gib=budget,
         weights_gib=model.weights_gib,
-        weights_per_gpu_gib=needed / (nodes * gpus),
-        size_known=True,
+        weights_per_gpu_gib=weights_per_gpu,
+        size_known=model.weights_gib is not None,
         notes=tuple(notes),
     )

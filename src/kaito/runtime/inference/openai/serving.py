@@ -51,6 +51,22 @@ def sse(payload: dict[str, Any] | str) -> str:
 SSE_DONE = sse("[DONE]")
 
 
+class _Chunker:
+    """One SSE event of a streamed response; chat and text completions share the envelope."""
+
+    def __init__(
+        self, obj: str, response_id: str, created: int, model: str, include_usage: bool
+    ) -> None:
+        self._head = {"id": response_id, "object": obj, "created": created, "model": model}
+        self._include_usage = include_usage
+
+    def __call__(self, choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> str:
+        body: dict[str, Any] = {**self._head, "choices": choices}
+        if self._include_usage:
+            body["usage"] = usage
+        return sse(body)
+
+
 class _Tracker:
     """Per-request timing and token counts for the metrics."""
 
@@ -188,17 +204,9 @@ class OpenAIServing:
         prompt_tokens: int,
         include_usage: bool,
     ) -> AsyncIterator[str]:
-        def chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> str:
-            body: dict[str, Any] = {
-                "id": response_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": request.model,
-                "choices": choices,
-            }
-            if include_usage:
-                body["usage"] = usage
-            return sse(body)
+        chunk = _Chunker(
+            "chat.completion.chunk", response_id, created, request.model, include_usage
+        )
 
         try:
             for i in range(request.n):
@@ -315,17 +323,7 @@ class OpenAIServing:
         include_usage: bool,
         echoes: list[str],
     ) -> AsyncIterator[str]:
-        def chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> str:
-            body: dict[str, Any] = {
-                "id": response_id,
-                "object": "text_completion",
-                "created": created,
-                "model": request.model,
-                "choices": choices,
-            }
-            if include_usage:
-                body["usage"] = usage
-            return sse(body)
+        chunk = _Chunker("text_completion", response_id, created, request.model, include_usage)
 
         try:
             for prompt_index, (stream, offset) in enumerate(zip(streams, offsets, strict=True)):
