@@ -310,7 +310,10 @@ PATH_WEIGHTS_DIR: Final = "/workspace/weights"
 PATH_CHAT_TEMPLATES: Final = "/workspace/chat_templates"
 PATH_LOCAL_MODELS_DIR: Final = "/opt/kaito/models"
 TUNING_SENTINEL_FILE: Final = "fine_tuning_completed.txt"
+# A PEFT adapter as the tuning Job writes it, the OCI image carries it and the servers load it.
 ADAPTER_CONFIG_FILE: Final = "adapter_config.json"
+ADAPTER_WEIGHTS_FILE: Final = "adapter_model.safetensors"
+ADAPTER_FILES: Final = (ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE)
 
 VOLUME_DSHM: Final = "dshm"
 VOLUME_MODEL_WEIGHTS: Final = "model-weights-volume"

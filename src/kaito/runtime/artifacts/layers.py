@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from kaito.api.constants import ADAPTER_FILES
 from kaito.runtime.artifacts.errors import AdapterLayoutError, ArtifactError
 
 LAYER_DIR = "data"
-ADAPTER_FILES: tuple[str, ...] = ("adapter_config.json", "adapter_model.safetensors")
 
 
 GIB = 1024**3

@@ -33,12 +33,12 @@ import oras.provider
 import requests
 import urllib3.exceptions
 
+from kaito.api.constants import ADAPTER_FILES as ADAPTER_FILES
 from kaito.runtime.artifacts.errors import (
     AdapterLayoutError,
     ArtifactError,
     RegistryUnreachableError,
 )
-from kaito.runtime.artifacts.layers import ADAPTER_FILES as ADAPTER_FILES
 from kaito.runtime.artifacts.layers import LAYER_DIR as LAYER_DIR
 from kaito.runtime.artifacts.layers import (
     O_NOFOLLOW,

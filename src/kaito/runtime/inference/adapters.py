@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from kaito.api.constants import ADAPTER_CONFIG_FILE
 from kaito.runtime.inference import errors
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ADAPTER_CONFIG_FILE = "adapter_config.json"
 #: Per-request timeout and tries of a hot-load pull (the whole pull has its own deadline).
 PULL_REQUEST_TIMEOUT_S = 30.0
 PULL_ATTEMPTS = 2

@@ -6,6 +6,7 @@ library until training starts, so importing it is cheap.
 
 from __future__ import annotations
 
+from kaito.api.constants import TUNING_SENTINEL_FILE as SENTINEL_FILENAME
 from kaito.runtime.tuning.errors import (
     ConfigError,
     DatasetError,
@@ -15,7 +16,6 @@ from kaito.runtime.tuning.errors import (
 )
 from kaito.runtime.tuning.options import TuningOptions
 from kaito.runtime.tuning.training import (
-    SENTINEL_FILENAME,
     TuningResult,
     run_tuning,
 )

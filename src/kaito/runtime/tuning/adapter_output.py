@@ -14,6 +14,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from kaito.api.constants import ADAPTER_CONFIG_FILE, ADAPTER_FILES, ADAPTER_WEIGHTS_FILE
+from kaito.api.constants import TUNING_SENTINEL_FILE as SENTINEL_FILENAME
 from kaito.runtime.tuning import checkpoints
 from kaito.runtime.tuning.errors import (
     TuningError,
@@ -21,10 +23,6 @@ from kaito.runtime.tuning.errors import (
 
 logger = logging.getLogger(__name__)
 
-SENTINEL_FILENAME = "fine_tuning_completed.txt"
-ADAPTER_CONFIG_FILENAME = "adapter_config.json"
-ADAPTER_WEIGHTS_FILENAME = "adapter_model.safetensors"
-ADAPTER_FILES: tuple[str, ...] = (ADAPTER_CONFIG_FILENAME, ADAPTER_WEIGHTS_FILENAME)
 _ADAPTER_STAGING = ".kaito-adapter-staging"
 TOKENIZER_PREFIXES = ("tokenizer", "special_tokens_map", "chat_template", "added_tokens")
 
@@ -61,23 +59,23 @@ def adapter_problem(out: Path) -> str | None:
         if not (out / name).is_file():
             return f"{name} is missing"
     try:
-        config = json.loads((out / ADAPTER_CONFIG_FILENAME).read_text(encoding="utf-8"))
+        config = json.loads((out / ADAPTER_CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
-        return f"{ADAPTER_CONFIG_FILENAME} is not JSON: {exc}"
+        return f"{ADAPTER_CONFIG_FILE} is not JSON: {exc}"
     if not isinstance(config, dict):
-        return f"{ADAPTER_CONFIG_FILENAME} is not a JSON object"
-    weights = out / ADAPTER_WEIGHTS_FILENAME
+        return f"{ADAPTER_CONFIG_FILE} is not a JSON object"
+    weights = out / ADAPTER_WEIGHTS_FILE
     problem = checkpoints.safetensors_problem(weights)
     if problem:
-        return f"{ADAPTER_WEIGHTS_FILENAME}: {problem}"
+        return f"{ADAPTER_WEIGHTS_FILE}: {problem}"
     try:
         from safetensors.torch import load_file
 
         tensors = load_file(str(weights), device="cpu")
     except Exception as exc:
-        return f"{ADAPTER_WEIGHTS_FILENAME} does not load: {str(exc)[:200]}"
+        return f"{ADAPTER_WEIGHTS_FILE} does not load: {str(exc)[:200]}"
     if not tensors:
-        return f"{ADAPTER_WEIGHTS_FILENAME} holds no tensors"
+        return f"{ADAPTER_WEIGHTS_FILE} holds no tensors"
     return None
 
 

@@ -26,6 +26,8 @@ import struct
 import zipfile
 from pathlib import Path
 
+from kaito.api import constants
+
 CHECKPOINT_DIRNAME = ".kaito-checkpoints"
 COMPLETE_MARKER = "KAITO_CHECKPOINT_COMPLETE"
 STAGING_PREFIX = ".staging-"
@@ -35,8 +37,8 @@ _CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 KEEP_CHECKPOINTS = 2
 """Sealed checkpoints kept: the newest and one to fall back to if the newest is damaged."""
 REQUIRED_FILES: tuple[tuple[str, ...], ...] = (
-    ("adapter_config.json",),
-    ("adapter_model.safetensors", "adapter_model.bin"),
+    (constants.ADAPTER_CONFIG_FILE,),
+    (constants.ADAPTER_WEIGHTS_FILE, "adapter_model.bin"),
     (TRAINER_STATE_FILENAME,),
 )
 _TORCH_SUFFIXES = (".pt", ".pth", ".bin")

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kaito.api.constants import ADAPTER_FILES as ADAPTER_FILES
+from kaito.api.constants import TUNING_SENTINEL_FILE as SENTINEL_FILENAME
 from kaito.runtime import host
 from kaito.runtime.tuning import (
     adapter_output,
@@ -37,8 +39,6 @@ from kaito.runtime.tuning import (
     model_loading,
     profiles,
 )
-from kaito.runtime.tuning.adapter_output import ADAPTER_FILES as ADAPTER_FILES
-from kaito.runtime.tuning.adapter_output import SENTINEL_FILENAME as SENTINEL_FILENAME
 from kaito.runtime.tuning.config import TuningConfig, load_config, resolve_output_dir
 from kaito.runtime.tuning.errors import (
     ConfigError,

@@ -24,6 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from kaito.api.constants import ADAPTER_CONFIG_FILE
 from kaito.runtime.inference import errors, settings
 from kaito.runtime.inference.engines import cpu_linear
 from kaito.runtime.inference.engines.base import EngineStats, EventStream, GenerationRequest
@@ -50,7 +51,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
-ADAPTER_CONFIG_FILE = "adapter_config.json"
 DEFAULT_MAX_MODEL_LEN = 4096
 
 

@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kaito.api.constants import ADAPTER_CONFIG_FILE
 from kaito.runtime.inference import chat_templates
 from kaito.runtime.inference.config_file import build_flag_args
 from kaito.runtime.inference.options import ServeOptions
 
 VLLM_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 INTERNAL_HOST = "127.0.0.1"
-ADAPTER_CONFIG_FILE = "adapter_config.json"
 # vLLM refuses /v1/load_lora_adapter unless this is set in its environment.
 RUNTIME_LORA_ENV = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
 
