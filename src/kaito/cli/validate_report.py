@@ -82,7 +82,8 @@ def _estimate_text(estimate: dict[str, Any]) -> str:
     nodes = estimate["nodes"]
     text = f"{nodes} node{'s' if nodes != 1 else ''}"
     if "replicas" in estimate:
-        text += f" ({estimate['replicas']} replicas of {estimate['nodesPerReplica']})"
+        replicas, per_replica = estimate["replicas"], estimate["nodesPerReplica"]
+        text += f" ({replicas} replica{'s' if replicas != 1 else ''} of {per_replica})"
     if estimate.get("instanceType"):
         text += f" of {estimate['instanceType']}"
     if estimate.get("gpusPerNode"):
