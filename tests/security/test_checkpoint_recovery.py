@@ -134,7 +134,7 @@ training_config:
 def _killed_at_the_final_save(
     tmp_path: Path, tiny_model_dir: Path, facts_parquet: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Path, object]:
-    from kaito.runtime.tuning import TuningOptions, run_tuning, training
+    from kaito.runtime.tuning import TuningOptions, adapter_output, run_tuning
 
     config = tmp_path / "training_config.yaml"
     config.write_text(CONFIG, encoding="utf-8")
@@ -146,7 +146,7 @@ def _killed_at_the_final_save(
         raise KeyboardInterrupt("simulated kill while writing the adapter")
 
     with monkeypatch.context() as patch:
-        patch.setattr(training, "_save_adapter", killed)
+        patch.setattr(adapter_output, "save_adapter", killed)
         with pytest.raises(KeyboardInterrupt):
             run_tuning(config, facts_parquet.parent, str(tiny_model_dir), None, options)
 

@@ -181,6 +181,8 @@ def follow_until_serving(
         except local_store.StateError as exc:
             raise DemoError(str(exc)) from exc
         if launch.is_serving(ws):
+            for follower in followers.values():
+                follower.pump()  # the lines written since the last poll, "==> ready" among them
             return store.load_run(name)
         state = ws.status.state if ws.status else None
         if state in ("Failed", "NotReady"):

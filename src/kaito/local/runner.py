@@ -353,12 +353,13 @@ class Runner:
         self.record.run.served_models = models
         if plan.benchmark:
             self._note(f"==> benchmark: {self.record.read_benchmark()}")
-        self.record.observe()
-        self.record.save()
+        # Say so before recording it: whoever sees the Workspace ready can also read these lines.
         self._note(f"==> ready: {url} (OpenAI API at {url}/v1, legacy API at {url}/chat)")
         self._note(f"    models: {', '.join(models)}")
         self._note("    try:")
         self._note(curl_example(url, models[-1]))
+        self.record.observe()
+        self.record.save()
 
     # -- stopping --------------------------------------------------------------------------------
     def _stopped(self) -> int:

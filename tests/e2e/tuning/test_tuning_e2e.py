@@ -324,7 +324,7 @@ def test_kill_after_the_last_checkpoint_but_before_the_adapter_still_completes(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from kaito.runtime.tuning import training
+    from kaito.runtime.tuning import adapter_output
 
     config = tmp_path / "training_config.yaml"
     config.write_text(
@@ -337,7 +337,7 @@ def test_kill_after_the_last_checkpoint_but_before_the_adapter_still_completes(
         raise KeyboardInterrupt("simulated kill while writing the adapter")
 
     with monkeypatch.context() as patch:
-        patch.setattr(training, "_save_adapter", killed)
+        patch.setattr(adapter_output, "save_adapter", killed)
         with pytest.raises(KeyboardInterrupt):
             run_tuning(config, facts_parquet.parent, str(tiny_model_dir), None, options)
     out = tmp_path / "results"
@@ -361,7 +361,7 @@ def test_checkpoints_of_a_different_config_are_not_reused(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from kaito.runtime.tuning import training
+    from kaito.runtime.tuning import adapter_output
 
     config = tmp_path / "training_config.yaml"
     text = TRAINED.format(quant=LORA_QUANT).replace("max_steps: 150", "max_steps: 10")
@@ -372,7 +372,7 @@ def test_checkpoints_of_a_different_config_are_not_reused(
         raise KeyboardInterrupt("simulated kill while writing the adapter")
 
     with monkeypatch.context() as patch:
-        patch.setattr(training, "_save_adapter", killed)
+        patch.setattr(adapter_output, "save_adapter", killed)
         with pytest.raises(KeyboardInterrupt):
             run_tuning(config, facts_parquet.parent, str(tiny_model_dir), None, options)
     config.write_text(text.replace("max_steps: 10", "max_steps: 12"), encoding="utf-8")
