@@ -10,6 +10,7 @@ recorded.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from kaito.api import benchmark as api_benchmark
@@ -24,6 +25,25 @@ Obj = dict[str, Any]
 POD_LOG_TAIL_LINES = 500
 # The API server relays logs from the node's kubelet; an unreachable node must not stall a pass.
 LOG_READ_TIMEOUT_S = 10.0
+# A failed read (no result lines, a kubelet that refuses logs) is tried again only after this long,
+# not on every pass: the result is printed before the pod turns Ready, so waiting loses nothing.
+RETRY_AFTER_S = 300.0
+
+
+def _failed_recently(ws: AnyWorkspace, now: dt.datetime) -> bool:
+    for condition in ws.status.conditions if ws.status is not None else []:
+        if (
+            condition.type == reasons.CONDITION_BENCHMARK_COMPLETED
+            and condition.status == reasons.CONDITION_FALSE
+        ):
+            try:
+                failed_at = dt.datetime.fromisoformat(condition.last_transition_time)
+            except ValueError:
+                return False  # an unreadable time: read again rather than never
+            if failed_at.tzinfo is None:
+                failed_at = failed_at.replace(tzinfo=dt.UTC)
+            return (now - failed_at).total_seconds() < RETRY_AFTER_S
+    return False
 
 
 def _pod_ready(pod: Obj) -> bool:
@@ -33,8 +53,12 @@ def _pod_ready(pod: Obj) -> bool:
     return False
 
 
-def benchmark_pod(ws: AnyWorkspace, pods: list[Obj]) -> str | None:
-    """The pod whose log to read now, or ``None`` (benchmark off, recorded, or pod not Ready)."""
+def benchmark_pod(ws: AnyWorkspace, pods: list[Obj], now: dt.datetime | None = None) -> str | None:
+    """The pod whose log to read now, or ``None``.
+
+    ``None`` when the benchmark is off, its result is recorded, the first pod is not Ready, or a
+    read failed less than :data:`RETRY_AFTER_S` ago.
+    """
     inference = ws.inference
     runtime = workspace_runtime(ws)
     annotations = ws.metadata.annotations
@@ -42,6 +66,8 @@ def benchmark_pod(ws: AnyWorkspace, pods: list[Obj]) -> str | None:
     if not api_benchmark.benchmark_enabled(annotations, runtime, has_preset):
         return None
     if ws.status is not None and status_mod.benchmark_recorded(ws.status.to_wire()):
+        return None
+    if _failed_recently(ws, now or dt.datetime.now(dt.UTC)):
         return None
     first = f"{ws.metadata.name}-0"
     if any(p["metadata"]["name"] == first and _pod_ready(p) for p in pods):

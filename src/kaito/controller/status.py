@@ -161,7 +161,8 @@ def benchmark_recorded(status: Obj) -> bool:
 
 def _benchmark_conditions(obs: Observation, current: list[Condition]) -> list[ConditionValue]:
     # Write-once as upstream: a recorded result keeps its condition (refreshed to this generation)
-    # and is never replaced; a failed read is reported and tried again on a later pass.
+    # and is never replaced; a failed read is reported, and kept (with its time) until a later
+    # pass reads again (controller/benchmark.py waits RETRY_AFTER_S).
     kept = conditions.get_condition(current, reasons.CONDITION_BENCHMARK_COMPLETED)
     if kept is not None and kept.status == reasons.CONDITION_TRUE:
         return [ConditionValue(kept.type, kept.status, kept.reason, kept.message)]
@@ -183,7 +184,9 @@ def _benchmark_conditions(obs: Observation, current: list[Condition]) -> list[Co
                 obs.benchmark_error,
             )
         ]
-    return []
+    if kept is None:
+        return []
+    return [ConditionValue(kept.type, kept.status, kept.reason, kept.message)]
 
 
 def _tuning_conditions(obs: Observation) -> tuple[list[ConditionValue], str]:

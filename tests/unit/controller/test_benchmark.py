@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -92,6 +93,32 @@ def test_a_failed_read_is_reported_without_touching_readiness() -> None:
     )
     assert status["state"] == "Ready"
     assert "performance" not in status
+
+
+def test_a_failed_read_is_retried_only_after_the_retry_interval() -> None:
+    """A kubelet that refuses logs must not cost a log read on every pass."""
+    obs = Observation(1, RESOURCE_OK, ["n"], statefulset=_sts(), benchmark_error="no line")
+    failed_status = compute_status(_body(), obs)
+    failed = _cond(failed_status, "BenchmarkCompleted")
+    assert failed is not None
+    failed_at = dt.datetime.fromisoformat(failed["lastTransitionTime"])
+    ws = parse_workspace(_body(status=failed_status))
+    soon = failed_at + dt.timedelta(seconds=benchmark.RETRY_AFTER_S - 1)
+    later = failed_at + dt.timedelta(seconds=benchmark.RETRY_AFTER_S + 1)
+    assert benchmark.benchmark_pod(ws, [_pod()], now=soon) is None
+    assert benchmark.benchmark_pod(ws, [_pod()], now=later) == "w-0"
+
+    # A pass that did not read keeps the failure (and its time) instead of dropping it.
+    quiet = compute_status(
+        _body(status=failed_status), Observation(1, RESOURCE_OK, ["n"], statefulset=_sts())
+    )
+    kept = _cond(quiet, "BenchmarkCompleted")
+    assert kept is not None
+    assert (kept["status"], kept["message"], kept["lastTransitionTime"]) == (
+        "False",
+        "no line",
+        failed["lastTransitionTime"],
+    )
 
 
 @pytest.mark.parametrize(
