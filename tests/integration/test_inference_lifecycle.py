@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 from tests.fixtures.samples import inference_workspace
@@ -297,6 +298,23 @@ async def test_benchmark_log_read_is_attempted_once_ready_and_a_failure_is_repor
     assert benchmark["message"].startswith("pod workspace-phi-4-mini-0: ")
     assert "performance" not in ws["status"]
     assert is_true(ws, "WorkspaceSucceeded")
+
+    # Later passes (each label change is one) do not read the log again before the retry interval.
+    for n in range(3):
+        harness.patch("workspaces", "workspace-phi-4-mini", {"metadata": {"labels": {"n": str(n)}}})
+    await asyncio.sleep(2.0)
+    assert _log_reads(harness) == 1
+
+
+def _log_reads(harness: Harness) -> int:
+    """The operator's ``get pods/log`` requests in this test's namespace, from the audit log."""
+    requests = set()
+    for line in harness.cp.audit_log.read_text().splitlines():
+        event = json.loads(line)
+        ref = event.get("objectRef") or {}
+        if ref.get("subresource") == "log" and ref.get("namespace") == harness.ns:
+            requests.add(event["auditID"])  # one request may be logged at several stages
+    return len(requests)
 
 
 async def test_disabled_benchmark_reads_no_log(harness: Harness) -> None:

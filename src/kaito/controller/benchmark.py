@@ -30,14 +30,15 @@ LOG_READ_TIMEOUT_S = 10.0
 RETRY_AFTER_S = 300.0
 
 
-def _failed_recently(ws: AnyWorkspace, now: dt.datetime) -> bool:
-    for condition in ws.status.conditions if ws.status is not None else []:
+def _failed_recently(status: Obj, now: dt.datetime) -> bool:
+    for condition in status.get("conditions") or []:
         if (
-            condition.type == reasons.CONDITION_BENCHMARK_COMPLETED
-            and condition.status == reasons.CONDITION_FALSE
+            isinstance(condition, dict)
+            and condition.get("type") == reasons.CONDITION_BENCHMARK_COMPLETED
+            and condition.get("status") == reasons.CONDITION_FALSE
         ):
             try:
-                failed_at = dt.datetime.fromisoformat(condition.last_transition_time)
+                failed_at = dt.datetime.fromisoformat(str(condition.get("lastTransitionTime")))
             except ValueError:
                 return False  # an unreadable time: read again rather than never
             if failed_at.tzinfo is None:
@@ -53,7 +54,12 @@ def _pod_ready(pod: Obj) -> bool:
     return False
 
 
-def benchmark_pod(ws: AnyWorkspace, pods: list[Obj], now: dt.datetime | None = None) -> str | None:
+def benchmark_pod(
+    ws: AnyWorkspace,
+    pods: list[Obj],
+    status: Obj | None = None,
+    now: dt.datetime | None = None,
+) -> str | None:
     """The pod whose log to read now, or ``None``.
 
     ``None`` when the benchmark is off, its result is recorded, the first pod is not Ready, or a
@@ -65,9 +71,11 @@ def benchmark_pod(ws: AnyWorkspace, pods: list[Obj], now: dt.datetime | None = N
     has_preset = inference is not None and inference.preset is not None
     if not api_benchmark.benchmark_enabled(annotations, runtime, has_preset):
         return None
-    if ws.status is not None and status_mod.benchmark_recorded(ws.status.to_wire()):
+    if status is None:  # the reconcile parses the spec alone and passes the stored status
+        status = ws.status.to_wire() if ws.status is not None else {}
+    if status_mod.benchmark_recorded(status):
         return None
-    if _failed_recently(ws, now or dt.datetime.now(dt.UTC)):
+    if _failed_recently(status, now or dt.datetime.now(dt.UTC)):
         return None
     first = f"{ws.metadata.name}-0"
     if any(p["metadata"]["name"] == first and _pod_ready(p) for p in pods):
@@ -76,10 +84,14 @@ def benchmark_pod(ws: AnyWorkspace, pods: list[Obj], now: dt.datetime | None = N
 
 
 async def observe_benchmark(
-    ctx: ControllerContext, ws: AnyWorkspace, obs: status_mod.Observation
+    ctx: ControllerContext, ws: AnyWorkspace, obs: status_mod.Observation, status: Obj
 ) -> None:
-    """Fill ``obs.performance`` (or ``obs.benchmark_error``) when a result is due."""
-    pod = benchmark_pod(ws, obs.pods)
+    """Fill ``obs.performance`` (or ``obs.benchmark_error``) when a result is due.
+
+    ``status`` is the Workspace's stored status, which says whether a result is recorded or a
+    read failed recently.
+    """
+    pod = benchmark_pod(ws, obs.pods, status)
     if pod is None:
         return
     name = str(ws.metadata.name)

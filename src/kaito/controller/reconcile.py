@@ -109,7 +109,9 @@ async def _gpu(ctx: ControllerContext, ws: AnyWorkspace) -> skus.GPUConfig | Non
     return None
 
 
-async def _observe_workload(ctx: ControllerContext, ws: AnyWorkspace, obs: Any) -> None:
+async def _observe_workload(
+    ctx: ControllerContext, ws: AnyWorkspace, obs: Any, status: Obj
+) -> None:
     name, namespace = str(ws.metadata.name), ws.metadata.namespace or "default"
     selector = {constants.LABEL_WORKSPACE: name}
     if ws.inference is not None:
@@ -119,7 +121,7 @@ async def _observe_workload(ctx: ControllerContext, ws: AnyWorkspace, obs: Any) 
             obs.statefulset = await ctx.cluster.get_or_none(resources.STATEFULSET, name, namespace)
         if obs.statefulset is not None:
             obs.pods = await ctx.cluster.list(resources.POD, namespace, labels=selector)
-            await benchmark.observe_benchmark(ctx, ws, obs)
+            await benchmark.observe_benchmark(ctx, ws, obs, status)
     else:
         if not ctx.cluster.cached_absent(resources.JOB, name, namespace):
             obs.job = await ctx.cluster.get_or_none(resources.JOB, name, namespace)
@@ -218,7 +220,7 @@ async def reconcile(ctx: ControllerContext, body: Obj) -> Outcome:
     state: str | None = None
     latest: Obj = body
     try:
-        await _observe_workload(ctx, ws, obs)
+        await _observe_workload(ctx, ws, obs, body.get("status") or {})
         state, written = await _write_status(ctx, body, obs)
         latest = written or body
     except errors.KubernetesError as exc:

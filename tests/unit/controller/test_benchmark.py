@@ -164,7 +164,7 @@ async def test_observe_reads_the_first_pods_server_container(lines, value, error
     cluster = _Cluster(lines)
     ctx = ControllerContext(cluster=cluster, settings=ManifestSettings())  # type: ignore[arg-type]
     obs = Observation(pods=[_pod()])
-    await benchmark.observe_benchmark(ctx, parse_workspace(_body()), obs)
+    await benchmark.observe_benchmark(ctx, parse_workspace(_body()), obs, {})
     assert cluster.reads == [("pods/log", "w-0", "ns", "w", 500)]
     if value is None:
         assert obs.performance is None
