@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -309,6 +310,12 @@ class StateStore:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = read_lock_holder(path)
+                # The winner writes its pid right after it takes the lock: wait a moment for it.
+                for _ in range(20):
+                    if holder:
+                        break
+                    time.sleep(0.01)
+                    holder = read_lock_holder(path)
                 who = f"pid {holder}" if holder else "another process"
                 raise LockedError(
                     f'workspace "{name}" is being started or run by {who} (lock {path}); '
