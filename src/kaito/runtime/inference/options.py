@@ -68,6 +68,8 @@ class ServeOptions:
     """torch CPU threads (transformers engine); default every CPU the process may use."""
     cpu_prepack: bool = True
     """Reorder linear weights once for oneDNN on CPU (faster; linear weights held twice)."""
+    fast_decode: bool = True
+    """Decode Llama models on CPU through kaito's own step (same logits, less CPU)."""
     vllm_python: str | None = None
     """Interpreter that has vLLM installed (default: this one)."""
     vllm_port: int | None = None
@@ -158,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="Pack linear weights for oneDNN on CPU: faster decoding, linear weights held twice.",
+    )
+    add(
+        "--fast-decode",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Run decoding steps of Llama-architecture models on CPU through kaito's own step "
+        "instead of the model's forward: the same logits with less CPU per step. Steps with "
+        "adapter rows always use the model's forward.",
     )
     add("--kaito-vllm-python", help="Python interpreter with vLLM installed.")
     add("--kaito-vllm-port", type=int, help="Internal port of the vLLM child process.")
@@ -254,6 +264,7 @@ def parse_serve_args(argv: list[str]) -> ServeOptions:
         max_queue=namespace.max_queue,
         threads=namespace.threads,
         cpu_prepack=namespace.cpu_prepack,
+        fast_decode=namespace.fast_decode,
         vllm_python=namespace.kaito_vllm_python,
         vllm_port=namespace.kaito_vllm_port,
         registry_plain_http=namespace.kaito_registry_plain_http,

@@ -134,6 +134,7 @@ async def _start_transformers(app: FastAPI, options: ServeOptions) -> None:
                 max_queue=options.max_queue,
                 threads=options.threads,
                 cpu_prepack=options.cpu_prepack,
+                fast_decode=options.fast_decode,
                 adapters_dir=options.adapters_dir,
             )
         )

@@ -121,6 +121,18 @@ class DecodeBatch:
         """Per layer (keys, values) of the filled columns, ``[rows, heads, L, head_dim]``."""
         return [(layer.keys, layer.values) for layer in self._layers]
 
+    @property
+    def cache_layers(self) -> list[Any]:
+        """The layers' growing buffers (``update(keys, values)`` appends columns in place)."""
+        return self._layers
+
+    def step_mask(self) -> Any:
+        """``[rows, L + 1]`` mask of a decoding step: the cache's, plus the column it adds."""
+        import torch
+
+        ones = torch.ones((self.size, 1), dtype=torch.long, device=self.mask.device)
+        return torch.cat([self.mask, ones], dim=1)
+
     def cache(self) -> Any:
         """A transformers ``DynamicCache`` over this batch's buffers, for one decoding step.
 

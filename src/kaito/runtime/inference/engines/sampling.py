@@ -34,9 +34,7 @@ def sample(logits: Any, params: list[SamplingParams], generators: list[Any]) -> 
     """Pick one token per row: a batched argmax, then sampling for the non-greedy rows."""
     import torch
 
-    # In float32: the same index (bf16 -> fp32 is exact), and argmax over bf16 on CPU took twice
-    # as long as the cast plus a float32 argmax (1.5 vs 0.7 ms for 16 rows of a 49k vocabulary).
-    tokens = logits.float().argmax(dim=-1)
+    tokens = greedy_tokens(logits)
     for row, (param, generator) in enumerate(zip(params, generators, strict=True)):
         if param.greedy or generator is None:
             continue
@@ -54,3 +52,33 @@ def sample(logits: Any, params: list[SamplingParams], generators: list[Any]) -> 
             probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
         tokens[row] = torch.multinomial(probs, 1, generator=generator)[0]
     return tokens
+
+
+#: Vocabulary slice :func:`greedy_tokens` reduces at once, at most (a power of two).
+ARGMAX_CHUNK = 1024
+
+
+def greedy_tokens(logits: Any) -> Any:
+    """``logits.argmax(-1)`` (``[rows, vocab]``), the same indices, about 5x faster on CPU.
+
+    PyTorch's CPU argmax walks a row one element at a time, and over bfloat16 it is slower still:
+    6.9 ms for 64 rows of a 49k vocabulary (float32 copy plus argmax), about 6% of a 64-row
+    decoding step. Here the row is cut into chunks whose maxima one vectorised ``amax`` finds;
+    the argmax then only runs over the chunk maxima and inside the winning chunk (1.3 ms). Ties
+    and NaNs resolve as in ``argmax``: the first chunk holding the maximum (or a NaN), then the
+    first position in it.
+    """
+    import torch
+
+    rows, vocab = logits.shape
+    chunk = ARGMAX_CHUNK
+    while chunk > 1 and vocab % chunk:
+        chunk //= 2
+    if chunk < 64 or vocab == chunk:
+        # In float32: the same index (bf16 -> fp32 is exact), and argmax over bf16 on CPU takes
+        # twice as long as the cast plus a float32 argmax.
+        return logits.float().argmax(dim=-1)
+    chunks = logits.reshape(rows, vocab // chunk, chunk)
+    which = chunks.amax(dim=-1).float().argmax(dim=-1)
+    inside = chunks[torch.arange(rows, device=logits.device), which].float().argmax(dim=-1)
+    return which * chunk + inside

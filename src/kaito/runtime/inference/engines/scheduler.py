@@ -56,7 +56,10 @@ class LoadedModel:
     """What the scheduler needs of the loaded model (the engine builds it after loading)."""
 
     forward: Callable[..., Any]
-    """``forward(input_ids, adapters, **kwargs)``: one pass, per-row adapters."""
+    """``forward(input_ids, adapters, **kwargs)``: one pass, per-row adapters (prefills)."""
+    decode: Callable[[DecodeBatch, list[str]], Any]
+    """``decode(batch, adapters)``: next-token logits ``[rows, vocab]`` of one decoding step;
+    writes the step's keys and values into the batch's cache (then ``batch.advance``)."""
     decode_ids: Callable[[Any], str]
     """Token ids to text without special tokens."""
     eos_ids: frozenset[int]
@@ -205,19 +208,9 @@ class Scheduler:
     # -- decoding ---------------------------------------------------------------------------------
 
     def _decode(self) -> None:
-        import torch
-
-        batch = self._batch
-        ones = torch.ones((batch.size, 1), dtype=torch.long, device=batch.mask.device)
-        out = self._model.forward(
-            batch.next_tokens.unsqueeze(1),
-            [row.adapter for row in self._rows],
-            past_key_values=batch.cache(),
-            attention_mask=torch.cat([batch.mask, ones], dim=1),
-            position_ids=batch.positions.unsqueeze(1),
-        )
-        rows = self._rows
-        tokens = sample(out.logits[:, -1, :], [r.params for r in rows], [r.generator for r in rows])
+        batch, rows = self._batch, self._rows
+        logits = self._model.decode(batch, [row.adapter for row in rows])
+        tokens = sample(logits, [r.params for r in rows], [r.generator for r in rows])
         batch.advance(tokens)
         self._after_sampling(rows, tokens.tolist())
         self._compact()

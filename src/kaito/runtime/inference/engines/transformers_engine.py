@@ -7,7 +7,9 @@ stop) and loading. The work is split by what it owns:
 - :mod:`.prefill`: several prompts in one padded forward pass, their common start computed once;
 - :mod:`.sampling`: picking tokens (greedy, temperature, top-k/top-p, seeds);
 - :mod:`.inbox`: what other threads hand to the scheduler, and the adapter table, under locks;
-- :mod:`.batch`: the running batch's key/value cache.
+- :mod:`.batch`: the running batch's key/value cache;
+- :mod:`.decode_step`: a Llama decoding step without transformers' per-call machinery (same
+  logits, less CPU), used for steps whose rows all run the base model.
 
 Adapters are PEFT LoRA adapters loaded side by side into one ``PeftModel``; a mixed batch passes
 ``adapter_names`` per row, so requests for the base model and for different adapters share every
@@ -26,8 +28,9 @@ from typing import Any
 
 from kaito.api.constants import ADAPTER_CONFIG_FILE
 from kaito.runtime.inference import errors, settings
-from kaito.runtime.inference.engines import cpu_linear
+from kaito.runtime.inference.engines import cpu_linear, decode_step
 from kaito.runtime.inference.engines.base import EngineStats, EventStream, GenerationRequest
+from kaito.runtime.inference.engines.batch import DecodeBatch
 from kaito.runtime.inference.engines.host_choice import default_cpu_threads, resolve_dtype
 from kaito.runtime.inference.engines.inbox import AdapterTable, Inbox, Pending
 from kaito.runtime.inference.engines.prefill import (
@@ -76,6 +79,8 @@ class TransformersEngineConfig:
     """torch intra-op threads on CPU; defaults to :func:`default_cpu_threads`."""
     cpu_prepack: bool = True
     """On CPU, run linear layers on weights packed once for oneDNN (:mod:`.cpu_linear`)."""
+    fast_decode: bool = True
+    """Decode base-model steps of supported models through :mod:`.decode_step` (same logits)."""
     adapters_dir: Path | None = None
     """Each sub-directory holding ``adapter_config.json`` is served under its directory name."""
 
@@ -86,6 +91,7 @@ class TransformersEngine:
     def __init__(self, config: TransformersEngineConfig) -> None:
         self._config = config
         self._model: Any = None
+        self._decode_step: decode_step.DecodeStep | None = None
         self._tokenizer: Any = None
         self._device: Any = None
         self._max_model_len = config.max_model_len or DEFAULT_MAX_MODEL_LEN
@@ -263,6 +269,11 @@ class TransformersEngine:
                 "packed %d linear layers for oneDNN (%d sibling groups fused)", packed, fused
             )
         self._model = model
+        self._decode_step = decode_step.build(model) if cfg.fast_decode else None
+        logger.info(
+            "decoding steps through %s",
+            "kaito's Llama step" if self._decode_step else "the model's forward",
+        )
         eos_ids = frozenset(_eos_ids(model, self._tokenizer))
         # Left padding of batched prefills; masked out, so any valid token id would do.
         pad = self._tokenizer.pad_token_id
@@ -275,6 +286,7 @@ class TransformersEngine:
                     self._load_adapter_now(child.name, child, strength)
         return LoadedModel(
             forward=self._forward,
+            decode=self._decode_logits,
             decode_ids=self._decode_ids,
             eos_ids=eos_ids,
             pad_id=int(pad if pad is not None else min(eos_ids, default=0)),
@@ -350,6 +362,25 @@ class TransformersEngine:
             with self._model.disable_adapter():
                 return self._model(input_ids=input_ids, use_cache=True, **kwargs)
         return self._model(input_ids=input_ids, use_cache=True, **kwargs)
+
+    def _decode_logits(self, batch: DecodeBatch, adapters: list[str]) -> Any:
+        """Next-token logits ``[rows, vocab]`` of one decoding step of the running batch.
+
+        The step built before any adapter was attached keeps computing the base model (PEFT
+        wraps the linears it holds, it does not change them), so it serves every step whose rows
+        all ask for the base model; a step with adapter rows goes through PEFT.
+        """
+        mask = batch.step_mask()
+        if self._decode_step is not None and all(a == BASE_ADAPTER for a in adapters):
+            return self._decode_step(batch.next_tokens, batch.positions, mask, batch.cache_layers)
+        out = self._forward(
+            batch.next_tokens.unsqueeze(1),
+            adapters,
+            past_key_values=batch.cache(),
+            attention_mask=mask,
+            position_ids=batch.positions.unsqueeze(1),
+        )
+        return out.logits[:, -1, :]
 
     def _decode_ids(self, ids: Any) -> str:
         text: str = self._tokenizer.decode(ids, skip_special_tokens=True)

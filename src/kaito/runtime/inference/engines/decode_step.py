@@ -1,0 +1,209 @@
+"""One decoding step of a Llama-architecture model, without transformers' per-call machinery.
+
+Why: on CPU a decoding step of a small model is a few thousand tiny operators, and what is not
+the linears' weight streaming is largely overhead around them. Through ``model(...)`` every step
+also pays for transformers' generic layers: keyword plumbing and output classes per module, a
+4-D mask built from the 2-D one, a boolean mask turned into an additive one again in each of the
+30 attention calls, 3-D ``[rows, 1, hidden]`` shapes with transposes, and one ``nn.Module`` call
+per linear. A profiled 16-row bf16 step of SmolLM2-135M spent about 20 of its ~55 ms of CPU
+outside the linears and attention (docs/benchmarks.md, Inference server).
+
+This module runs the same arithmetic in the same dtypes and order as transformers' Llama code
+(RMSNorm in float32 then scaled in the weights' dtype, rotary tables from the model's own rotary
+module, ``scaled_dot_product_attention`` on the query heads grouped per key/value head, residual
+adds, SiLU-gated MLP), so its logits equal ``model(...)``'s bit for bit
+(``tests/unit/runtime/inference/test_decode_step.py``) and greedy answers do not change. What it
+drops is the plumbing: 2-D activations, one additive mask per step, and the fused oneDNN weights
+of :mod:`.cpu_linear` called directly (one call for q/k/v and one for gate/up).
+
+It serves only what it was checked against: a ``LlamaForCausalLM`` on CPU with its RMSNorm and
+SiLU, and no adapters attached (PEFT's LoRA layers need its per-row adapter hooks; the engine
+then goes through ``model(...)``). :func:`build` returns None for anything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+#: Linear of one input to several outputs (a fused sibling group or the separate modules).
+Projection = Callable[[Any], Sequence[Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layer:
+    """What one decoder layer's step needs, looked up once."""
+
+    input_norm: Any  # weight of the input RMSNorm
+    input_eps: float
+    qkv: Projection
+    o_proj: Any
+    post_norm: Any
+    post_eps: float
+    gate_up: Projection
+    down_proj: Any
+    heads: int
+    kv_heads: int
+    head_dim: int
+    scaling: float
+
+
+class DecodeStep:
+    """``step(tokens, positions, mask, cache_layers) -> logits`` for a supported model."""
+
+    def __init__(self, model: Any) -> None:
+        inner = model.model
+        self._embed = inner.embed_tokens
+        self._rotary = inner.rotary_emb
+        self._final_norm = inner.norm.weight
+        self._final_eps = float(inner.norm.variance_epsilon)
+        self._lm_head = model.lm_head
+        self._layers = [_layer(layer) for layer in inner.layers]
+
+    def __call__(self, tokens: Any, positions: Any, mask: Any, cache_layers: Sequence[Any]) -> Any:
+        """Logits ``[rows, vocab]`` of the next token of every row.
+
+        Args:
+            tokens: ``[rows]`` long tensor, each row's last token (fed now).
+            positions: ``[rows]`` long tensor, that token's position id.
+            mask: ``[rows, L + 1]`` long tensor, 1 for real cache positions and the new one.
+            cache_layers: per layer an object with ``update(keys, values)`` that appends
+                ``[rows, kv_heads, 1, head_dim]`` and returns the full keys and values
+                (:class:`.batch.DecodeBatch` layers).
+        """
+        import torch
+
+        rows = int(tokens.shape[0])
+        hidden = self._embed(tokens)  # [rows, hidden]
+        # The model's own rotary module, as transformers calls it: [rows, 1, head_dim] each.
+        cos, sin = self._rotary(hidden, positions.unsqueeze(1))
+        cos, sin = cos[:, :, None, :], sin[:, :, None, :]  # broadcast over heads: [rows, 1, 1, d]
+        # SDPA turns a boolean mask into this additive one at every call; done once per step.
+        additive = torch.zeros(mask.shape, dtype=hidden.dtype, device=hidden.device)
+        additive = additive.masked_fill_(mask == 0, float("-inf"))[:, None, None, :]
+        for layer, cache in zip(self._layers, cache_layers, strict=True):
+            hidden = _layer_step(layer, cache, hidden, cos, sin, additive, rows)
+        hidden = _rms_norm(hidden, self._final_norm, self._final_eps)
+        return self._lm_head(hidden)
+
+
+def build(model: Any) -> DecodeStep | None:
+    """A :class:`DecodeStep` for ``model``, or None when it is not a model this step reproduces."""
+    from transformers.models.llama.modeling_llama import (
+        LlamaDecoderLayer,
+        LlamaForCausalLM,
+        LlamaRMSNorm,
+    )
+
+    if type(model) is not LlamaForCausalLM or model.device.type != "cpu":
+        return None
+    config = model.config
+    if getattr(config, "hidden_act", None) != "silu" or type(model.model.norm) is not LlamaRMSNorm:
+        return None
+    for layer in model.model.layers:
+        if type(layer) is not LlamaDecoderLayer or not all(
+            type(norm) is LlamaRMSNorm
+            for norm in (layer.input_layernorm, layer.post_attention_layernorm)
+        ):
+            return None
+    return DecodeStep(model)
+
+
+def _layer(layer: Any) -> _Layer:
+    attention, mlp = layer.self_attn, layer.mlp
+    config = attention.config
+    return _Layer(
+        input_norm=layer.input_layernorm.weight,
+        input_eps=float(layer.input_layernorm.variance_epsilon),
+        qkv=_projection(attention.q_proj, attention.k_proj, attention.v_proj),
+        o_proj=attention.o_proj,
+        post_norm=layer.post_attention_layernorm.weight,
+        post_eps=float(layer.post_attention_layernorm.variance_epsilon),
+        gate_up=_projection(mlp.gate_proj, mlp.up_proj),
+        down_proj=mlp.down_proj,
+        heads=int(config.num_attention_heads),
+        kv_heads=int(config.num_key_value_heads),
+        head_dim=int(attention.head_dim),
+        scaling=float(attention.scaling),
+    )
+
+
+def _projection(*members: Any) -> Projection:
+    """One oneDNN call when :func:`.cpu_linear.fuse_siblings` grouped ``members``, else each.
+
+    Returns the outputs in member order; with a fused group they are slices of one tensor, so
+    neighbours can be taken together (:func:`_joined`).
+    """
+    import torch
+
+    fused = [getattr(m, "fused", None) for m in members]
+    group = fused[0][0] if fused[0] is not None else None
+    expected = [(group, index) for index in range(len(members))]
+    if group is None or fused != expected:
+        return lambda x: [m(x) for m in members]
+    linear = torch.ops.mkldnn._linear_pointwise
+    packed, bias, sizes, dtype = group.packed, group.bias, group.sizes, members[0].weight.dtype
+
+    def fused_call(x: Any) -> Sequence[Any]:
+        if x.dtype != dtype or torch.is_grad_enabled():  # as PackedLinear: its own fallback
+            return [m(x) for m in members]
+        out: Sequence[Any] = linear(x, packed, bias, "none", [], "").split(sizes, -1)
+        return out
+
+    return fused_call
+
+
+def _joined(first: Any, second: Any) -> Any:
+    """``cat([first, second], -1)``, as a view when they are neighbouring slices of one tensor."""
+    import torch
+
+    width = int(first.shape[-1])
+    if (
+        first.dim() == 2
+        and first.stride() == second.stride()
+        and first.stride(-1) == 1
+        and second.data_ptr() == first.data_ptr() + width * first.element_size()
+    ):
+        return first.as_strided((first.shape[0], width + int(second.shape[-1])), first.stride())
+    return torch.cat([first, second], dim=-1)
+
+
+def _rms_norm(hidden: Any, weight: Any, eps: float) -> Any:
+    """Llama's RMSNorm as transformers computes it: float32 statistics, then the dtype."""
+    import torch
+
+    dtype = hidden.dtype
+    as_float = hidden.to(torch.float32)
+    variance = as_float.pow(2).mean(-1, keepdim=True)
+    return weight * (as_float * torch.rsqrt(variance + eps)).to(dtype)
+
+
+def _rotate(x: Any, cos: Any, sin: Any) -> Any:
+    """Rotary embedding as transformers applies it (``x * cos + rotate_half(x) * sin``)."""
+    import torch
+
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return (x * cos) + (rotated * sin)
+
+
+def _layer_step(
+    layer: _Layer, cache: Any, hidden: Any, cos: Any, sin: Any, additive: Any, rows: int
+) -> Any:
+    from torch.nn import functional
+
+    d, heads, kv_heads = layer.head_dim, layer.heads, layer.kv_heads
+    q, k, v = layer.qkv(_rms_norm(hidden, layer.input_norm, layer.input_eps))
+    # Queries and keys rotated in one pass (elementwise, so each value is what rotating them
+    # apart gives): [rows, heads + kv_heads, 1, d], as transformers' view and transpose.
+    rotated = _rotate(_joined(q, k).view(rows, heads + kv_heads, 1, d), cos, sin)
+    keys, values = cache.update(rotated[:, heads:], v.view(rows, kv_heads, 1, d))
+    # One query row per sequence: the heads sharing a key/value head become that head's rows.
+    grouped = rotated[:, :heads].reshape(rows, kv_heads, heads // kv_heads, d)
+    attended = functional.scaled_dot_product_attention(
+        grouped, keys, values, attn_mask=additive, scale=layer.scaling
+    )
+    hidden = hidden + layer.o_proj(attended.reshape(rows, layer.heads * d))
+    gate, up = layer.gate_up(_rms_norm(hidden, layer.post_norm, layer.post_eps))
+    return hidden + layer.down_proj(functional.silu(gate) * up)
