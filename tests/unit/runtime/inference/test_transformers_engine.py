@@ -290,3 +290,18 @@ async def test_a_command_after_stop_is_refused_instead_of_waiting_forever(
     await engine.stop()
     with pytest.raises(errors.NotReadyError, match="shutting down"):
         await asyncio.wait_for(engine._run_on_scheduler(lambda: None), timeout=5)
+
+
+async def test_kaitos_decoding_step_answers_as_the_models_forward(tiny_model_dir: Path) -> None:
+    """The tiny Llama decodes through :mod:`.decode_step` unless switched off; same answers."""
+    answers = []
+    for fast in (True, False):
+        engine = await started(tiny_model_dir, max_batch_size=4, fast_decode=fast)
+        try:
+            assert (engine._decode_step is not None) is fast
+            jobs = [engine.encode_chat([{"role": "user", "content": p}]) for p in PROMPTS[:4]]
+            answers.append(await generate_together(engine, jobs, max_tokens=9))
+        finally:
+            await engine.stop()
+    assert answers[0] == answers[1]
+    assert len({text for (text,) in answers[0]}) > 1  # rows really differ
