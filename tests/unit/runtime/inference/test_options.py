@@ -71,3 +71,11 @@ def test_upstream_wrapper_flags_are_accepted_and_not_passed_on() -> None:
         ["--model=m", "--kaito-kv-cache-cpu-memory-utilization=0", "--kaito-disable-rate-limit"]
     )
     assert options.passthrough == ()
+
+
+def test_cpu_speed_switches_default_on_and_can_be_turned_off() -> None:
+    assert parse_serve_args(["--model", "m"]).fast_decode
+    assert parse_serve_args(["--model", "m"]).cpu_prepack
+    off = parse_serve_args(["--model", "m", "--no-fast-decode", "--no-cpu-prepack"])
+    assert (off.fast_decode, off.cpu_prepack) == (False, False)
+    assert off.passthrough == ()
