@@ -305,3 +305,34 @@ async def test_kaitos_decoding_step_answers_as_the_models_forward(tiny_model_dir
             await engine.stop()
     assert answers[0] == answers[1]
     assert len({text for (text,) in answers[0]}) > 1  # rows really differ
+
+
+async def test_first_token_is_delivered_before_the_next_decoding_step_ends(
+    tiny_model_dir: Path,
+) -> None:
+    """Time to first token: the prefill's token reaches the client while the batch decodes on."""
+    import threading
+
+    engine = await started(tiny_model_dir)
+    scheduler = engine._scheduler
+    assert scheduler is not None
+    first_seen = threading.Event()
+    waited: list[bool] = []
+    decode = scheduler._model.decode
+
+    def held_decode(batch: Any, adapters: list[str]) -> Any:
+        waited.append(first_seen.wait(10))  # the decoding step waits for the client's token
+        return decode(batch, adapters)
+
+    scheduler._model = dataclasses.replace(scheduler._model, decode=held_decode)
+    try:
+        ids = tuple(engine.encode_prompt("tell me"))
+        params = SamplingParams(max_tokens=3, temperature=0, ignore_eos=True)
+        events = []
+        async for event in engine.generate(GenerationRequest("tiny", ids, params)):
+            first_seen.set()
+            events.append(event)
+    finally:
+        await engine.stop()
+    assert waited == [True, True]  # both decoding steps started after the first token arrived
+    assert events[-1].finish_reason == "length"
