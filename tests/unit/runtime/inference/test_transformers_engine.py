@@ -336,3 +336,49 @@ async def test_first_token_is_delivered_before_the_next_decoding_step_ends(
         await engine.stop()
     assert waited == [True, True]  # both decoding steps started after the first token arrived
     assert events[-1].finish_reason == "length"
+
+
+async def test_each_prefill_pass_streams_its_first_tokens_before_the_next_pass(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting prompts beyond one pass's token budget: the first pass's rows do not wait."""
+    import threading
+
+    from kaito.runtime.inference.engines import prefill
+
+    monkeypatch.setattr(prefill, "PREFILL_TOKEN_BUDGET", 1)  # one prompt per pass
+    engine = await started(tiny_model_dir)
+    scheduler = engine._scheduler
+    assert scheduler is not None
+    first_seen = threading.Event()
+    waited: list[bool] = []
+    forward = scheduler._model.forward
+
+    def held_forward(input_ids: Any, adapters: list[str], **kwargs: Any) -> Any:
+        if input_ids.shape[1] > 1 and not first_seen.is_set() and waited == []:
+            waited.append(False)  # the first prefill pass runs at once
+        elif input_ids.shape[1] > 1 and len(waited) == 1:
+            waited.append(first_seen.wait(10))  # the second waits for the first's token
+        return forward(input_ids, adapters, **kwargs)
+
+    scheduler._model = dataclasses.replace(scheduler._model, forward=held_forward)
+    # One token each: the prefill's token finishes the request, so it is always an event (a
+    # token whose text the detokenizer still holds back would not be).
+    params = SamplingParams(max_tokens=1, temperature=0)
+
+    async def first_token_then_rest(ids: list[int]) -> str:
+        text = ""
+        async for event in engine.generate(GenerationRequest("tiny", tuple(ids), params)):
+            first_seen.set()
+            text += event.text
+        return text
+
+    try:
+        hold = asyncio.ensure_future(engine._run_on_scheduler(lambda: time.sleep(0.3)))
+        await asyncio.sleep(0.05)
+        jobs = [engine.encode_chat([{"role": "user", "content": p}]) for p in PROMPTS[:2]]
+        await asyncio.gather(*(first_token_then_rest(ids) for ids in jobs))
+        await hold
+    finally:
+        await engine.stop()
+    assert waited == [False, True]

@@ -19,7 +19,13 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 #: Padded prompt tokens prefilled in one forward pass at most (a lone longer prompt still runs).
-PREFILL_TOKEN_BUDGET = 4096
+#: Bigger passes barely run faster per token but hold every first token until the whole pass
+#: ends: 64 chat prompts of 35-40 tokens took 632 ms of CPU in one pass and 680 ms in two, and
+#: with the first pass's tokens streamed as soon as it ends (the scheduler does), 1536 instead
+#: of 4096 cut their time to first token in the engine (64 concurrent requests, one thread,
+#: alternating rounds) from 0.93-1.19 to 0.57-0.66 s (median) and from 0.86-0.96 to 0.63-0.69 s
+#: (mean), the whole wave taking as long within the noise.
+PREFILL_TOKEN_BUDGET = 1536
 #: Shortest common prompt start computed once for a prefill group (:func:`shared_prefix`).
 MIN_SHARED_PREFIX = 16
 

@@ -10,7 +10,7 @@ for a batch boundary.
 Results travel to the asyncio side into one queue per request, gathered per step by
 :class:`Outbox`: one ``loop.call_soon_threadsafe`` per event loop and step instead of one per row
 (each call wakes the loop through its self-pipe and competes with this thread for the GIL), and
-once more right after admissions, so that first tokens do not wait for the next decoding step.
+once more after each prefill pass, so that first tokens do not wait for the next decoding step.
 Closing the consumer's iterator marks the request cancelled and the scheduler drops its rows at
 the next step.
 """
@@ -117,9 +117,6 @@ class Scheduler:
         self._inbox.run_commands()
         self._drop_cancelled()
         self._admit()
-        # New requests' first tokens go out now, not after the decoding step that follows (a
-        # whole step of the batch: 40-100 ms of time to first token on CPU at 16-64 rows).
-        self._out.flush()
         if not self._rows:
             self._inbox.wake.wait(_IDLE_WAIT_S)
             self._inbox.wake.clear()
@@ -143,8 +140,14 @@ class Scheduler:
             self._compact()
 
     def _admit(self) -> None:
-        """Prefill waiting requests that fit the batch, several prompts per forward pass."""
+        """Prefill waiting requests that fit the batch, several prompts per forward pass.
+
+        Each pass's first tokens go out as soon as it ends, not after the next pass or the
+        decoding step that follows (a whole step of the batch: 40-100 ms of time to first token
+        on CPU at 16-64 rows).
+        """
         while True:
+            self._out.flush()
             group = self._inbox.take(
                 len(self._rows), self._max_batch_size, prefill_mod.PREFILL_TOKEN_BUDGET
             )
