@@ -32,6 +32,7 @@ from kaito.api.constants import ADAPTER_FILES as ADAPTER_FILES
 from kaito.api.constants import TUNING_SENTINEL_FILE as SENTINEL_FILENAME
 from kaito.runtime import host
 from kaito.runtime.tuning import (
+    activation_memory,
     adapter_output,
     callbacks,
     checkpoints,
@@ -221,8 +222,13 @@ def _train(
             "template; set ModelConfig.chat_template"
         )
     base = model_loading.load_model(config, model_dir, cuda)
+    checkpointing = None
+    if not cuda:
+        checkpointing = activation_memory.cpu_checkpointing(
+            config.training, prepared.train, tokenizer, base
+        )
     peft_model = model_loading.wrap_with_lora(config, base, opts)
-    sft_config = _build_sft_config(config, out, opts, cuda)
+    sft_config = _build_sft_config(config, out, opts, cuda, checkpointing)
 
     try:
         trainer = sft_trainer_class()(
@@ -286,10 +292,23 @@ def _train(
     )
 
 
-def _build_sft_config(config: TuningConfig, out: Path, opts: TuningOptions, cuda: bool) -> Any:
+def _build_sft_config(
+    config: TuningConfig,
+    out: Path,
+    opts: TuningOptions,
+    cuda: bool,
+    checkpointing: bool | None = None,
+) -> Any:
+    """TRL's config from the file's TrainingArguments and what the device and profile decide.
+
+    ``checkpointing`` is the gradient-checkpointing choice made for a CPU run whose config does
+    not set it (None: TRL's default).
+    """
     from trl import SFTConfig
 
     args = dict(config.training)
+    if checkpointing is not None:
+        args[activation_memory.checkpointing_key()] = checkpointing
     args["output_dir"] = str(out)
     args.setdefault("report_to", "none")
     args.setdefault("logging_steps", DEFAULT_LOGGING_STEPS)

@@ -99,3 +99,54 @@ def test_plain_head_gives_the_fused_loss_and_gradients(
     for name, grad in plain_grads.items():
         assert torch.count_nonzero(grad) > 0, name
         torch.testing.assert_close(grad, fused_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.timeout(180)
+def test_clipping_over_the_trainable_parameters_gives_the_full_models_norm(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """The CPU shortcut clips only the adapter's parameters: the norm and the clipped gradients
+    must be what clipping over every parameter of the model gives."""
+    import torch
+
+    trainer = _trainer(tiny_model_dir, tmp_path, PLAIN_HEAD_LOGITS_BUDGET)
+    trainer.args.max_grad_norm = 1e-3  # small enough that clipping really scales the gradients
+    _loss_and_grads(trainer)
+    model = trainer.model
+    before = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    expected = torch.linalg.vector_norm(torch.stack([g.norm() for g in before.values()]))
+
+    norm = trainer._clip_grad_norm(model)
+
+    assert trainer._trainable is not None
+    assert len(trainer._trainable[1]) == len(before)  # only parameters with gradients
+    assert float(norm) == pytest.approx(float(expected), rel=1e-5)
+    assert float(norm) > 1e-3
+    scale = 1e-3 / float(expected)
+    for name, param in model.named_parameters():
+        if name in before:
+            torch.testing.assert_close(param.grad, before[name] * scale, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.timeout(180)
+def test_floating_point_ops_counts_parameters_once(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    trainer = _trainer(tiny_model_dir, tmp_path, PLAIN_HEAD_LOGITS_BUDGET)
+    model = trainer.model
+    expected_params = model.num_parameters(exclude_embeddings=True)
+    calls: list[bool] = []
+    original = model.num_parameters
+
+    def counting(*args: Any, **kwargs: Any) -> int:
+        calls.append(True)
+        return int(original(*args, **kwargs))
+
+    monkeypatch.setattr(model, "num_parameters", counting)
+    ids = torch.ones((2, 7), dtype=torch.long)
+    assert trainer.floating_point_ops({"input_ids": ids}) == 6 * 14 * expected_params
+    assert trainer.floating_point_ops({"input_ids": ids[:, :3]}) == 6 * 6 * expected_params
+    assert len(calls) == 1
+    assert trainer.floating_point_ops({"attention_mask": ids}) == 0
