@@ -15,7 +15,10 @@ A mode may carry server flags after colons, e.g. ``transformers-batched:threads=
 Shared machines drift: the same run can be 1.5x slower a minute later. ``--rounds N`` therefore
 starts every mode's server once, then runs N rounds in which each mode takes its turn at each
 concurrency, and reports each mode's median over the rounds and, against the first mode, the
-median of the per-round ratios (each ratio compares runs seconds apart).
+median of the per-round ratios (each ratio compares runs seconds apart). Between two turns the
+bench waits ``--settle`` seconds (default 2): a vLLM worker keeps spinning on the CPU for a second
+after its last step (vLLM 0.32's shared-memory queue busy-loops for 1 s before it sleeps), which
+otherwise takes a core from whichever server goes next.
 
 vLLM at its best for the host: give both ``vllm`` (its default, bf16 on CPU) and
 ``vllm:dtype=float32``; the summary then also compares every mode with *the better vLLM setting
@@ -182,6 +185,9 @@ def main() -> int:
     parser.add_argument("--concurrency", default="16,64")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (see above)")
+    parser.add_argument(
+        "--settle", type=float, default=2.0, help="seconds of quiet between turns (see above)"
+    )
     parser.add_argument("--vllm-python", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (transformers)")
     parser.add_argument("--dtype", default=None, help="weights dtype (transformers), e.g. bfloat16")
@@ -223,6 +229,7 @@ def main() -> int:
         for round_number in range(args.rounds):
             for concurrency in levels:
                 for spec in specs:
+                    time.sleep(args.settle)
                     result = asyncio.run(wave(servers[spec][1], concurrency, args.tokens))
                     rows.append({"mode": spec, "round": round_number, **result})
                     print(json.dumps(rows[-1]), flush=True)
