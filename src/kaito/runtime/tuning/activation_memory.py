@@ -4,10 +4,11 @@ TRL turns gradient checkpointing on unless told otherwise. It stores only each l
 recomputes the rest of the layer in the backward pass, which is what lets a long context or a big
 batch fit on a GPU. On a CPU with a small batch it buys little memory and costs a lot of time:
 for SmolLM2-135M at upstream's batch of 1, one epoch of 128 chat rows took 110 s of CPU with it
-and 61 s without, for about 3% more peak memory (docs/benchmarks.md, Tuning). So on CPU, where the
-config says nothing, we estimate the activations of the largest batch and keep them when they are
-small next to the weights (:data:`ACTIVATION_SHARE`); an explicit ``gradient_checkpointing`` in
-the config always wins, and CUDA keeps TRL's default.
+and 63 s without (one thread), for about 6% more peak memory (docs/benchmarks.md, Tuning). So on
+CPU, where the config says nothing, we estimate the activations of the largest batch and keep them
+when they are small next to the weights (:data:`ACTIVATION_SHARE`); an explicit
+``gradient_checkpointing`` in the config always wins, and CUDA keeps TRL's default, as does a model
+whose config does not give the sizes the estimate needs.
 
 The estimate counts, per token and layer, the tensors a decoder layer keeps for the backward pass
 of a LoRA run (norm inputs and outputs, q/k/v and the rotated q/k, the attention output, the MLP's
@@ -41,8 +42,11 @@ CHECKPOINTING_KEYS = frozenset({"gradient_checkpointing", "activation_checkpoint
 def cpu_checkpointing(
     training: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], tokenizer: Any, model: Any
 ) -> bool | None:
-    """Checkpointing for a CPU run: None when the config sets it, else the estimate's answer."""
-    if CHECKPOINTING_KEYS & training.keys():
+    """Checkpointing for a CPU run: the estimate's answer, or None (the config or TRL decides).
+
+    None when the config sets it, or when the model's config lacks the sizes to estimate with.
+    """
+    if CHECKPOINTING_KEYS & training.keys() or not estimable(model.config):
         return None
     tokens = batch_tokens(longest_row_tokens(rows, tokenizer), training)
     estimate = activation_bytes(model.config, tokens)
@@ -67,6 +71,14 @@ def checkpointing_key() -> str:
     if "activation_checkpointing" in fields:
         return "activation_checkpointing"
     return "gradient_checkpointing"
+
+
+def estimable(model_config: Any) -> bool:
+    """Whether the config gives the sizes :func:`activation_bytes` needs (a text decoder's)."""
+    return all(
+        isinstance(getattr(model_config, key, None), int) and getattr(model_config, key) > 0
+        for key in ("hidden_size", "num_hidden_layers", "vocab_size")
+    )
 
 
 def activation_bytes(model_config: Any, tokens: int, element_bytes: int = 4) -> int:

@@ -101,6 +101,14 @@ def test_cpu_checkpointing_follows_the_estimate_unless_the_config_decides() -> N
         assert am.cpu_checkpointing({key: False}, rows, _Tokenizer(), tiny) is None
 
 
+def test_a_model_without_decoder_sizes_keeps_trls_default() -> None:
+    nested = _Model(parameters=10**9)
+    nested.config = SimpleNamespace(text_config=SMOLLM2)  # a multimodal wrapper's config
+    assert not am.estimable(nested.config)
+    assert am.cpu_checkpointing({}, [_chat(30)], _Tokenizer(), nested) is None
+    assert am.estimable(SMOLLM2)
+
+
 def test_checkpointing_key_is_a_training_argument() -> None:
     import dataclasses
 
