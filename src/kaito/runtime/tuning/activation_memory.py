@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -97,19 +96,13 @@ def activation_bytes(model_config: Any, tokens: int, element_bytes: int = 4) -> 
 
 def weight_bytes(model: Any) -> int:
     """Bytes of the model's parameters (tied weights counted once)."""
-    seen: set[int] = set()
-    total = 0
-    for param in model.parameters():
-        if id(param) in seen:
-            continue
-        seen.add(id(param))
-        total += int(param.numel()) * int(param.element_size())
-    return total
+    unique = {id(param): param for param in model.parameters()}
+    return sum(int(param.numel()) * int(param.element_size()) for param in unique.values())
 
 
 def longest_row_tokens(rows: Iterable[Mapping[str, Any]], tokenizer: Any) -> int:
     """Tokens in the longest row, found among the :data:`SAMPLED_ROWS` longest by characters."""
-    longest = heapq.nlargest(SAMPLED_ROWS, rows, key=lambda row: len(_row_text(row)))
+    longest = heapq.nlargest(SAMPLED_ROWS, rows, key=lambda row: len(_strings(row)))
     return max((_token_count(row, tokenizer) for row in longest), default=0)
 
 
@@ -126,10 +119,6 @@ def keep_activations(estimate: int, weights: int) -> bool:
     return estimate <= ACTIVATION_SHARE * weights
 
 
-def _row_text(row: Mapping[str, Any]) -> str:
-    return json.dumps(dict(row), ensure_ascii=False, default=str)
-
-
 def _token_count(row: Mapping[str, Any], tokenizer: Any) -> int:
     messages = row.get("messages")
     if isinstance(messages, list) and getattr(tokenizer, "chat_template", None):
@@ -138,13 +127,13 @@ def _token_count(row: Mapping[str, Any], tokenizer: Any) -> int:
         except (ValueError, TypeError, KeyError):
             ids = None
         if ids is not None:
-            ids = ids["input_ids"] if isinstance(ids, Mapping) or hasattr(ids, "keys") else ids
+            ids = ids["input_ids"] if hasattr(ids, "keys") else ids
             return len(ids)
     return len(tokenizer(_strings(row), add_special_tokens=True)["input_ids"])
 
 
 def _strings(value: Any) -> str:
-    """Every string in a row, joined: a fair token count for rows without a chat template."""
+    """Every string in a row, joined (ranks rows by length; counts rows without a template)."""
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):

@@ -222,11 +222,11 @@ def _train(
             "template; set ModelConfig.chat_template"
         )
     base = model_loading.load_model(config, model_dir, cuda)
-    checkpointing = None
-    if not cuda:
-        checkpointing = activation_memory.cpu_checkpointing(
-            config.training, prepared.train, tokenizer, base
-        )
+    checkpointing = (
+        None
+        if cuda
+        else activation_memory.cpu_checkpointing(config.training, prepared.train, tokenizer, base)
+    )
     peft_model = model_loading.wrap_with_lora(config, base, opts)
     sft_config = _build_sft_config(config, out, opts, cuda, checkpointing)
 
