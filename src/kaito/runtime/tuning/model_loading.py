@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from kaito.runtime.tuning import settings
+from kaito.runtime.tuning import cpu_lora, settings
 from kaito.runtime.tuning.config import TuningConfig
 from kaito.runtime.tuning.errors import (
     ConfigError,
@@ -55,12 +55,18 @@ def resolve_model(source: str | None) -> Path:
         raise ModelLoadError(f"cannot use model '{name}': {exc}") from exc
 
 
-def torch_dtype(name: Any, cuda: bool) -> Any:
-    """The dtype to compute in: float32 on CPU; on CUDA bf16 if supported, else fp16."""
+def torch_dtype(name: Any, cuda: bool, cpu_bf16: bool = False) -> Any:
+    """The dtype to compute in.
+
+    On CPU float32, or bf16 where ``cpu_bf16`` (``profiles.cpu_precision`` decided it); on CUDA
+    bf16 if supported, else fp16, unless float32 is asked for.
+    """
     import torch
 
     requested = str(name or "auto").removeprefix("torch.").lower()
-    if requested in {"float32", "fp32"} or not cuda:
+    if not cuda:
+        return torch.bfloat16 if cpu_bf16 else torch.float32
+    if requested in {"float32", "fp32"}:
         return torch.float32
     if requested in {"float16", "fp16", "half"}:
         return torch.float16
@@ -89,15 +95,23 @@ def load_tokenizer(config: TuningConfig, model_dir: Path) -> tuple[Any, bool]:
     return tokenizer, changed
 
 
-def load_model(config: TuningConfig, model_dir: Path, cuda: bool) -> Any:
-    """The base model in the dtype the device supports, quantized for QLoRA when asked."""
+def load_model(config: TuningConfig, model_dir: Path, cuda: bool, cpu_bf16: bool = False) -> Any:
+    """The base model in the dtype the device supports, quantized for QLoRA when asked.
+
+    ``cpu_bf16``: bf16 weights on CPU; attention then computes in float32
+    (``cpu_lora.FLOAT32_ATTENTION``) unless the config names an implementation.
+    """
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    dtype = torch_dtype(config.model.get("dtype") or config.model.get("torch_dtype"), cuda)
+    dtype = torch_dtype(
+        config.model.get("dtype") or config.model.get("torch_dtype"), cuda, cpu_bf16 and not cuda
+    )
     kwargs: dict[str, Any] = {
         k: config.model[k] for k in _PASSTHROUGH_MODEL_KEYS if k in config.model
     }
     kwargs["dtype"] = dtype
+    if cpu_bf16 and not cuda:
+        kwargs.setdefault("attn_implementation", cpu_lora.register_float32_attention())
     if cuda:
         kwargs["device_map"] = device_map(config.model.get("device_map", "auto"))
     if config.quantized:

@@ -1,12 +1,14 @@
 """Tuning profiles: ``default`` trains as the config says; ``fast`` trades knobs for speed.
 
-``default`` is upstream's ``training_config.yaml`` as written (on CPU in float32: mixed precision
-is only used where the CPU computes bf16 natively *and* the config asks for ``bf16: true``). What
-the config leaves to the library may be chosen for the CPU: gradient checkpointing, which TRL turns
-on by default, is off when the largest batch's activations are small next to the weights
-(``activation_memory``); at upstream's batch of 1 that alone makes a step about 1.5x faster.
-``torch_dtype: bfloat16`` (the template's) is not followed on CPU: at batch 1, bf16 weights
-measured slower than float32 even with AMX (small matrices, casts around every adapter).
+``default`` is upstream's ``training_config.yaml`` as written. On CPU the precision follows the
+config where the CPU computes bf16 natively (AVX512-BF16 or AMX, ``kaito.runtime.host``):
+``torch_dtype: bfloat16`` (upstream's templates) loads bf16 weights and trains them through
+:mod:`.cpu_lora` (packed oneDNN weights, float32 adapters and attention), about 1.45x faster per
+step than float32 at upstream's batch of 1; elsewhere, and where the config asks for float32, the
+weights are float32 (emulated bf16 is several times slower). What the config leaves to the
+library may be chosen for the CPU: gradient checkpointing, which TRL turns on by default, is off
+when the largest batch's activations are small next to the weights (``activation_memory``); at
+upstream's batch of 1 that alone makes a step about 1.5x faster.
 
 ``fast`` sets, before the user's own ``--set`` overrides (which still win):
 
@@ -16,10 +18,9 @@ measured slower than float32 even with AMX (small matrices, casts around every a
   one epoch of batch 8 barely moves the loss);
 - no gradient checkpointing (TRL turns it on by default; a small model's activations fit, so
   recomputing them is wasted work), for about twice the peak memory;
-- on a CPU with native bf16 (AVX512-BF16 or AMX, ``kaito.runtime.host``): bf16 autocast, i.e.
-  the matrix products in bf16 while the weights and the optimizer stay in float32. That costs
-  exactness (bf16 keeps 8 bits of mantissa; losses differ in the second or third digit) and is
-  chosen only where it is native: on AVX2-only hosts bf16 is emulated and several times slower.
+- on a CPU with native bf16: bf16 weights as above even when the config names no dtype. That
+  costs exactness (bf16 keeps 8 bits of mantissa; losses differ in the second or third digit) and
+  is chosen only where it is native.
 
 The numbers behind each choice are in docs/benchmarks.md (Tuning).
 """
@@ -63,16 +64,30 @@ def profile_overrides(profile: Profile) -> tuple[str, ...]:
     return tuple(f"TrainingArguments.{key}={value}" for key, value in FAST_TRAINING)
 
 
-def cpu_autocast_bf16(profile: Profile, training: Mapping[str, Any], cpu: host.CpuInfo) -> bool:
-    """Whether training on this CPU computes in bf16 autocast (see the module docstring).
+#: How a CPU run computes: float32 weights; bf16 weights (:mod:`.cpu_lora`); or float32 weights
+#: under bf16 autocast (only when the config asks for float32 weights *and* ``bf16: true``).
+CpuPrecision = Literal["float32", "bfloat16", "bf16-autocast"]
 
-    Only where bf16 is native; then when the config says ``bf16: true`` explicitly, or the fast
-    profile asks and the config does not say ``bf16: false`` (TRL's own default, bf16 whenever
-    possible, is not taken as a request on CPU).
+
+def cpu_precision(
+    profile: Profile, model: Mapping[str, Any], training: Mapping[str, Any], cpu: host.CpuInfo
+) -> CpuPrecision:
+    """How a run on this CPU computes (see the module docstring).
+
+    float32 unless bf16 is native; then the config's explicit words decide (``bf16: false``
+    forbids it, ``torch_dtype: bfloat16`` or ``bf16: true`` asks for it, ``torch_dtype:
+    float32`` keeps float32 weights), and without them the fast profile takes bf16. TRL's own
+    default (bf16 whenever possible) is not taken as a request on CPU.
     """
     if not cpu.native_bf16:
-        return False
+        return "float32"
     explicit = training.get("bf16")
-    if isinstance(explicit, bool):
-        return explicit
-    return profile == "fast"
+    if explicit is False:
+        return "float32"
+    requested = str(model.get("dtype") or model.get("torch_dtype") or "auto")
+    requested = requested.removeprefix("torch.").lower()
+    if requested in {"bfloat16", "bf16"}:
+        return "bfloat16"
+    if requested in {"float32", "fp32"}:
+        return "bf16-autocast" if explicit is True else "float32"
+    return "bfloat16" if explicit is True or profile == "fast" else "float32"

@@ -36,6 +36,7 @@ from kaito.runtime.tuning import (
     adapter_output,
     callbacks,
     checkpoints,
+    cpu_lora,
     dataset,
     model_loading,
     profiles,
@@ -221,14 +222,20 @@ def _train(
             f"the dataset holds chat messages but the tokenizer of {model_dir} has no chat "
             "template; set ModelConfig.chat_template"
         )
-    base = model_loading.load_model(config, model_dir, cuda)
+    precision = None if cuda else _cpu_precision(config, opts)
+    cpu_bf16 = precision == "bfloat16" and not config.quantized
+    base = model_loading.load_model(config, model_dir, cuda, cpu_bf16)
     checkpointing = (
         None
         if cuda
         else activation_memory.cpu_checkpointing(config.training, prepared.train, tokenizer, base)
     )
     peft_model = model_loading.wrap_with_lora(config, base, opts)
-    sft_config = _build_sft_config(config, out, opts, cuda, checkpointing)
+    if cpu_bf16:
+        cpu_lora.accelerate(peft_model)
+    sft_config = _build_sft_config(
+        config, out, opts, cuda, checkpointing, autocast=precision == "bf16-autocast"
+    )
 
     try:
         trainer = sft_trainer_class()(
@@ -292,17 +299,35 @@ def _train(
     )
 
 
+def _cpu_precision(config: TuningConfig, opts: TuningOptions) -> profiles.CpuPrecision:
+    """The CPU run's precision (``profiles.cpu_precision``), logged with the CPU."""
+    cpu = host.host_cpu()
+    profile = profiles.check_profile(opts.profile)
+    precision = profiles.cpu_precision(profile, config.model, config.training, cpu)
+    if config.quantized and precision == "bfloat16":
+        precision = "float32"  # QLoRA keeps its float32 compute dtype on CPU
+    described = {
+        "float32": "float32",
+        "bfloat16": "bf16 weights",
+        "bf16-autocast": "bf16 autocast",
+    }
+    logger.info("%s; computing in %s", cpu.describe(), described[precision])
+    return precision
+
+
 def _build_sft_config(
     config: TuningConfig,
     out: Path,
     opts: TuningOptions,
     cuda: bool,
     checkpointing: bool | None = None,
+    autocast: bool = False,
 ) -> Any:
     """TRL's config from the file's TrainingArguments and what the device and profile decide.
 
     ``checkpointing`` is the gradient-checkpointing choice made for a CPU run whose config does
-    not set it (None: TRL's default).
+    not set it (None: TRL's default); ``autocast``: bf16 autocast over float32 weights on CPU
+    (``profiles.cpu_precision``).
     """
     from trl import SFTConfig
 
@@ -317,19 +342,13 @@ def _build_sft_config(
     if args.get("push_to_hub"):
         raise ConfigError("TrainingArguments.push_to_hub is not supported: use kaito push")
     if not cuda:
-        # On CPU the weights stay float32; fp16 is never used, and bf16 autocast only where the
-        # CPU computes bf16 natively and the profile or the config asks (profiles module).
-        cpu = host.host_cpu()
+        # On CPU fp16 is never used; bf16 weights need no autocast (the weights' dtype was chosen
+        # at load, profiles.cpu_precision), float32 weights get it only where the config asks.
         args["fp16"] = False
-        args["bf16"] = profiles.cpu_autocast_bf16(
-            profiles.check_profile(opts.profile), config.training, cpu
-        )
-        if args["bf16"]:
+        args["bf16"] = autocast
+        if autocast:
             args["use_cpu"] = True  # transformers refuses bf16 without a GPU unless told so
         args.setdefault("dataloader_pin_memory", False)
-        logger.info(
-            "%s; computing in %s", cpu.describe(), "bf16 autocast" if args["bf16"] else "float32"
-        )
     if config.collator.get("mlm"):
         logger.info("DataCollator.mlm is ignored: causal language models train without masking")
     pad_multiple = config.collator.get("pad_to_multiple_of")

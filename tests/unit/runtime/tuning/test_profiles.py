@@ -1,4 +1,4 @@
-"""Tuning profiles: what ``fast`` sets, and where bf16 autocast is chosen on CPU."""
+"""Tuning profiles: what ``fast`` sets, and how a CPU run chooses its precision."""
 
 from __future__ import annotations
 
@@ -41,20 +41,32 @@ def test_default_changes_nothing_and_fast_sets_the_throughput_knobs(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    ("profile", "training", "cpu", "expected"),
+    ("profile", "model", "training", "cpu", "expected"),
     [
-        ("fast", {}, AMX, True),
-        ("fast", {}, AVX2, False),  # emulated bf16 is several times slower: never chosen
-        ("fast", {"bf16": False}, AMX, False),  # the config's explicit word wins
-        ("default", {}, AMX, False),  # TRL's implicit default is not a request
-        ("default", {"bf16": True}, AMX, True),
-        ("default", {"bf16": True}, AVX2, False),
+        # upstream's templates ask for bf16 weights: followed where bf16 is native
+        ("default", {"torch_dtype": "bfloat16"}, {}, AMX, "bfloat16"),
+        ("default", {"torch_dtype": "bfloat16"}, {}, AVX2, "float32"),  # emulated: never
+        ("default", {"dtype": "torch.bfloat16"}, {}, AMX, "bfloat16"),
+        ("default", {}, {}, AMX, "float32"),  # TRL's implicit default is not a request
+        ("default", {"torch_dtype": "auto"}, {"bf16": True}, AMX, "bfloat16"),
+        ("default", {"torch_dtype": "bfloat16"}, {"bf16": False}, AMX, "float32"),
+        # float32 weights asked for, and bf16 compute too: autocast over float32 weights
+        ("default", {"torch_dtype": "float32"}, {"bf16": True}, AMX, "bf16-autocast"),
+        ("default", {"torch_dtype": "float32"}, {}, AMX, "float32"),
+        ("fast", {}, {}, AMX, "bfloat16"),
+        ("fast", {}, {}, AVX2, "float32"),
+        ("fast", {}, {"bf16": False}, AMX, "float32"),  # the config's explicit word wins
+        ("fast", {"torch_dtype": "float32"}, {}, AMX, "float32"),
     ],
 )
-def test_cpu_bf16_autocast_only_where_native_and_asked(
-    profile: profiles.Profile, training: dict[str, object], cpu: host.CpuInfo, expected: bool
+def test_cpu_precision_follows_the_config_where_bf16_is_native(
+    profile: profiles.Profile,
+    model: dict[str, object],
+    training: dict[str, object],
+    cpu: host.CpuInfo,
+    expected: str,
 ) -> None:
-    assert profiles.cpu_autocast_bf16(profile, training, cpu) is expected
+    assert profiles.cpu_precision(profile, model, training, cpu) == expected
 
 
 def test_an_unknown_profile_names_the_known_ones() -> None:
