@@ -53,15 +53,18 @@ def test_function_matches_the_lora_formula_and_its_gradients(dropout: float) -> 
     x_ref = x.detach().float().requires_grad_()
     a_ref, b_ref = a.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
     want = _reference(x_ref, weight, a_ref, b_ref, 2.0, keep)
-    assert out.dtype == torch.bfloat16 and out.shape == (2, 5, 48)
+    assert out.dtype == torch.bfloat16
+    assert out.shape == (2, 5, 48)
     assert _relative_error(out, want) < 1e-2
 
     grad = torch.randn(2, 5, 48).bfloat16()
     out.backward(grad)
     want.backward(grad.float())
-    assert x.grad is not None and x.grad.dtype == torch.bfloat16
+    assert x.grad is not None
+    assert x.grad.dtype == torch.bfloat16
     assert _relative_error(x.grad, x_ref.grad) < 2e-2
-    assert a.grad is not None and a.grad.dtype == torch.float32
+    assert a.grad is not None
+    assert a.grad.dtype == torch.float32
     assert _relative_error(a.grad, a_ref.grad) < 2e-2
     assert _relative_error(b.grad, b_ref.grad) < 2e-2
 
@@ -116,7 +119,8 @@ def test_accelerated_model_trains_like_peft() -> None:
     loss, grads = _loss_and_grads(peft_model)
     fast_loss, fast_grads = _loss_and_grads(fast)
     assert abs(fast_loss - loss) < 1e-2 * abs(loss)
-    assert grads.keys() == fast_grads.keys() and len(grads) == 2 * adapted
+    assert grads.keys() == fast_grads.keys()
+    assert len(grads) == 2 * adapted
     for name, grad in grads.items():
         assert _relative_error(fast_grads[name], grad) < 5e-2, name
 
