@@ -82,9 +82,9 @@ def _lora_llama(dtype: Any) -> Any:
         num_attention_heads=6,
         num_key_value_heads=2,
         max_position_embeddings=128,
-        attn_implementation=cpu_lora.register_float32_attention(),
     )
     model = LlamaForCausalLM(config).to(dtype)
+    model.set_attn_implementation(cpu_lora.register_float32_attention())
     lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
     model = peft.get_peft_model(model, lora)
     with torch.no_grad():  # B starts at zero; give the adapter an effect to check
