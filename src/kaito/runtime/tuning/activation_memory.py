@@ -39,17 +39,23 @@ CHECKPOINTING_KEYS = frozenset({"gradient_checkpointing", "activation_checkpoint
 
 
 def cpu_checkpointing(
-    training: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], tokenizer: Any, model: Any
+    training: Mapping[str, Any],
+    rows: Iterable[Mapping[str, Any]],
+    tokenizer: Any,
+    model: Any,
+    extra_weight_bytes: int = 0,
 ) -> bool | None:
     """Checkpointing for a CPU run: the estimate's answer, or None (the config or TRL decides).
 
     None when the config sets it, or when the model's config lacks the sizes to estimate with.
+    ``extra_weight_bytes``: resident copies of the weights besides the parameters (the packed
+    ones of ``cpu_lora``), which the activations are weighed against too.
     """
     if CHECKPOINTING_KEYS & training.keys() or not estimable(model.config):
         return None
     tokens = batch_tokens(longest_row_tokens(rows, tokenizer), training)
     estimate = activation_bytes(model.config, tokens)
-    weights = weight_bytes(model)
+    weights = weight_bytes(model) + extra_weight_bytes
     keep = keep_activations(estimate, weights)
     logger.info(
         "gradient checkpointing %s: the largest batch (%d tokens) keeps about %d MiB of "

@@ -115,6 +115,12 @@ def accelerate(model: Any) -> int:
     return switched
 
 
+def packed_bytes(model: Any) -> int:
+    """Bytes of the packed weight copies :func:`accelerate` added to ``model``."""
+    copies = (getattr(module, "_kaito_packed", None) for module in model.modules())
+    return sum(int(c.numel()) * int(c.element_size()) for c in copies if c is not None)
+
+
 def _pack(weight: Any) -> Any:
     import torch
 

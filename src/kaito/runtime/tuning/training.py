@@ -225,14 +225,20 @@ def _train(
     precision = None if cuda else _cpu_precision(config, opts)
     cpu_bf16 = precision == "bfloat16" and not config.quantized
     base = model_loading.load_model(config, model_dir, cuda, cpu_bf16)
-    checkpointing = (
-        None
-        if cuda
-        else activation_memory.cpu_checkpointing(config.training, prepared.train, tokenizer, base)
-    )
     peft_model = model_loading.wrap_with_lora(config, base, opts)
     if cpu_bf16:
         cpu_lora.accelerate(peft_model)
+    checkpointing = (
+        None
+        if cuda
+        else activation_memory.cpu_checkpointing(
+            config.training,
+            prepared.train,
+            tokenizer,
+            base,
+            extra_weight_bytes=cpu_lora.packed_bytes(peft_model),
+        )
+    )
     sft_config = _build_sft_config(
         config, out, opts, cuda, checkpointing, autocast=precision == "bf16-autocast"
     )

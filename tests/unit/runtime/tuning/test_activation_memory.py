@@ -101,6 +101,16 @@ def test_cpu_checkpointing_follows_the_estimate_unless_the_config_decides() -> N
         assert am.cpu_checkpointing({key: False}, rows, _Tokenizer(), tiny) is None
 
 
+def test_packed_weight_copies_count_as_resident_weights() -> None:
+    """bf16 weights plus their packed copies (cpu_lora) weigh what float32 weights would."""
+    rows, training = [_chat(30)], {"per_device_train_batch_size": 1}
+    per_row = am.activation_bytes(SMOLLM2, 34)
+    half = _Model(parameters=per_row // 4)  # 1x the activations: checkpointing
+    assert am.cpu_checkpointing(training, rows, _Tokenizer(), half) is True
+    extra = am.weight_bytes(half) * 2  # now 3x the activations: kept
+    assert am.cpu_checkpointing(training, rows, _Tokenizer(), half, extra) is False
+
+
 def test_a_model_without_decoder_sizes_keeps_trls_default() -> None:
     nested = _Model(parameters=10**9)
     nested.config = SimpleNamespace(text_config=SMOLLM2)  # a multimodal wrapper's config
