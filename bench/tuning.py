@@ -11,9 +11,12 @@ of varied length, for one epoch. Runs (``--only``):
   ``use_cpu: true``, without which transformers refuses bf16 on a machine without a GPU);
   ``upstream-script-bf16`` / ``upstream-script-fp32`` force one of the two;
 - ``lora-default`` / ``qlora-default``: upstream's template through *our* trainer
-  (``kaito-tune --profile default``: the config as written, float32 on CPU);
+  (``kaito-tune --profile default``: the config as written; its ``torch_dtype: bfloat16`` is
+  followed where the CPU computes bf16 natively, float32 elsewhere);
 - ``lora-fast`` / ``qlora-fast``: ``kaito-tune --profile fast`` (``kaito.runtime.tuning.profiles``:
-  padding-free batches of 8, lr 6e-4, no gradient checkpointing, bf16 autocast where native).
+  padding-free batches of 8, lr 6e-4, no gradient checkpointing, bf16 weights where native);
+- ``lora-default-fp32`` / ``lora-fast-fp32``: the same with float32 forced
+  (``ModelConfig.torch_dtype=float32``, ``bf16: false``).
 
 Reported per run: training tokens/s (non-padding training tokens over the seconds spent in
 ``train``, model loading excluded), peak RSS of the training process, and the held-out loss,
@@ -34,6 +37,7 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,7 +52,8 @@ EVAL_ROWS = 32
 RUNS: dict[str, tuple[str, str]] = {
     "lora-default": ("lora", "default"),
     "lora-fast": ("lora", "fast"),
-    "lora-fast-fp32": ("lora", "fast"),  # the fast profile with bf16 autocast refused
+    "lora-default-fp32": ("lora", "default"),  # float32 forced (torch_dtype and bf16)
+    "lora-fast-fp32": ("lora", "fast"),
     "qlora-default": ("qlora", "default"),
     "qlora-fast": ("qlora", "fast"),
 }
@@ -170,7 +175,7 @@ def run_ours(
            "--set", "TrainingArguments.num_train_epochs=1",
            "--set", "TrainingArguments.logging_steps=1"]  # fmt: skip
     if name.endswith("-fp32"):
-        cmd += ["--set", "TrainingArguments.bf16=false"]
+        cmd += ["--set", "TrainingArguments.bf16=false", "--set", "ModelConfig.torch_dtype=float32"]
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -180,7 +185,8 @@ def run_ours(
     ]
     progress = [e for e in events if e["event"] == "progress"]
     summary = events[-1]
-    precision = "bf16 autocast" if "bf16 autocast" in (root / "stderr.log").read_text() else "fp32"
+    said = re.search(r"computing in ([\w -]+)", (root / "stderr.log").read_text())
+    precision = said.group(1).strip() if said else "unknown"
     return {
         "run": name,
         "what": f"kaito-tune --profile {profile} (upstream's {method} template, our trainer)",

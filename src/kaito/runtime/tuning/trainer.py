@@ -9,16 +9,23 @@ cross-entropy gives the same loss and gradients for less work, so we use it ther
 path everywhere else (CUDA, large batches, label smoothing, custom losses, other loss types, MoE
 auxiliary losses, models that do not take ``num_items_in_batch``).
 
-Two per-step costs of ``Trainer`` are also cut on CPU, where a small model's step is short enough
-for them to show (about 8% of a profiled SmolLM2 step at batch 1): the FLOP count for the logs
-walks every module to count parameters on every step (the count never changes, so it is taken
-once), and gradient clipping walks every parameter of the model, frozen ones included, although
-only the adapter's have gradients (it is given the trainable ones, which is the same norm).
+Per-step bookkeeping of ``Trainer`` is also cut on CPU, where a small model's step is short enough
+for it to show. Each step ``Trainer`` counts the parameters for its FLOP log, clips gradients over
+every parameter, calls ``model.train()`` (a recursive walk setting a flag on ~2,500 modules of a
+PEFT-wrapped SmolLM2) and ``model.zero_grad()`` (a walk over every parameter): together about 15%
+of a profiled bf16 SmolLM2 step at batch 1 (docs/benchmarks.md, Tuning). Here the count is taken
+once; clipping is given the trainable parameters (the same norm: the frozen ones have no
+gradients); and, during ``train`` only (:func:`lean_step_bookkeeping`), ``model.train()`` returns
+at once when every module is already in training mode and none overrides ``train`` with more
+than a flag change, and ``model.zero_grad()`` clears the trainable parameters' gradients (a LoRA
+run's frozen parameters never get any).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 #: The largest float32 logits tensor (bytes) a CPU batch may build with the plain head. 256 MiB is
@@ -62,6 +69,12 @@ def sft_trainer_class() -> type[Any]:
                 self._trainable = (id(model), [p for p in model.parameters() if p.requires_grad])
             return self.accelerator.clip_grad_norm_(self._trainable[1], self.args.max_grad_norm)
 
+        def train(self, *args: Any, **kwargs: Any) -> Any:
+            if self.args.device.type != "cpu":
+                return super().train(*args, **kwargs)
+            with lean_step_bookkeeping(self.model):
+                return super().train(*args, **kwargs)
+
         def compute_loss(
             self,
             model: Any,
@@ -90,6 +103,46 @@ def sft_trainer_class() -> type[Any]:
             )
 
     return KaitoSFTTrainer
+
+
+@contextlib.contextmanager
+def lean_step_bookkeeping(model: Any) -> Iterator[None]:
+    """Within the block, ``model.train()`` and ``model.zero_grad()`` skip their full walks.
+
+    ``train(mode)`` does nothing when every module already has that mode (only when no module's
+    class overrides ``train`` beyond torch's and transformers' flag setting, which do nothing
+    more when the mode is unchanged); ``zero_grad(set_to_none=True)`` sets the gradients of the
+    parameters that require them to None (the others are frozen and never get one). Restored on
+    exit.
+    """
+    from torch import nn
+    from transformers import PreTrainedModel
+
+    modules = tuple(model.modules())
+    plain_train = (nn.Module.train, PreTrainedModel.train)
+    if any(type(module).train not in plain_train for module in modules):
+        yield
+        return
+    trainable = [param for param in model.parameters() if param.requires_grad]
+    full_train, full_zero_grad = model.train, model.zero_grad
+
+    def train(mode: bool = True) -> Any:
+        if all(module.training == mode for module in modules):
+            return model
+        return full_train(mode)
+
+    def zero_grad(set_to_none: bool = True) -> None:
+        if not set_to_none:
+            full_zero_grad(set_to_none)
+            return
+        for param in trainable:
+            param.grad = None
+
+    model.train, model.zero_grad = train, zero_grad
+    try:
+        yield
+    finally:
+        del model.train, model.zero_grad
 
 
 def _vocab_size(model: Any) -> int:

@@ -14,6 +14,7 @@ import pytest
 
 from kaito.runtime.tuning.trainer import (
     PLAIN_HEAD_LOGITS_BUDGET,
+    lean_step_bookkeeping,
     plain_head_fits,
     sft_trainer_class,
 )
@@ -150,3 +151,58 @@ def test_floating_point_ops_counts_parameters_once(
     assert trainer.floating_point_ops({"input_ids": ids[:, :3]}) == 6 * 6 * expected_params
     assert len(calls) == 1
     assert trainer.floating_point_ops({"attention_mask": ids}) == 0
+
+
+def _peft_tiny(model_dir: Path) -> Any:
+    import peft
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    return peft.get_peft_model(
+        base, peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
+    )
+
+
+def test_lean_bookkeeping_keeps_what_train_and_zero_grad_mean(tiny_model_dir: Path) -> None:
+    import torch
+
+    model = _peft_tiny(tiny_model_dir)
+    modules = list(model.modules())
+    with lean_step_bookkeeping(model):
+        model.eval()  # a real change of mode still walks every module
+        assert not any(m.training for m in modules)
+        model.train()
+        assert all(m.training for m in modules)
+        modules[5].eval()  # one module left behind: the full walk puts it back
+        model.train()
+        assert modules[5].training
+        ids = torch.tensor([[1, 2, 3, 4]])
+        model(input_ids=ids, labels=ids).loss.backward()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        assert all(p.grad is not None for p in trainable)
+        model.zero_grad()
+        assert all(p.grad is None for p in model.parameters())
+    assert "train" not in vars(model)
+    assert "zero_grad" not in vars(model)
+
+
+def test_lean_bookkeeping_steps_aside_for_a_module_with_its_own_train(
+    tiny_model_dir: Path,
+) -> None:
+    import torch
+
+    class Counting(torch.nn.Identity):
+        calls = 0
+
+        def train(self, mode: bool = True) -> Any:
+            Counting.calls += 1
+            return super().train(mode)
+
+    model = _peft_tiny(tiny_model_dir)
+    model.base_model.model.extra = Counting()
+    model.train()
+    with lean_step_bookkeeping(model):
+        assert "train" not in vars(model)
+        model.train()  # already in training mode, yet the override must still be called
+    assert Counting.calls == 2
