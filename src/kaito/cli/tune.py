@@ -120,10 +120,12 @@ def tune(
         str,
         typer.Option(
             "--profile",
-            help="default: the config as written (float32 on CPU). fast: padding-free batches "
-            "of 8, learning rate 6e-4, no gradient checkpointing (about twice the peak memory), "
-            "and bf16 autocast on CPUs with native bf16 (losses differ in the 2nd-3rd digit); "
-            "--set values still win.",
+            help="default: the config as written; on CPU its torch_dtype bfloat16 is followed "
+            "where the CPU computes bf16 natively (AVX512-BF16, AMX; losses differ in the "
+            "2nd-3rd digit from float32), float32 elsewhere. fast: padding-free batches of 8, "
+            "learning rate 6e-4, no gradient checkpointing (about twice the peak memory), and bf16 "
+            "weights wherever bf16 is native; --set values still win (e.g. "
+            "ModelConfig.torch_dtype=float32 for float32).",
         ),
     ] = "default",
 ) -> None:
