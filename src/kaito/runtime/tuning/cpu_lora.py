@@ -42,6 +42,12 @@ logger = logging.getLogger(__name__)
 FLOAT32_ATTENTION = "kaito_sdpa_float32"
 #: Rows oneDNN packs the weights for (a hint only: any number of rows works).
 PACK_ROWS_HINT = 64
+#: Sibling projections a Llama-style decoder layer feeds the same input, in the order it calls
+#: them: each group runs as one call (one packed weight for the group, one adapter input cast).
+SIBLING_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("q_proj", "k_proj", "v_proj"),
+    ("gate_proj", "up_proj"),
+)
 
 
 def packing_available() -> bool:
@@ -102,9 +108,19 @@ def accelerate(model: Any) -> int:
             weight = module.base_layer.weight
             if weight.dtype != torch.bfloat16 or weight.device.type != "cpu":
                 continue
-            module._kaito_packed = _pack(weight)
             module.__class__ = lora_class
+            module._kaito_group = None
             switched += 1
+    for parent in model.modules():
+        for names in SIBLING_GROUPS:
+            members = [getattr(parent, name, None) for name in names]
+            if all(type(m) is lora_class for m in members) and len({id(m) for m in members}) == len(
+                members
+            ):
+                _Group(members)
+    for module in model.modules():
+        if type(module) is lora_class and module._kaito_group is None:
+            module._kaito_packed = _pack(module.base_layer.weight)
     head = _frozen_head(model)
     if switched and head is not None:
         head._kaito_packed = _pack(head.weight)
@@ -115,10 +131,76 @@ def accelerate(model: Any) -> int:
     return switched
 
 
+class _Group:
+    """Sibling LoRA linears fed the same input, computed in one call (:func:`grouped_function`).
+
+    The leader (the first sibling the layer calls) computes every sibling's output and keeps the
+    others until their own calls, which collect them when they come with the very same input
+    tensor; any other call computes alone, without a packed weight of its own.
+    """
+
+    def __init__(self, members: list[Any]) -> None:
+        import torch
+
+        self.members = members
+        bases = [m.base_layer for m in members]
+        self.packed = _pack(torch.cat([b.weight.detach() for b in bases]))
+        biases = [b.bias for b in bases]
+        self.bias = None
+        if any(b is not None for b in biases):
+            self.bias = torch.cat(
+                [
+                    b.detach() if b is not None else torch.zeros_like(base.weight[:, 0])
+                    for b, base in zip(biases, bases, strict=True)
+                ]
+            )
+        self.pending_input: Any = None
+        self.pending: dict[int, Any] = {}
+        for member in members:
+            member._kaito_group = self
+            member._kaito_packed = None
+
+    def collect(self, member: Any, x: Any) -> Any:
+        """The output the leader computed for ``member`` from this ``x``, or None."""
+        if self.pending_input is not x:
+            return None
+        out = self.pending.pop(self.members.index(member), None)
+        if not self.pending:
+            self.pending_input = None
+        return out
+
+    def run(self, x: Any, name: str) -> Any:
+        """Every sibling's output for ``x`` (adapter ``name``); the leader's is returned."""
+        members = self.members
+        if any(_plain_adapter(m, (), {}) != name for m in members) or any(
+            m.training and _dropout_rate(m, name) > 0.0 for m in members
+        ):
+            return None  # each computes alone (per-member dropout masks cannot be shared)
+        outs = grouped_function().apply(
+            x,
+            self.packed,
+            self.bias,
+            tuple(float(m.scaling[name]) for m in members),
+            *[m.base_layer.weight for m in members],
+            *[m.lora_A[name].weight for m in members],
+            *[m.lora_B[name].weight for m in members],
+        )
+        self.pending_input = x
+        self.pending = dict(enumerate(outs[1:], start=1))
+        return outs[0]
+
+
 def packed_bytes(model: Any) -> int:
     """Bytes of the packed weight copies :func:`accelerate` added to ``model``."""
-    copies = (getattr(module, "_kaito_packed", None) for module in model.modules())
-    return sum(int(c.numel()) * int(c.element_size()) for c in copies if c is not None)
+    copies: dict[int, Any] = {}
+    for module in model.modules():
+        for copy in (
+            getattr(module, "_kaito_packed", None),
+            getattr(getattr(module, "_kaito_group", None), "packed", None),
+        ):
+            if copy is not None:
+                copies[id(copy)] = copy
+    return sum(int(c.numel()) * int(c.element_size()) for c in copies.values())
 
 
 def _pack(weight: Any) -> Any:
@@ -169,22 +251,34 @@ def _plain_adapter(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     return name
 
 
+def _dropout_rate(module: Any, name: str) -> float:
+    from torch import nn
+
+    dropout = module.lora_dropout[name]
+    return float(dropout.p) if isinstance(dropout, nn.Dropout) else 0.0
+
+
 @functools.cache
 def _fast_lora_class() -> type[Any]:
     from peft.tuners.lora.layer import Linear as LoraLinear
-    from torch import nn
 
     class PackedLoraLinear(LoraLinear):
         """PEFT's LoRA ``Linear``, with the packed bf16 path for plain LoRA calls."""
 
         _kaito_packed: Any
+        _kaito_group: _Group | None
 
         def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
             name = _plain_adapter(self, args, kwargs)
             if name is None or x.dtype != self.base_layer.weight.dtype:
                 return super().forward(x, *args, **kwargs)
-            dropout = self.lora_dropout[name]
-            rate = float(dropout.p) if isinstance(dropout, nn.Dropout) and self.training else 0.0
+            group = self._kaito_group
+            if group is not None:
+                out = group.collect(self, x)
+                if out is None and group.members[0] is self:
+                    out = group.run(x, name)
+                if out is not None:
+                    return out
             return lora_function().apply(
                 x,
                 self.base_layer.weight,
@@ -193,7 +287,7 @@ def _fast_lora_class() -> type[Any]:
                 self.lora_A[name].weight,
                 self.lora_B[name].weight,
                 float(self.scaling[name]),
-                rate,
+                _dropout_rate(self, name) if self.training else 0.0,
             )
 
     return PackedLoraLinear
@@ -251,7 +345,12 @@ def lora_function() -> Any:
             # The scaling is applied to the r-wide intermediate (cheaper than to the output).
             scaled = torch.mm(adapter_in, lora_a.t()).mul_(scaling)
             delta = torch.mm(scaled, lora_b.t()).to(x.dtype)
-            out = linear.binary(rows, delta, packed, bias, "add")
+            if packed is not None:
+                out = linear.binary(rows, delta, packed, bias, "add")
+            else:  # a grouped sibling called alone: the plain weight
+                out = torch.addmm(delta, rows, weight.t())
+                if bias is not None:
+                    out = out + bias
             ctx.save_for_backward(adapter_in, scaled, weight, lora_a, lora_b, keep)
             ctx.scaling = scaling
             return out.reshape(*x.shape[:-1], out.shape[-1])
@@ -274,6 +373,81 @@ def lora_function() -> Any:
             return grad_x, None, None, None, grad_a, grad_b, None, None
 
     return LoraLinearFunction
+
+
+@functools.cache
+def grouped_function() -> Any:
+    """``apply(x, packed, bias, scalings, *weights, *lora_as, *lora_bs)``: sibling LoRA linears.
+
+    The siblings' frozen weights are packed as one (``packed``, their rows stacked; ``bias``
+    likewise or None); returns one output per sibling, each what :func:`lora_function` gives
+    without dropout. The adapters' ``A`` matrices are stacked and the ``B`` matrices put on a block
+    diagonal, so the adapter part is two products for the whole group.
+    """
+    import torch
+
+    linear = torch.ops.mkldnn._linear_pointwise
+
+    class GroupedLoraFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(
+            ctx: Any, x: Any, packed: Any, bias: Any, scalings: tuple[float, ...], *tensors: Any
+        ) -> Any:
+            count = len(scalings)
+            weights = tensors[:count]
+            lora_as, lora_bs = tensors[count : 2 * count], tensors[2 * count :]
+            rows = x.reshape(-1, x.shape[-1])
+            adapter_in = rows.to(lora_as[0].dtype)
+            stacked_a = torch.cat(lora_as)
+            scale = torch.cat(
+                [
+                    torch.full((int(a.shape[0]),), s, dtype=adapter_in.dtype)
+                    for a, s in zip(lora_as, scalings, strict=True)
+                ]
+            )
+            scaled = torch.mm(adapter_in, stacked_a.t()).mul_(scale)
+            diagonal_b = torch.block_diag(*lora_bs)  # type: ignore[no-untyped-call]
+            delta = torch.mm(scaled, diagonal_b.t()).to(x.dtype)
+            out = linear.binary(rows, delta, packed, bias, "add")
+            ctx.save_for_backward(adapter_in, scaled, stacked_a, diagonal_b, scale, *weights)
+            ctx.ranks = [int(a.shape[0]) for a in lora_as]
+            ctx.widths = [int(w.shape[0]) for w in weights]
+            ctx.input_shape = x.shape
+            return tuple(
+                piece.reshape(*x.shape[:-1], piece.shape[-1])
+                for piece in out.split(ctx.widths, dim=-1)
+            )
+
+        @staticmethod
+        def backward(ctx: Any, *grads: Any) -> Any:
+            adapter_in, scaled, stacked_a, diagonal_b, scale, *weights = ctx.saved_tensors
+            rows = int(adapter_in.shape[0])
+            pieces = [
+                torch.zeros(rows, width, dtype=weights[0].dtype)
+                if grad is None
+                else grad.reshape(rows, width)
+                for grad, width in zip(grads, ctx.widths, strict=True)
+            ]
+            grad_out = torch.cat(pieces, dim=-1)
+            grad_adapter = grad_out.to(scaled.dtype)
+            grad_scaled = torch.mm(grad_adapter, diagonal_b).mul_(scale)
+            count = len(weights)
+            grad_x = None
+            if ctx.needs_input_grad[0]:
+                grad_x = torch.mm(grad_scaled, stacked_a).to(grad_out.dtype)
+                for piece, weight in zip(pieces, weights, strict=True):
+                    grad_x.addmm_(piece, weight)
+                grad_x = grad_x.reshape(ctx.input_shape)
+            grad_as = torch.mm(grad_scaled.t(), adapter_in).split(ctx.ranks)  # type: ignore[no-untyped-call]
+            grad_diagonal = torch.mm(grad_adapter.t(), scaled)  # only its diagonal blocks count
+            grad_bs = []
+            row = column = 0
+            for width, rank in zip(ctx.widths, ctx.ranks, strict=True):
+                grad_bs.append(grad_diagonal[row : row + width, column : column + rank])
+                row, column = row + width, column + rank
+            return (grad_x, None, None, None, *([None] * count), *grad_as, *grad_bs)
+
+    return GroupedLoraFunction
 
 
 @functools.cache

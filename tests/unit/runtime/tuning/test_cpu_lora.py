@@ -164,3 +164,27 @@ def test_float32_attention_masks_padded_rows() -> None:
         together = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         alone = model(input_ids=batch["input_ids"][:1, 2:])
     assert _relative_error(together.logits[0, 2:], alone.logits[0]) < 2e-2
+
+
+def test_siblings_share_one_packed_weight_and_still_answer_alone() -> None:
+    """q/k/v and gate/up are packed as one weight per group (each frozen weight once in all), and
+    a sibling called with an input its leader did not see computes its own output."""
+    model = _lora_llama(torch.bfloat16).eval()
+    plain = copy.deepcopy(model)
+    cpu_lora.accelerate(model)
+    frozen = [m.base_layer.weight for m in model.modules() if hasattr(m, "lora_A")]
+    head = model.get_output_embeddings().weight
+    assert cpu_lora.packed_bytes(model) == 2 * (sum(w.numel() for w in frozen) + head.numel())
+
+    attention = model.base_model.model.model.layers[0].self_attn
+    reference = plain.base_model.model.model.layers[0].self_attn
+    x = torch.randn(1, 3, 96).bfloat16()
+    with torch.no_grad():
+        alone = attention.k_proj(x)  # no leader call before it
+        assert _relative_error(alone, reference.k_proj(x)) < 1e-2
+        grouped = [attention.q_proj(x), attention.k_proj(x), attention.v_proj(x)]
+        for got, module in zip(grouped, ("q_proj", "k_proj", "v_proj"), strict=True):
+            assert _relative_error(got, getattr(reference, module)(x)) < 1e-2, module
+        other = torch.randn(1, 3, 96).bfloat16()
+        attention.q_proj(x)  # the leader saw x; a call with another input must not get x's
+        assert _relative_error(attention.k_proj(other), reference.k_proj(other)) < 1e-2
