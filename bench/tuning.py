@@ -38,6 +38,7 @@ import json
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -306,6 +307,12 @@ def main() -> None:
     parser.add_argument(
         "--eval-rows", type=int, default=EVAL_ROWS, help="held-out rows for the final loss"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the list this many times, each round starting one run later (the host drifts)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "tuning.json")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -335,16 +342,24 @@ def main() -> None:
         base_loss = eval_loss(model_dir, None, held_out)
         train_tokens = count_tokens(model_dir, train)
         print(f"base model held-out loss: {base_loss:.4f}; {train_tokens} training tokens")
-        for name in names:
-            if name in UPSTREAM_RUNS:
-                result = run_upstream(name, UPSTREAM_RUNS[name], args.upstream_script, work,
-                                      data, model_dir, train_tokens, args.threads)  # fmt: skip
-            else:
-                method, profile = RUNS[name]
-                result = run_ours(name, method, profile, work, data, model_dir, args.threads)
-            result["final_loss"] = eval_loss(model_dir, Path(result.pop("adapter")), held_out)
-            results.append(result)
-            print(json.dumps(result), flush=True)
+        for round_index in range(args.rounds):
+            round_work = work / f"round-{round_index}"
+            round_work.mkdir()
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
+                if name in UPSTREAM_RUNS:
+                    result = run_upstream(name, UPSTREAM_RUNS[name], args.upstream_script,
+                                          round_work, data, model_dir, train_tokens,
+                                          args.threads)  # fmt: skip
+                else:
+                    method, profile = RUNS[name]
+                    result = run_ours(
+                        name, method, profile, round_work, data, model_dir, args.threads
+                    )
+                result["final_loss"] = eval_loss(model_dir, Path(result.pop("adapter")), held_out)
+                result["round"] = round_index
+                results.append(result)
+                print(json.dumps(result), flush=True)
     report = {
         "cpu": cpu,
         "base_loss": base_loss,
@@ -363,6 +378,37 @@ def main() -> None:
         print(
             f"| {r['run']} | {r['what']} | {r['precision']} | {r['steps']} | "
             f"{r['tokens_per_second']:.1f} | {r['peak_rss_mib']:.0f} | {r['final_loss']:.3f} |"
+        )
+    if args.rounds > 1:
+        print_rounds(names, results)
+
+
+def print_rounds(names: list[str], results: list[dict[str, Any]]) -> None:
+    """Medians over the rounds, and each run's tokens/s over upstream's better run of its round."""
+    rounds = sorted({int(r["round"]) for r in results})
+    by = {(r["run"], int(r["round"])): r for r in results}
+    upstream = [n for n in names if n in UPSTREAM_RUNS]
+    print(f"\n{len(rounds)} rounds; ratios are per round, median (min-max)")
+    print("| run | tokens/s (median) | vs upstream's better run | peak RSS (MiB) | held-out loss |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        mine = [by[(name, i)] for i in rounds if (name, i) in by]
+        ratios = []
+        for i in rounds:
+            best = max(
+                (by[(u, i)]["tokens_per_second"] for u in upstream if (u, i) in by), default=0.0
+            )
+            if best and (name, i) in by:
+                ratios.append(by[(name, i)]["tokens_per_second"] / best)
+        ratio = (
+            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+            if ratios
+            else "-"
+        )
+        print(
+            f"| {name} | {statistics.median(r['tokens_per_second'] for r in mine):.1f} | {ratio} | "
+            f"{statistics.median(r['peak_rss_mib'] for r in mine):.0f} | "
+            f"{statistics.median(r['final_loss'] for r in mine):.3f} |"
         )
 
 
