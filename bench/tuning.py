@@ -27,8 +27,12 @@ Results go to stdout as a Markdown table and to ``bench/results/tuning.json``.
 To emulate an AVX2-only host on a bigger CPU, run with ``KAITO_CPU_FLAGS=avx,avx2,fma``,
 ``ATEN_CPU_CAPABILITY=avx2`` and ``ONEDNN_MAX_CPU_ISA=AVX2`` (emulation, not a real AVX2 host).
 
+The host's speed drifts by a third from one minute to the next, so one run after another can
+mislead: ``--rounds N`` runs the list N times, each round starting one run later, and prints the
+medians and each run's tokens/s over the better of the upstream runs *of the same round*.
+
 Usage: ``python bench/tuning.py [--rows 192] [--only upstream-script,lora-default,lora-fast]
-[--upstream-script PATH]``
+[--upstream-script PATH] [--rounds 1]``
 """
 
 from __future__ import annotations
