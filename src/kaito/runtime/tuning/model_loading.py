@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from kaito.runtime.tuning import cpu_lora, settings
+from kaito.runtime.tuning import cpu_lora, profiles, settings
 from kaito.runtime.tuning.config import TuningConfig
 from kaito.runtime.tuning.errors import (
     ConfigError,
@@ -63,7 +63,7 @@ def torch_dtype(name: Any, cuda: bool, cpu_bf16: bool = False) -> Any:
     """
     import torch
 
-    requested = str(name or "auto").removeprefix("torch.").lower()
+    requested = profiles.dtype_name(name)
     if not cuda:
         return torch.bfloat16 if cpu_bf16 else torch.float32
     if requested in {"float32", "fp32"}:
@@ -103,14 +103,15 @@ def load_model(config: TuningConfig, model_dir: Path, cuda: bool, cpu_bf16: bool
     """
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
+    cpu_bf16 = cpu_bf16 and not cuda
     dtype = torch_dtype(
-        config.model.get("dtype") or config.model.get("torch_dtype"), cuda, cpu_bf16 and not cuda
+        config.model.get("dtype") or config.model.get("torch_dtype"), cuda, cpu_bf16
     )
     kwargs: dict[str, Any] = {
         k: config.model[k] for k in _PASSTHROUGH_MODEL_KEYS if k in config.model
     }
     kwargs["dtype"] = dtype
-    if cpu_bf16 and not cuda:
+    if cpu_bf16:
         kwargs.setdefault("attn_implementation", cpu_lora.register_float32_attention())
     if cuda:
         kwargs["device_map"] = device_map(config.model.get("device_map", "auto"))

@@ -64,6 +64,11 @@ def profile_overrides(profile: Profile) -> tuple[str, ...]:
     return tuple(f"TrainingArguments.{key}={value}" for key, value in FAST_TRAINING)
 
 
+def dtype_name(value: Any) -> str:
+    """A config's dtype as a lower-case name without ``torch.`` (``auto`` when unset)."""
+    return str(value or "auto").removeprefix("torch.").lower()
+
+
 #: How a CPU run computes: float32 weights; bf16 weights (:mod:`.cpu_lora`); or float32 weights
 #: under bf16 autocast (only when the config asks for float32 weights *and* ``bf16: true``).
 CpuPrecision = Literal["float32", "bfloat16", "bf16-autocast"]
@@ -84,8 +89,7 @@ def cpu_precision(
     explicit = training.get("bf16")
     if explicit is False:
         return "float32"
-    requested = str(model.get("dtype") or model.get("torch_dtype") or "auto")
-    requested = requested.removeprefix("torch.").lower()
+    requested = dtype_name(model.get("dtype") or model.get("torch_dtype"))
     if requested in {"bfloat16", "bf16"}:
         return "bfloat16"
     if requested in {"float32", "fp32"}:

@@ -223,7 +223,7 @@ def _train(
             "template; set ModelConfig.chat_template"
         )
     precision = None if cuda else _cpu_precision(config, opts)
-    cpu_bf16 = precision == "bfloat16" and not config.quantized
+    cpu_bf16 = precision == "bfloat16"  # never for QLoRA (_cpu_precision)
     base = model_loading.load_model(config, model_dir, cuda, cpu_bf16)
     peft_model = model_loading.wrap_with_lora(config, base, opts)
     if cpu_bf16:

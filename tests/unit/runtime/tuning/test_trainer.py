@@ -32,17 +32,13 @@ def test_budget_counts_float32_logits() -> None:
 
 def _trainer(model_dir: Path, tmp_path: Path, budget: int) -> Any:
     import datasets
-    import peft
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     from trl import SFTConfig
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    model = peft.get_peft_model(
-        base, peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
-    )
+    model = _peft_tiny(model_dir)
     # Non-zero B, so that every LoRA weight gets a gradient.
     for name, param in model.named_parameters():
         if "lora_B" in name:
