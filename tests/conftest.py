@@ -17,6 +17,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Servers the suite starts answer a few requests: compiling their decoding step (a minute for a
+# real model) would cost more than it saves. test_compiled_step.py and the compiled-server e2e
+# test turn it on where it is what they test.
+os.environ.setdefault("KAITO_COMPILE_DECODE", "0")
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from kaito.local import bundle as local_bundle
 from kaito.local import launch, runner, settings
 from kaito.local import plan as local_plan
 from kaito.local import store as local_store
+from kaito.runtime.inference import settings as inference_settings
 
 DEFAULT_WORKSPACE = Path("examples/demo/tuning.yaml")
 DEFAULT_EVAL = Path("examples/demo/eval.yaml")
@@ -268,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     args = parser.parse_args(argv)
     state_dir = args.state_dir or settings.load_local_settings().state_dir
+    # The demo's server answers eight prompts: compiling its decoding step (kaito-serve's
+    # default, a minute or two on two cores) would cost more than it saves. Inherited by the
+    # detached runner and so by kaito-serve; a value the user set wins.
+    os.environ.setdefault(inference_settings.COMPILE_DECODE_ENV, "0")
 
     def echo(message: str) -> None:
         print(message, flush=True)  # noqa: T201 - the demo talks to the terminal

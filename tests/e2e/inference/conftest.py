@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -142,38 +143,42 @@ def server(
         stop_server(live)
 
 
+@contextmanager
+def plain_server(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, name: str, *extra: str
+) -> Iterator[LiveServer]:
+    """A float32 server on the tiny model without adapters, ``extra`` flags added; stopped after.
+
+    Float32, because exactness against unbatched generate is a float32 property (``auto`` would
+    pick bfloat16 on a CPU with native bf16: kaito.runtime.host.serving_dtype).
+    """
+    log = tmp_path_factory.mktemp(name) / "server.log"
+    no_adapters = str(tmp_path_factory.mktemp("no-adapters"))
+    flags = ["--model", str(tiny_model_dir), "--served-model-name", BASE, "--threads", "1"]
+    flags += ["--kaito-adapters-dir", no_adapters, "--dtype", "float32", *extra]
+    live = start_server(flags, log)
+    try:
+        wait_ready(live, timeout=420.0)
+        yield live
+    finally:
+        stop_server(live)
+
+
 @pytest.fixture(scope="session")
 def small_queue_server(
     tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     """A server that decodes one request at a time and lets only one wait."""
-    log = tmp_path_factory.mktemp("small-server") / "server.log"
-    live = start_server(
-        [
-            "--model",
-            str(tiny_model_dir),
-            "--served-model-name",
-            BASE,
-            "--kaito-adapters-dir",
-            str(tmp_path_factory.mktemp("no-adapters")),
-            "--max-batch-size",
-            "1",
-            "--max-queue",
-            "1",
-            "--threads",
-            "1",
-            # Exactness against unbatched generate is a float32 property; ``auto`` would pick
-            # bfloat16 on a CPU with native bf16 (kaito.runtime.host.serving_dtype).
-            "--dtype",
-            "float32",
-        ],
-        log,
-    )
-    try:
-        wait_ready(live)
+    with plain_server(
+        tiny_model_dir,
+        tmp_path_factory,
+        "small-server",
+        "--max-batch-size",
+        "1",
+        "--max-queue",
+        "1",
+    ) as live:
         yield live
-    finally:
-        stop_server(live)
 
 
 class Reference:

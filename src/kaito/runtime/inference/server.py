@@ -135,6 +135,7 @@ async def _start_transformers(app: FastAPI, options: ServeOptions) -> None:
                 threads=options.threads,
                 cpu_prepack=options.cpu_prepack,
                 fast_decode=options.fast_decode,
+                compile_decode=options.compile_decode,
                 adapters_dir=options.adapters_dir,
             )
         )

@@ -18,6 +18,7 @@ import os
 import re
 
 API_KEY_ENV = "KAITO_API_KEY"
+COMPILE_DECODE_ENV = "KAITO_COMPILE_DECODE"
 DEFAULT_ADAPTER_STRENGTH = 1.0
 _ADAPTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _MAX_ADAPTER_NAME = 253
@@ -26,6 +27,23 @@ _MAX_ADAPTER_NAME = 253
 def get_api_key() -> str | None:
     """The API key from ``$KAITO_API_KEY``, or ``None`` when unset or empty."""
     return os.environ.get(API_KEY_ENV) or None
+
+
+def compile_decode_default() -> bool:
+    """``--compile-decode``'s default: on unless ``$KAITO_COMPILE_DECODE`` is 0, false or no.
+
+    For runs that serve a handful of requests (tests, the demo), where a minute of compiling
+    costs more than it saves.
+
+    Raises:
+        ValueError: any other value (named, with the accepted ones).
+    """
+    raw = os.environ.get(COMPILE_DECODE_ENV, "").strip().lower()
+    if raw in {"", "1", "true", "yes"}:
+        return True
+    if raw in {"0", "false", "no"}:
+        return False
+    raise ValueError(f"{COMPILE_DECODE_ENV}={raw!r} is not one of 1, true, yes, 0, false, no")
 
 
 def is_strength_variable_name(adapter_name: str) -> bool:

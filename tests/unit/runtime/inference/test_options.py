@@ -79,3 +79,30 @@ def test_cpu_speed_switches_default_on_and_can_be_turned_off() -> None:
     off = parse_serve_args(["--model", "m", "--no-fast-decode", "--no-cpu-prepack"])
     assert (off.fast_decode, off.cpu_prepack) == (False, False)
     assert off.passthrough == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "expected"),
+    [
+        (None, [], True),  # unset: compiled, like vLLM
+        ("0", [], False),
+        ("false", [], False),
+        ("yes", [], True),
+        ("0", ["--compile-decode"], True),  # the flag wins over the variable
+        ("1", ["--no-compile-decode"], False),
+    ],
+)
+def test_compile_decode_defaults_on_unless_the_environment_says_no(
+    monkeypatch: pytest.MonkeyPatch, env: str | None, argv: list[str], expected: bool
+) -> None:
+    if env is None:
+        monkeypatch.delenv("KAITO_COMPILE_DECODE", raising=False)
+    else:
+        monkeypatch.setenv("KAITO_COMPILE_DECODE", env)
+    assert parse_serve_args(["--model", "m", *argv]).compile_decode is expected
+
+
+def test_a_bad_compile_decode_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAITO_COMPILE_DECODE", "sometimes")
+    with pytest.raises(ServeArgsError, match="KAITO_COMPILE_DECODE='sometimes' is not one of"):
+        parse_serve_args(["--model", "m"])

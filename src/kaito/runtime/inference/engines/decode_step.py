@@ -43,6 +43,8 @@ class _Layer:
     post_eps: float
     gate_up: Projection
     down_proj: Any
+    qkv_members: tuple[Any, ...]
+    gate_up_members: tuple[Any, ...]
     heads: int
     kv_heads: int
     head_dim: int
@@ -72,20 +74,31 @@ class DecodeStep:
                 ``[rows, kv_heads, 1, head_dim]`` and returns the full keys and values
                 (:class:`.batch.DecodeBatch` layers).
         """
-        import torch
+        return run_step(self, tokens, positions, mask, cache_layers)
 
-        rows = int(tokens.shape[0])
-        hidden = self._embed(tokens)  # [rows, hidden]
-        # The model's own rotary module, as transformers calls it: [rows, 1, head_dim] each.
-        cos, sin = self._rotary(hidden, positions.unsqueeze(1))
-        cos, sin = cos[:, :, None, :], sin[:, :, None, :]  # broadcast over heads: [rows, 1, 1, d]
-        # SDPA turns a boolean mask into this additive one at every call; done once per step.
-        additive = torch.zeros(mask.shape, dtype=hidden.dtype, device=hidden.device)
-        additive = additive.masked_fill_(mask == 0, float("-inf"))[:, None, None, :]
-        for layer, cache in zip(self._layers, cache_layers, strict=True):
-            hidden = _layer_step(layer, cache, hidden, cos, sin, additive, rows)
-        hidden = _rms_norm(hidden, self._final_norm, self._final_eps)
-        return self._lm_head(hidden)
+
+def run_step(
+    parts: Any, tokens: Any, positions: Any, mask: Any, cache_layers: Sequence[Any]
+) -> Any:
+    """The step itself, over ``parts``: a :class:`DecodeStep` or anything with its attributes.
+
+    :mod:`.compiled_step` calls it on a module holding the same parts, so the compiled graph
+    traces exactly this code.
+    """
+    import torch
+
+    rows = int(tokens.shape[0])
+    hidden = parts._embed(tokens)  # [rows, hidden]
+    # The model's own rotary module, as transformers calls it: [rows, 1, head_dim] each.
+    cos, sin = parts._rotary(hidden, positions.unsqueeze(1))
+    cos, sin = cos[:, :, None, :], sin[:, :, None, :]  # broadcast over heads: [rows, 1, 1, d]
+    # SDPA turns a boolean mask into this additive one at every call; done once per step.
+    additive = torch.zeros(mask.shape, dtype=hidden.dtype, device=hidden.device)
+    additive = additive.masked_fill_(mask == 0, float("-inf"))[:, None, None, :]
+    for layer, cache in zip(parts._layers, cache_layers, strict=True):
+        hidden = _layer_step(layer, cache, hidden, cos, sin, additive, rows)
+    hidden = _rms_norm(hidden, parts._final_norm, parts._final_eps)
+    return parts._lm_head(hidden)
 
 
 def build(model: Any) -> DecodeStep | None:
@@ -122,6 +135,8 @@ def _layer(layer: Any) -> _Layer:
         post_eps=float(layer.post_attention_layernorm.variance_epsilon),
         gate_up=_projection(mlp.gate_proj, mlp.up_proj),
         down_proj=mlp.down_proj,
+        qkv_members=(attention.q_proj, attention.k_proj, attention.v_proj),
+        gate_up_members=(mlp.gate_proj, mlp.up_proj),
         heads=int(config.num_attention_heads),
         kv_heads=int(config.num_key_value_heads),
         head_dim=int(attention.head_dim),
@@ -137,10 +152,8 @@ def _projection(*members: Any) -> Projection:
     """
     import torch
 
-    fused = [getattr(m, "fused", None) for m in members]
-    group = fused[0][0] if fused[0] is not None else None
-    expected = [(group, index) for index in range(len(members))]
-    if group is None or fused != expected:
+    group = fused_group(members)
+    if group is None:
         return lambda x: [m(x) for m in members]
     linear = torch.ops.mkldnn._linear_pointwise
     packed, bias, sizes, dtype = group.packed, group.bias, group.sizes, members[0].weight.dtype
@@ -154,13 +167,27 @@ def _projection(*members: Any) -> Projection:
     return fused_call
 
 
+def fused_group(members: Sequence[Any]) -> Any:
+    """The :class:`.cpu_linear.FusedGroup` that holds exactly ``members`` in order, else None."""
+    fused = [getattr(m, "fused", None) for m in members]
+    group = fused[0][0] if fused[0] is not None else None
+    if group is None or fused != [(group, index) for index in range(len(members))]:
+        return None
+    return group
+
+
 def _joined(first: Any, second: Any) -> Any:
-    """``cat([first, second], -1)``, as a view when they are neighbouring slices of one tensor."""
+    """``cat([first, second], -1)``, as a view when they are neighbouring slices of one tensor.
+
+    Compiled (:mod:`.compiled_step`) it is the ``cat``: addresses cannot be traced, and the
+    compiler fuses the copy into the rotary loop anyway.
+    """
     import torch
 
     width = int(first.shape[-1])
     if (
-        first.dim() == 2
+        not torch.compiler.is_compiling()
+        and first.dim() == 2
         and first.stride() == second.stride()
         and first.stride(-1) == 1
         and second.data_ptr() == first.data_ptr() + width * first.element_size()
@@ -189,7 +216,7 @@ def _rotate(x: Any, cos: Any, sin: Any) -> Any:
 
 
 def _layer_step(
-    layer: _Layer, cache: Any, hidden: Any, cos: Any, sin: Any, additive: Any, rows: int
+    layer: Any, cache: Any, hidden: Any, cos: Any, sin: Any, additive: Any, rows: int
 ) -> Any:
     from torch.nn import functional
 

@@ -9,7 +9,8 @@ stop) and loading. The work is split by what it owns:
 - :mod:`.inbox`: what other threads hand to the scheduler, and the adapter table, under locks;
 - :mod:`.batch`: the running batch's key/value cache;
 - :mod:`.decode_step`: a Llama decoding step without transformers' per-call machinery (same
-  logits, less CPU), used for steps whose rows all run the base model.
+  logits, less CPU), used for steps whose rows all run the base model;
+- :mod:`.compiled_step`: that step compiled into native code at load (``kaito-serve``'s default).
 
 Adapters are PEFT LoRA adapters loaded side by side into one ``PeftModel``; a mixed batch passes
 ``adapter_names`` per row, so requests for the base model and for different adapters share every
@@ -28,7 +29,7 @@ from typing import Any
 
 from kaito.api.constants import ADAPTER_CONFIG_FILE
 from kaito.runtime.inference import errors, settings
-from kaito.runtime.inference.engines import cpu_linear, decode_step
+from kaito.runtime.inference.engines import compiled_step, cpu_linear, decode_step
 from kaito.runtime.inference.engines.base import EngineStats, EventStream, GenerationRequest
 from kaito.runtime.inference.engines.batch import DecodeBatch
 from kaito.runtime.inference.engines.host_choice import default_cpu_threads, resolve_dtype
@@ -81,6 +82,8 @@ class TransformersEngineConfig:
     """On CPU, run linear layers on weights packed once for oneDNN (:mod:`.cpu_linear`)."""
     fast_decode: bool = True
     """Decode base-model steps of supported models through :mod:`.decode_step` (same logits)."""
+    compile_decode: bool = False
+    """Compile that step at load (:mod:`.compiled_step`; ``kaito-serve`` turns it on)."""
     adapters_dir: Path | None = None
     """Each sub-directory holding ``adapter_config.json`` is served under its directory name."""
 
@@ -91,7 +94,7 @@ class TransformersEngine:
     def __init__(self, config: TransformersEngineConfig) -> None:
         self._config = config
         self._model: Any = None
-        self._decode_step: decode_step.DecodeStep | None = None
+        self._decode_step: decode_step.DecodeStep | compiled_step.CompiledStep | None = None
         self._tokenizer: Any = None
         self._device: Any = None
         self._max_model_len = config.max_model_len or DEFAULT_MAX_MODEL_LEN
@@ -269,11 +272,18 @@ class TransformersEngine:
                 "packed %d linear layers for oneDNN (%d sibling groups fused)", packed, fused
             )
         self._model = model
-        self._decode_step = decode_step.build(model) if cfg.fast_decode else None
-        logger.info(
-            "decoding steps through %s",
-            "kaito's Llama step" if self._decode_step else "the model's forward",
-        )
+        eager_step = decode_step.build(model) if cfg.fast_decode else None
+        self._decode_step = eager_step
+        if eager_step is not None and cfg.compile_decode:
+            with torch.inference_mode():
+                self._decode_step = compiled_step.build(eager_step, model) or eager_step
+        if self._decode_step is None:
+            path = "the model's forward"
+        elif self._decode_step is eager_step:
+            path = "kaito's Llama step"
+        else:
+            path = "kaito's compiled Llama step"
+        logger.info("decoding steps through %s", path)
         eos_ids = frozenset(_eos_ids(model, self._tokenizer))
         # Left padding of batched prefills; masked out, so any valid token id would do.
         pad = self._tokenizer.pad_token_id

