@@ -85,3 +85,37 @@ def test_a_failing_compiler_leaves_the_eager_step(caplog: pytest.LogCaptureFixtu
     with torch.inference_mode(), torch._inductor.config.patch(broken):
         assert compiled_step.build(eager, model) is None
     assert "compiling the decoding step failed, decoding without it" in caplog.text
+
+
+def test_a_step_that_fails_after_warm_up_is_served_eagerly_from_then_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import torch
+
+    model = _model()
+    eager = decode_step.build(model)
+    assert eager is not None
+    calls = []
+
+    def broken_graph(*args: Any) -> Any:
+        calls.append(args)
+        keys = args[3][0]
+        keys[:, :, args[5]] = 7.0  # a partial write before failing: must not survive
+        raise RuntimeError("kernel failed")
+
+    compiled = compiled_step.CompiledStep(eager, broken_graph)
+    compiled.stance = "eager_on_recompile"  # as build() leaves it
+    with torch.inference_mode():
+        old, new = two_batches(model, [[1, 2, 3, 4], [5, 6]])
+        for _ in range(3):
+            expected = eager(old.next_tokens, old.positions, old.step_mask(), old.cache_layers)
+            got = compiled(new.next_tokens, new.positions, new.step_mask(), new.cache_layers)
+            assert torch.equal(got, expected)
+            tokens = expected.argmax(-1)
+            old.advance(tokens)
+            new.advance(tokens)
+        for (old_k, old_v), (new_k, new_v) in zip(old.layers, new.layers, strict=True):
+            assert torch.equal(new_k, old_k)
+            assert torch.equal(new_v, old_v)
+    assert len(calls) == 1, "after one failure the graph is not called again"
+    assert "the compiled decoding step failed; decoding without it from now on" in caplog.text

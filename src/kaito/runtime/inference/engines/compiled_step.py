@@ -4,15 +4,17 @@ Why: after :mod:`.decode_step` removed transformers' plumbing, a 16-row bf16 ste
 SmolLM2-135M on two threads still spent about a third of its time outside the linears and
 attention: some 2,000 small operators (norms, rotary, residuals, casts), each a dispatch from
 Python and an OpenMP region too small to share between threads. Compiled, those fuse into a few
-loops and the step runs from C++ without returning to Python: 0.78-0.83x the step time at 16
-and 64 rows in paired runs (docs/benchmarks.md, Inference server). vLLM-CPU compiles its model
-the same way.
+loops and the step runs from C++ without returning to Python: 0.65-0.79x the eager step's time
+at 5, 16 and 64 rows in paired runs (docs/benchmarks.md, Inference server). vLLM-CPU compiles
+its model the same way.
 
 What it costs:
 
 - **Start-up**: the graph is traced and built at load, before the server reports ready (about
-  a minute for SmolLM2-135M on two cores; inductor caches the result on disk, so later starts on
-  the same machine are faster). ``kaito-serve --no-compile-decode`` skips it.
+  a minute for SmolLM2-135M on two cores; inductor's disk cache shortens later starts only a
+  little). ``kaito-serve --no-compile-decode`` skips it.
+- **Memory**: about 8% more peak RSS for SmolLM2 (the compiled code and its caches; the weights
+  are not copied).
 - **Exactness**: the fused loops round in a different order than the operator-by-operator step,
   so logits differ in the last bits of their dtype (greedy picks agree except where two logits
   are within that rounding; vLLM's compiled model has the same property). The eager step keeps
@@ -63,6 +65,7 @@ class CompiledStep:
         runs the same code uncompiled instead of stalling the batch for a new compilation."""
         self.graphs = 0
         """Graphs compiled while warming up (1 unless a warm-up shape needed its own)."""
+        self._failed = False  # a step raised after warm-up: the eager step serves from then on
 
     def __call__(self, tokens: Any, positions: Any, mask: Any, cache_layers: Sequence[Any]) -> Any:
         """Logits ``[rows, vocab]``; appends one column to every layer of ``cache_layers``.
@@ -70,23 +73,31 @@ class CompiledStep:
         ``cache_layers`` are :func:`.batch.growing_layer_class` layers of one common length;
         a buffer without a spare column is grown first, as the layer's own ``update`` would.
         """
-        if int(tokens.shape[0]) < 2:
+        import torch
+
+        if self._failed or int(tokens.shape[0]) < 2:
             return self._eager(tokens, positions, mask, cache_layers)
         start = int(cache_layers[0].length)
         for layer in cache_layers:
             if start + 1 > layer.capacity:
                 layer.replace(layer.keys, layer.values, room=1)
-        import torch
-
-        with torch.compiler.set_stance(self.stance):
-            logits = self._graph(
-                tokens,
-                positions,
-                mask,
-                [layer._key_buffer for layer in cache_layers],
-                [layer._value_buffer for layer in cache_layers],
-                start,
-            )
+        try:
+            with torch.compiler.set_stance(self.stance):
+                logits = self._graph(
+                    tokens,
+                    positions,
+                    mask,
+                    [layer._key_buffer for layer in cache_layers],
+                    [layer._value_buffer for layer in cache_layers],
+                    start,
+                )
+        except Exception:
+            if self.stance == "default":  # warming up: build() reports it
+                raise
+            # The lengths were not advanced, so the eager step rewrites the same columns.
+            logger.exception("the compiled decoding step failed; decoding without it from now on")
+            self._failed = True
+            return self._eager(tokens, positions, mask, cache_layers)
         for layer in cache_layers:
             layer._set_length(start + 1)
         return logits
