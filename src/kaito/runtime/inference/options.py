@@ -176,9 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,  # then $KAITO_COMPILE_DECODE, on when unset (parse_serve_args)
         help="Compile that decoding step into native code at start (torch.compile; needs a C++ "
-        "compiler, else the server says so and decodes without it): about 1.2-1.3x faster "
-        "steps, a start about a minute longer on two cores for a small model (cached on disk "
-        "for later starts). Logits may then differ from the eager step's in their last bits, "
+        "compiler, else the server says so and decodes without it): steps about 1.3-1.5x "
+        "faster in bf16 (less in float32), a start about a minute longer on two cores for a "
+        "small model. Logits may then differ from the eager step's in their last bits, "
         "so a greedy pick can change where two tokens are that close. Like vLLM's "
         "--enforce-eager, --no-compile-decode turns it off; KAITO_COMPILE_DECODE=0 makes that "
         "the default.",

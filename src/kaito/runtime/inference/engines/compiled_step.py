@@ -47,6 +47,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kaito.runtime.inference import settings
 from kaito.runtime.inference.engines import decode_step
 from kaito.runtime.models.settings import load_model_settings
 
@@ -55,9 +56,6 @@ logger = logging.getLogger(__name__)
 #: Inductor options: weights as constants (required for the packed oneDNN linears) and a C++
 #: wrapper around the kernels, so a step makes one call from Python instead of hundreds.
 INDUCTOR_OPTIONS: dict[str, Any] = {"freezing": True, "cpp_wrapper": True}
-
-#: Where inductor keeps compiled code (its own variable, honoured when set).
-INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
 
 #: Warm-up shapes (rows, filled cache columns), chosen unlike each other and their buffers'
 #: sizes, so inductor's shape analysis does not equate them (which would add guards and
@@ -167,7 +165,7 @@ def private_cache_dir() -> Path:
     """
     from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
-    chosen = os.environ.get(INDUCTOR_CACHE_ENV)
+    chosen = settings.get_inductor_cache_dir()
     # Inductor writes its default into the variable on first use (importing transformers
     # does), so that value is not a choice.
     if chosen and os.path.abspath(chosen) != os.path.abspath(default_cache_dir()):
@@ -178,9 +176,9 @@ def private_cache_dir() -> Path:
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
         raise PermissionError(
             f"{directory} is not a directory of this user that only it may write "
-            f"(mode {stat.filemode(info.st_mode)}); set {INDUCTOR_CACHE_ENV} or fix it"
+            f"(mode {stat.filemode(info.st_mode)}); set {settings.INDUCTOR_CACHE_ENV} or fix it"
         )
-    os.environ[INDUCTOR_CACHE_ENV] = str(directory)
+    settings.set_inductor_cache_dir(str(directory))
     return directory
 
 
