@@ -66,9 +66,21 @@ def growing_layer_class() -> type[Any]:
             self._value_buffer = values.new_empty((rows, heads, capacity, values.shape[3]))
             self._key_buffer[:, :, :length] = keys
             self._value_buffer[:, :, :length] = values
-            self._set_length(length)
+            self.set_length(length)
 
-        def _set_length(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        @property
+        def buffers(self) -> tuple[torch.Tensor, torch.Tensor]:
+            """The whole key and value buffers, spare columns included (written in place)."""
+            return self._key_buffer, self._value_buffer
+
+        def reserve(self, new: int) -> None:
+            """Grow the buffers, keeping the filled columns, unless ``new`` more columns fit."""
+            if self.length + new > self.capacity:
+                filled_keys, filled_values = self.set_length(self.length)
+                self.replace(filled_keys, filled_values, room=new)
+
+        def set_length(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+            """Take the first ``length`` columns as filled; returns their views."""
             self.length = length
             keys = self._key_buffer[:, :, :length]
             values = self._value_buffer[:, :, :length]
@@ -80,12 +92,10 @@ def growing_layer_class() -> type[Any]:
         ) -> tuple[torch.Tensor, torch.Tensor]:
             """Append ``key_states``/``value_states`` (``[rows, heads, new, dim]``) in place."""
             start, new = self.length, int(key_states.shape[2])
-            if start + new > self.capacity:
-                filled_keys, filled_values = self._set_length(start)
-                self.replace(filled_keys, filled_values, room=new)
+            self.reserve(new)
             self._key_buffer[:, :, start : start + new] = key_states
             self._value_buffer[:, :, start : start + new] = value_states
-            return self._set_length(start + new)
+            return self.set_length(start + new)
 
         def get_seq_length(self) -> int:
             """Filled columns (transformers sizes its masks from this)."""

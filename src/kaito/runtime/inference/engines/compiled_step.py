@@ -82,7 +82,7 @@ class CompiledStep:
         """Logits ``[rows, vocab]``; appends one column to every layer of ``cache_layers``.
 
         ``cache_layers`` are :func:`.batch.growing_layer_class` layers of one common length;
-        a buffer without a spare column is grown first, as the layer's own ``update`` would.
+        a buffer without a spare column is grown first (their ``reserve``).
         """
         import torch
 
@@ -90,16 +90,15 @@ class CompiledStep:
             return self._eager(tokens, positions, mask, cache_layers)
         start = int(cache_layers[0].length)
         for layer in cache_layers:
-            if start + 1 > layer.capacity:
-                layer.replace(layer.keys, layer.values, room=1)
+            layer.reserve(1)
         try:
             with torch.compiler.set_stance(self.stance):
                 logits = self._graph(
                     tokens,
                     positions,
                     mask,
-                    [layer._key_buffer for layer in cache_layers],
-                    [layer._value_buffer for layer in cache_layers],
+                    [layer.buffers[0] for layer in cache_layers],
+                    [layer.buffers[1] for layer in cache_layers],
                     start,
                 )
         except Exception:
@@ -110,12 +109,12 @@ class CompiledStep:
             self._failed = True
             return self._eager(tokens, positions, mask, cache_layers)
         for layer in cache_layers:
-            layer._set_length(start + 1)
+            layer.set_length(start + 1)
         return logits
 
 
-def build(eager: decode_step.DecodeStep, model: Any) -> CompiledStep | None:
-    """Compile ``eager``'s step for ``model`` and warm it up; None (logged) when that fails.
+def build(eager: decode_step.DecodeStep) -> CompiledStep | None:
+    """Compile ``eager``'s step and warm it up; None (logged) when that fails.
 
     Runs the warm-up steps on dummy caches, so the first request does not wait for the
     compiler. Must run under ``torch.inference_mode()``, as the scheduler's steps do (the graph
@@ -134,7 +133,7 @@ def build(eager: decode_step.DecodeStep, model: Any) -> CompiledStep | None:
         # A patch, not torch.compile's ``options``: those do not reach ``freezing``.
         with torch._inductor.config.patch(INDUCTOR_OPTIONS):
             for rows, length in WARMUP_SHAPES:
-                compiled(*_dummy_step(model, rows, length))
+                compiled(*_dummy_step(eager, rows, length))
     except Exception as exc:  # a missing compiler, headers, an unsupported operator...
         logger.warning(
             "compiling the decoding step failed, decoding without it (%s: %s)",
@@ -186,7 +185,8 @@ def _graph_module(eager: decode_step.DecodeStep) -> Any:
     """A module holding ``eager``'s parts under the same names, for :func:`.run_step`.
 
     Inductor freezes only what it reaches through modules, so every tensor the step reads is a
-    module's attribute here (in the eager step some sit in closures and dataclasses).
+    module's attribute here (the eager step keeps them in a plain object and dataclasses, which
+    the compiler would take as inputs).
     """
     import torch
 
@@ -195,34 +195,14 @@ def _graph_module(eager: decode_step.DecodeStep) -> Any:
             super().__init__()
             self.input_norm = parts.input_norm
             self.input_eps = parts.input_eps
-            self.qkv = Projection(parts.qkv_members)
+            self.qkv = parts.qkv
             self.o_proj = parts.o_proj
             self.post_norm = parts.post_norm
             self.post_eps = parts.post_eps
-            self.gate_up = Projection(parts.gate_up_members)
+            self.gate_up = parts.gate_up
             self.down_proj = parts.down_proj
             self.heads, self.kv_heads = parts.heads, parts.kv_heads
             self.head_dim, self.scaling = parts.head_dim, parts.scaling
-
-    class Projection(torch.nn.Module):
-        """Sibling linears: one packed oneDNN call when fused, else each member."""
-
-        def __init__(self, members: Sequence[Any]) -> None:
-            super().__init__()
-            group = decode_step.fused_group(members)
-            self.members = torch.nn.ModuleList(members)
-            # Buffers, so that freezing makes them constants (the oneDNN lowering requires it).
-            self.register_buffer("packed", None if group is None else group.packed, False)
-            self.register_buffer("bias", None if group is None else group.bias, False)
-            self.sizes = None if group is None else list(group.sizes)
-
-        def forward(self, x: torch.Tensor) -> Sequence[torch.Tensor]:
-            if self.sizes is None:
-                return [member(x) for member in self.members]
-            out: Sequence[torch.Tensor] = torch.ops.mkldnn._linear_pointwise(
-                x, self.packed, self.bias, "none", [], ""
-            ).split(self.sizes, -1)
-            return out
 
     class Graph(torch.nn.Module):
         def __init__(self) -> None:
@@ -263,32 +243,27 @@ class _Columns:
         return self._keys[:, :, :end], self._values[:, :, :end]
 
 
-def _dummy_step(model: Any, rows: int, length: int) -> tuple[Any, ...]:
+def _dummy_step(eager: decode_step.DecodeStep, rows: int, length: int) -> tuple[Any, ...]:
     """Arguments of a step over ``rows`` rows with ``length`` filled cache columns."""
     import torch
 
     from kaito.runtime.inference.engines.batch import growing_layer_class
 
-    config = model.config
-    kv_heads = int(config.num_key_value_heads)
-    head_dim = int(
-        getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    )
-    dtype, device = model.dtype, model.device
-    layer_class = growing_layer_class()
-    shape = (rows, kv_heads, length, head_dim)
+    first = eager._layers[0]
+    weight = first.input_norm  # the model's dtype and device
+    shape = (rows, first.kv_heads, length, first.head_dim)
     layers = [
-        layer_class(
-            torch.zeros(shape, dtype=dtype, device=device),
-            torch.zeros(shape, dtype=dtype, device=device),
+        growing_layer_class()(
+            torch.zeros(shape, dtype=weight.dtype, device=weight.device),
+            torch.zeros(shape, dtype=weight.dtype, device=weight.device),
         )
-        for _ in range(int(config.num_hidden_layers))
+        for _ in eager._layers
     ]
     for layer in layers:  # heads and head size are the model's: not shapes to generalise over
-        for buffer in (layer._key_buffer, layer._value_buffer):
+        for buffer in layer.buffers:
             torch._dynamo.mark_static(buffer, 1)
             torch._dynamo.mark_static(buffer, 3)
-    tokens = torch.zeros(rows, dtype=torch.long, device=device)
-    positions = torch.full((rows,), length, dtype=torch.long, device=device)
-    mask = torch.ones((rows, length + 1), dtype=torch.long, device=device)
+    tokens = torch.zeros(rows, dtype=torch.long, device=weight.device)
+    positions = torch.full((rows,), length, dtype=torch.long, device=weight.device)
+    mask = torch.ones((rows, length + 1), dtype=torch.long, device=weight.device)
     return tokens, positions, mask, layers

@@ -24,11 +24,9 @@ then goes through ``model(...)``). :func:`build` returns None for anything else.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Sequence
 from typing import Any
-
-#: Linear of one input to several outputs (a fused sibling group or the separate modules).
-Projection = Callable[[Any], Sequence[Any]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,14 +35,12 @@ class _Layer:
 
     input_norm: Any  # weight of the input RMSNorm
     input_eps: float
-    qkv: Projection
+    qkv: Any  # projection_class() module
     o_proj: Any
     post_norm: Any
     post_eps: float
-    gate_up: Projection
+    gate_up: Any  # projection_class() module
     down_proj: Any
-    qkv_members: tuple[Any, ...]
-    gate_up_members: tuple[Any, ...]
     heads: int
     kv_heads: int
     head_dim: int
@@ -129,14 +125,12 @@ def _layer(layer: Any) -> _Layer:
     return _Layer(
         input_norm=layer.input_layernorm.weight,
         input_eps=float(layer.input_layernorm.variance_epsilon),
-        qkv=_projection(attention.q_proj, attention.k_proj, attention.v_proj),
+        qkv=projection_class()([attention.q_proj, attention.k_proj, attention.v_proj]),
         o_proj=attention.o_proj,
         post_norm=layer.post_attention_layernorm.weight,
         post_eps=float(layer.post_attention_layernorm.variance_epsilon),
-        gate_up=_projection(mlp.gate_proj, mlp.up_proj),
+        gate_up=projection_class()([mlp.gate_proj, mlp.up_proj]),
         down_proj=mlp.down_proj,
-        qkv_members=(attention.q_proj, attention.k_proj, attention.v_proj),
-        gate_up_members=(mlp.gate_proj, mlp.up_proj),
         heads=int(config.num_attention_heads),
         kv_heads=int(config.num_key_value_heads),
         head_dim=int(attention.head_dim),
@@ -144,30 +138,40 @@ def _layer(layer: Any) -> _Layer:
     )
 
 
-def _projection(*members: Any) -> Projection:
-    """One oneDNN call when :func:`.cpu_linear.fuse_siblings` grouped ``members``, else each.
+@functools.cache
+def projection_class() -> type[Any]:
+    """The module of sibling linears reading one input (built lazily: torch is imported late).
 
-    Returns the outputs in member order; with a fused group they are slices of one tensor, so
-    neighbours can be taken together (:func:`_joined`).
+    ``Projection(members)(x)`` returns the members' outputs in order: one oneDNN call when
+    :func:`.cpu_linear.fuse_siblings` grouped exactly ``members`` (the outputs are then slices of
+    one tensor, so neighbours can be taken together: :func:`_joined`), else each member's.
+    The packed weight is a buffer, so that :mod:`.compiled_step` can freeze it into its graph.
     """
     import torch
 
-    group = fused_group(members)
-    if group is None:
-        return lambda x: [m(x) for m in members]
-    linear = torch.ops.mkldnn._linear_pointwise
-    packed, bias, sizes, dtype = group.packed, group.bias, group.sizes, members[0].weight.dtype
+    class Projection(torch.nn.Module):
+        def __init__(self, members: Sequence[Any]) -> None:
+            super().__init__()
+            group = _fused_group(members)
+            self.members = torch.nn.ModuleList(members)
+            self.register_buffer("packed", None if group is None else group.packed, False)
+            self.register_buffer("bias", None if group is None else group.bias, False)
+            self.sizes = None if group is None else list(group.sizes)
+            self.weight_dtype = members[0].weight.dtype
 
-    def fused_call(x: Any) -> Sequence[Any]:
-        if x.dtype != dtype or torch.is_grad_enabled():  # as PackedLinear: its own fallback
-            return [m(x) for m in members]
-        out: Sequence[Any] = linear(x, packed, bias, "none", [], "").split(sizes, -1)
-        return out
+        def forward(self, x: torch.Tensor) -> Sequence[torch.Tensor]:
+            # A dtype mismatch or autograd: as PackedLinear, the members' own fallback.
+            if self.sizes is None or x.dtype != self.weight_dtype or torch.is_grad_enabled():
+                return [member(x) for member in self.members]
+            out: Sequence[torch.Tensor] = torch.ops.mkldnn._linear_pointwise(
+                x, self.packed, self.bias, "none", [], ""
+            ).split(self.sizes, -1)
+            return out
 
-    return fused_call
+    return Projection
 
 
-def fused_group(members: Sequence[Any]) -> Any:
+def _fused_group(members: Sequence[Any]) -> Any:
     """The :class:`.cpu_linear.FusedGroup` that holds exactly ``members`` in order, else None."""
     fused = [getattr(m, "fused", None) for m in members]
     group = fused[0][0] if fused[0] is not None else None

@@ -276,7 +276,7 @@ class TransformersEngine:
         self._decode_step = eager_step
         if eager_step is not None and cfg.compile_decode:
             with torch.inference_mode():
-                self._decode_step = compiled_step.build(eager_step, model) or eager_step
+                self._decode_step = compiled_step.build(eager_step) or eager_step
         if self._decode_step is None:
             path = "the model's forward"
         elif self._decode_step is eager_step:
