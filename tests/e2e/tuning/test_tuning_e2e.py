@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from kaito.api import default_configs
+from kaito.runtime import host
 from kaito.runtime.artifacts import RegistryAuth, pull_adapter, push_adapter
 from kaito.runtime.tuning import TuningOptions, TuningResult, run_tuning
 from tests.fixtures.registry import RunningRegistry, free_port
@@ -138,6 +139,41 @@ def test_lora_adapter_answers_every_fact_exactly(
 ) -> None:
     out, _ = lora_run
     assert _answers(tiny_model_dir, out) == _expected()
+
+
+@pytest.mark.skipif(
+    not host.host_cpu().native_bf16, reason="layers compile for bf16 weights, native bf16 only"
+)
+def test_compiled_layers_learn_every_fact_exactly(
+    tiny_model_dir: Path, facts_parquet: Path, tmp_path: Path
+) -> None:
+    # The tiny model's activations outweigh its weights, so checkpointing would be chosen (and
+    # layers are not compiled under it): the run says no.
+    no_checkpointing = ("--set", "TrainingArguments.gradient_checkpointing=false")
+    out, events, errors = _train(
+        tmp_path, tiny_model_dir, facts_parquet.parent, LORA_QUANT, "--compile", "on",
+        *no_checkpointing,
+    )  # fmt: skip
+    assert re.search(r"compiled 2 decoder layers in [\d.]+ s", errors), errors[-3000:]
+    assert "compiling the decoder layers failed" not in errors
+    assert events[-1]["global_step"] == 150
+    assert _answers(tiny_model_dir, out) == _expected()
+
+
+@pytest.mark.skipif(
+    not host.host_cpu().native_bf16, reason="layers compile for bf16 weights, native bf16 only"
+)
+def test_auto_does_not_compile_a_short_run(
+    tiny_model_dir: Path, facts_parquet: Path, tmp_path: Path
+) -> None:
+    _, events, errors = _train(
+        tmp_path, tiny_model_dir, facts_parquet.parent, LORA_QUANT,
+        "--set", "TrainingArguments.gradient_checkpointing=false",
+        "--set", "TrainingArguments.max_steps=5",
+    )  # fmt: skip
+    assert events[-1]["global_step"] == 5
+    assert "decoder layers not compiled: 5 forward/backward passes planned" in errors
+    assert "decoder layers in" not in errors
 
 
 def test_lora_run_writes_adapter_then_sentinel_and_no_checkpoints(

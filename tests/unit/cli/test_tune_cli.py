@@ -92,6 +92,22 @@ def test_qlora_method_without_quantization_exits_1(tmp_path: Path, data_dir: Pat
     assert "method qlora requires a QuantizationConfig section" in output
 
 
+def test_an_unknown_compile_mode_exits_1_naming_the_known_ones(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, output = _tune(tmp_path, GOOD, data_dir, "--compile", "always")
+    assert code == 1
+    assert "kaito-tune: error: compile mode 'always' is not one of auto, on, off" in output
+    # The variable is the flag's default, checked the same way; the flag wins over it.
+    monkeypatch.setenv("KAITO_TUNING_COMPILE", "sometimes")
+    code, output = _tune(tmp_path, GOOD, data_dir)
+    assert code == 1
+    assert "compile mode 'sometimes' is not one of" in output
+    code, output = _tune(tmp_path, GOOD, data_dir, "--compile", "off")
+    assert "compile mode" not in output
+    assert "cannot use model" in output  # it went on, to the missing model
+
+
 def test_config_and_data_come_from_upstream_environment(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,9 +1,7 @@
 """Environment variables the inference runtime reads, all in one place (STYLE.md §7).
 
 ``KAITO_API_KEY`` is the fallback for ``--api-key``; ``KAITO_COMPILE_DECODE`` sets
-``--compile-decode``'s default; ``TORCHINDUCTOR_CACHE_DIR`` (PyTorch's own) is where the
-compiled decoding step's code is cached, read and set here for :mod:`.engines.compiled_step`.
-Adapter strengths follow upstream's
+``--compile-decode``'s default. Adapter strengths follow upstream's
 transformers runtime (§2.6, §4.3): the operator sets an environment variable named after each
 adapter whose value is the adapter's weight, 1.0 when unset.
 
@@ -22,7 +20,6 @@ import re
 
 API_KEY_ENV = "KAITO_API_KEY"
 COMPILE_DECODE_ENV = "KAITO_COMPILE_DECODE"
-INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
 DEFAULT_ADAPTER_STRENGTH = 1.0
 _ADAPTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _MAX_ADAPTER_NAME = 253
@@ -48,16 +45,6 @@ def compile_decode_default() -> bool:
     if raw in {"0", "false", "no"}:
         return False
     raise ValueError(f"{COMPILE_DECODE_ENV}={raw!r} is not one of 1, true, yes, 0, false, no")
-
-
-def get_inductor_cache_dir() -> str | None:
-    """``$TORCHINDUCTOR_CACHE_DIR``, or ``None`` when unset or empty."""
-    return os.environ.get(INDUCTOR_CACHE_ENV) or None
-
-
-def set_inductor_cache_dir(directory: str) -> None:
-    """Set ``$TORCHINDUCTOR_CACHE_DIR`` (inductor reads it at every use)."""
-    os.environ[INDUCTOR_CACHE_ENV] = directory
 
 
 def is_strength_variable_name(adapter_name: str) -> bool:

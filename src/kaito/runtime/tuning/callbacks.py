@@ -1,4 +1,4 @@
-"""The trainer callbacks of a tuning run: rolling checkpoints, SIGTERM handling and progress.
+"""The trainer callbacks of a tuning run: checkpoints, SIGTERM, progress, compiling the layers.
 
 A killed pod must lose little work (a checkpoint every few minutes and one on SIGTERM), and a user
 watching ``kubectl logs`` or ``kaito run`` must see progress in the form their terminal suits
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from kaito.runtime.tuning import checkpoints
+from kaito.runtime.tuning import checkpoints, compiled_layers
 from kaito.runtime.tuning.metrics import ThroughputMeter, TuningMetrics, format_progress_line
 from kaito.runtime.tuning.options import (
     PROGRESS_AUTO,
@@ -141,3 +141,45 @@ def make_progress_callback(metrics: TuningMetrics, opts: TuningOptions) -> Any:
                 target.flush()
 
     return ProgressReporter()
+
+
+#: Trainer attributes a training step adds to (logged metrics, token and head counters), put back
+#: after the warm-up step so the run's logs count only its own steps.
+_STEP_BOOKKEEPING = ("_metrics", "_total_train_tokens", "plain_head_batches")
+
+
+def make_compile_callback(trainer: Any) -> Any:
+    """A callback that compiles the decoder layers with one training step as training begins.
+
+    The step is the trainer's own (``training_step`` on its first batch, with the loss arguments
+    it passes), so the graph fits the calls that follow. Added after the progress reporter, so
+    the compiling counts in the run's tokens/s. The batch comes from a dataloader of its own
+    with the random state restored, so training sees the batches it would have seen without it.
+    """
+    import copy
+
+    import torch
+    from transformers import TrainerCallback
+
+    class CompileLayers(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            rng = torch.get_rng_state()
+            try:
+                batches = iter(trainer.get_train_dataloader())
+                samples, count = trainer.get_batch_samples(batches, 1, args.device)
+            finally:
+                torch.set_rng_state(rng)
+            saved = {
+                name: copy.deepcopy(getattr(trainer, name))
+                for name in _STEP_BOOKKEEPING
+                if hasattr(trainer, name)
+            }
+            try:
+                compiled_layers.warm_up(
+                    trainer.model, lambda: trainer.training_step(trainer.model, samples[0], count)
+                )
+            finally:
+                for name, value in saved.items():
+                    setattr(trainer, name, value)
+
+    return CompileLayers()

@@ -31,6 +31,9 @@ to bf16); attention is more exact than in bf16. Losses agree with PEFT's to abou
 
 Memory: the packed copies add the weights' bf16 size once more (about 270 MB for SmolLM2-135M),
 which is what float32 weights would have cost anyway.
+
+A run long enough to repay compiling goes further: :mod:`.compiled_layers` compiles the decoder
+layers around the same packed products (:func:`restore` undoes this module's path for it).
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ def accelerate(model: Any) -> int:
     lora_class = _fast_lora_class()
     switched = 0
     for module in model.modules():
-        if _lora_eligible(module):
+        if lora_eligible(module):
             weight = module.base_layer.weight
             if weight.dtype != torch.bfloat16 or weight.device.type != "cpu":
                 continue
@@ -123,15 +126,37 @@ def accelerate(model: Any) -> int:
                 _Group(members)
     for module in model.modules():
         if type(module) is lora_class and module._kaito_group is None:
-            module._kaito_packed = _pack(module.base_layer.weight)
-    head = _frozen_head(model)
-    if switched and head is not None:
-        head._kaito_packed = _pack(head.weight)
-        head.__class__ = _packed_head_class()
+            module._kaito_packed = pack(module.base_layer.weight)
+    if switched and pack_head(model):
         switched += 1
     if switched:
         logger.info("bf16 LoRA on CPU: %d modules on oneDNN's packed path", switched)
     return switched
+
+
+def pack_head(model: Any) -> bool:
+    """Put ``model``'s frozen bf16 output head on a packed copy; whether it was switched."""
+    head = _frozen_head(model)
+    if head is None:
+        return False
+    head._kaito_packed = pack(head.weight)
+    head.__class__ = _packed_head_class()
+    return True
+
+
+def restore(model: Any) -> None:
+    """Undo :func:`accelerate` for the LoRA linears (PEFT's own forward, copies released).
+
+    The packed output head stays: it is what :mod:`.compiled_layers` uses too.
+    """
+    from peft.tuners.lora.layer import Linear as LoraLinear
+
+    lora_class = _fast_lora_class()
+    for module in model.modules():
+        if type(module) is lora_class:
+            module.__class__ = LoraLinear
+            del module._kaito_packed
+            del module._kaito_group
 
 
 class _Group:
@@ -147,7 +172,7 @@ class _Group:
 
         self.members = members
         bases = [m.base_layer for m in members]
-        self.packed = _pack(torch.cat([b.weight.detach() for b in bases]))
+        self.packed = pack(torch.cat([b.weight.detach() for b in bases]))
         biases = [b.bias for b in bases]
         self.bias = None
         if any(b is not None for b in biases):
@@ -175,7 +200,7 @@ class _Group:
     def run(self, x: Any, name: str) -> Any:
         """Every sibling's output for ``x`` (adapter ``name``); the leader's is returned."""
         members = self.members
-        if any(_plain_adapter(m, (), {}) != name for m in members) or any(
+        if any(plain_adapter(m, (), {}) != name for m in members) or any(
             m.training and _dropout_rate(m, name) > 0.0 for m in members
         ):
             return None  # each computes alone (per-member dropout masks cannot be shared)
@@ -206,13 +231,14 @@ def packed_bytes(model: Any) -> int:
     return sum(int(c.numel()) * int(c.element_size()) for c in copies.values())
 
 
-def _pack(weight: Any) -> Any:
+def pack(weight: Any) -> Any:
+    """``weight`` (``[out, in]``) packed for oneDNN's linear (``mkldnn._linear_pointwise``)."""
     import torch
 
     return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), PACK_ROWS_HINT)
 
 
-def _lora_eligible(module: Any) -> bool:
+def lora_eligible(module: Any) -> bool:
     """A PEFT LoRA ``Linear`` (exactly) over a frozen ``nn.Linear``, weights as PEFT lays them."""
     from peft.tuners.lora.layer import Linear as LoraLinear
     from torch import nn
@@ -239,7 +265,7 @@ def _frozen_head(model: Any) -> Any:
     return head
 
 
-def _plain_adapter(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+def plain_adapter(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
     """The one active adapter when this call is plain LoRA (else None: PEFT's forward)."""
     if args or kwargs or module.disable_adapters or module.merged:
         return None
@@ -272,7 +298,7 @@ def _fast_lora_class() -> type[Any]:
         _kaito_group: _Group | None
 
         def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
-            name = _plain_adapter(self, args, kwargs)
+            name = plain_adapter(self, args, kwargs)
             if name is None or x.dtype != self.base_layer.weight.dtype:
                 return super().forward(x, *args, **kwargs)
             group = self._kaito_group

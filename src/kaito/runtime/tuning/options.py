@@ -49,3 +49,6 @@ class TuningOptions:
     """Where JSON progress lines go (default: standard output)."""
     profile: str = "default"
     """``default`` or ``fast`` (:mod:`kaito.runtime.tuning.profiles`); ``overrides`` win."""
+    compile: str = "auto"
+    """Compile the decoder layers of a bf16 CPU run: ``auto``, ``on`` or ``off``
+    (:mod:`kaito.runtime.tuning.compiled_layers`)."""

@@ -36,6 +36,7 @@ from kaito.runtime.tuning import (
     adapter_output,
     callbacks,
     checkpoints,
+    compiled_layers,
     cpu_lora,
     dataset,
     model_loading,
@@ -108,6 +109,7 @@ def run_tuning(
     opts = options or TuningOptions()
     try:
         profile = profiles.check_profile(opts.profile)
+        compiled_layers.check_mode(opts.compile)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     overrides = (*profiles.profile_overrides(profile), *opts.overrides)
@@ -242,6 +244,7 @@ def _train(
     sft_config = _build_sft_config(
         config, out, opts, cuda, checkpointing, autocast=precision == "bf16-autocast"
     )
+    compiling = cpu_bf16 and _compile_layers(config, prepared, opts, sft_config, peft_model)
 
     try:
         trainer = sft_trainer_class()(
@@ -262,6 +265,9 @@ def _train(
     reporter = callbacks.make_progress_callback(metrics, opts)
     trainer.add_callback(saver)
     trainer.add_callback(reporter)
+    if compiling:
+        # After the reporter: the compiling is part of the timed training.
+        trainer.add_callback(callbacks.make_compile_callback(trainer))
 
     latest = checkpoints.usable_checkpoint(root)
     resumed_from = latest[0] if latest else None
@@ -303,6 +309,35 @@ def _train(
         train_seconds=train_seconds,
         losses=losses,
     )
+
+
+def _compile_layers(
+    config: TuningConfig,
+    prepared: dataset.PreparedDataset,
+    opts: TuningOptions,
+    sft_config: Any,
+    model: Any,
+) -> bool:
+    """Whether this bf16 CPU run compiles its decoder layers (``compiled_layers``); prepares it.
+
+    Not with gradient checkpointing (it re-runs layers inside autograd's backward).
+    """
+    mode = compiled_layers.check_mode(opts.compile)
+    passes = compiled_layers.planned_passes(config.training, len(prepared.train))
+    if sft_config.gradient_checkpointing or not compiled_layers.wanted(mode, passes):
+        if mode != "off":
+            logger.info(
+                "decoder layers not compiled: %s",
+                "gradient checkpointing is on"
+                if sft_config.gradient_checkpointing
+                else f"{passes} forward/backward passes planned, compiling pays from "
+                f"{compiled_layers.AUTO_MIN_PASSES} (--compile on forces it)",
+            )
+        return False
+    layers = compiled_layers.prepare(model)
+    if not layers:
+        logger.info("decoder layers not compiled: no decoder layer or LoRA linear qualifies")
+    return layers > 0
 
 
 def _cpu_precision(config: TuningConfig, opts: TuningOptions) -> profiles.CpuPrecision:

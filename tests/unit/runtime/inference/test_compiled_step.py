@@ -10,9 +10,6 @@ Compiling takes tens of seconds, so each case compiles once.
 
 from __future__ import annotations
 
-import os
-import stat
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,37 +119,3 @@ def test_a_step_that_fails_after_warm_up_is_served_eagerly_from_then_on(
             assert torch.equal(new_v, old_v)
     assert len(calls) == 1, "after one failure the graph is not called again"
     assert "the compiled decoding step failed; decoding without it from now on" in caplog.text
-
-
-def test_inductor_cache_goes_to_a_private_directory_under_kaitos_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-
-    monkeypatch.setenv("KAITO_CACHE_DIR", str(tmp_path / "cache"))
-    # What inductor writes there itself on first use (importing transformers does) is no choice.
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
-    directory = compiled_step.private_cache_dir()
-    assert directory == tmp_path / "cache" / "inductor"
-    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(directory)
-    # The operator's own choice is kept as it is.
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "chosen"))
-    assert compiled_step.private_cache_dir() == tmp_path / "chosen"
-
-
-@pytest.mark.parametrize("mode", [0o777, 0o775, 0o722])
-def test_a_cache_directory_others_may_write_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
-) -> None:
-    # Inductor writes its default into the variable when first imported; let that happen first.
-    import torch._inductor.runtime.cache_dir_utils  # noqa: F401
-
-    shared = tmp_path / "cache" / "inductor"
-    shared.mkdir(parents=True)
-    shared.chmod(mode)
-    monkeypatch.setenv("KAITO_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
-    with pytest.raises(PermissionError, match="only it may write"):
-        compiled_step.private_cache_dir()
-    assert "TORCHINDUCTOR_CACHE_DIR" not in os.environ

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _relative_error(got: Any, want: Any) -> float:
+def relative_error(got: Any, want: Any) -> float:
     return float((got.float() - want.float()).norm() / want.float().norm())
 
 
@@ -43,9 +43,7 @@ def test_function_matches_the_lora_formula_and_its_gradients(dropout: float) -> 
     a = (torch.randn(4, 64) * 0.1).requires_grad_()
     b = (torch.randn(48, 4) * 0.1).requires_grad_()
     torch.manual_seed(1)
-    out = cpu_lora.lora_function().apply(
-        x, weight, cpu_lora._pack(weight), None, a, b, 2.0, dropout
-    )
+    out = cpu_lora.lora_function().apply(x, weight, cpu_lora.pack(weight), None, a, b, 2.0, dropout)
     keep = None
     if dropout:  # the same draw the function made from the same seed
         torch.manual_seed(1)
@@ -55,21 +53,22 @@ def test_function_matches_the_lora_formula_and_its_gradients(dropout: float) -> 
     want = _reference(x_ref, weight, a_ref, b_ref, 2.0, keep)
     assert out.dtype == torch.bfloat16
     assert out.shape == (2, 5, 48)
-    assert _relative_error(out, want) < 1e-2
+    assert relative_error(out, want) < 1e-2
 
     grad = torch.randn(2, 5, 48).bfloat16()
     out.backward(grad)
     want.backward(grad.float())
     assert x.grad is not None
     assert x.grad.dtype == torch.bfloat16
-    assert _relative_error(x.grad, x_ref.grad) < 2e-2
+    assert relative_error(x.grad, x_ref.grad) < 2e-2
     assert a.grad is not None
     assert a.grad.dtype == torch.float32
-    assert _relative_error(a.grad, a_ref.grad) < 2e-2
-    assert _relative_error(b.grad, b_ref.grad) < 2e-2
+    assert relative_error(a.grad, a_ref.grad) < 2e-2
+    assert relative_error(b.grad, b_ref.grad) < 2e-2
 
 
-def _lora_llama(dtype: Any) -> Any:
+def lora_llama(dtype: Any, dropout: float = 0.0) -> Any:
+    """A small random Llama with LoRA on every linear, its ``B`` matrices non-zero."""
     import peft
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -85,7 +84,9 @@ def _lora_llama(dtype: Any) -> Any:
     )
     model = LlamaForCausalLM(config).to(dtype)
     model.set_attn_implementation(cpu_lora.register_float32_attention())
-    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
+    lora = peft.LoraConfig(
+        r=4, lora_alpha=8, lora_dropout=dropout, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
     model = peft.get_peft_model(model, lora)
     with torch.no_grad():  # B starts at zero; give the adapter an effect to check
         for name, param in model.named_parameters():
@@ -111,7 +112,7 @@ def _loss_and_grads(model: Any) -> tuple[float, dict[str, Any]]:
 
 
 def test_accelerated_model_trains_like_peft() -> None:
-    peft_model = _lora_llama(torch.bfloat16)
+    peft_model = lora_llama(torch.bfloat16)
     fast = copy.deepcopy(peft_model)
     adapted = sum(type(m).__name__ == "Linear" and hasattr(m, "lora_A") for m in fast.modules())
     assert cpu_lora.accelerate(fast) == adapted + 1  # every adapted linear and the LM head
@@ -122,11 +123,11 @@ def test_accelerated_model_trains_like_peft() -> None:
     assert grads.keys() == fast_grads.keys()
     assert len(grads) == 2 * adapted
     for name, grad in grads.items():
-        assert _relative_error(fast_grads[name], grad) < 5e-2, name
+        assert relative_error(fast_grads[name], grad) < 5e-2, name
 
 
 def test_disabled_and_merged_adapters_take_pefts_own_forward(tmp_path: Path) -> None:
-    model = _lora_llama(torch.bfloat16)
+    model = lora_llama(torch.bfloat16)
     plain = copy.deepcopy(model)
     cpu_lora.accelerate(model)
     model.eval()
@@ -139,7 +140,7 @@ def test_disabled_and_merged_adapters_take_pefts_own_forward(tmp_path: Path) -> 
         model.merge_adapter()  # the delta now sits in the base weights: not added twice
         merged = model(input_ids=ids).logits
         model.unmerge_adapter()
-    assert _relative_error(merged, adapted) < 2e-2
+    assert relative_error(merged, adapted) < 2e-2
     # The packed copies are not state: the saved adapter is PEFT's, key for key.
     assert model.state_dict().keys() == plain.state_dict().keys()
     model.save_pretrained(tmp_path / "adapter")
@@ -150,7 +151,7 @@ def test_disabled_and_merged_adapters_take_pefts_own_forward(tmp_path: Path) -> 
 
 
 def test_float32_models_are_left_to_peft() -> None:
-    model = _lora_llama(torch.float32)
+    model = lora_llama(torch.float32)
     classes = [type(m) for m in model.modules()]
     assert cpu_lora.accelerate(model) == 0
     assert [type(m) for m in model.modules()] == classes
@@ -158,18 +159,18 @@ def test_float32_models_are_left_to_peft() -> None:
 
 def test_float32_attention_masks_padded_rows() -> None:
     """A left-padded row gets the logits it gets alone: the padding keys are not attended."""
-    model = _lora_llama(torch.bfloat16).eval()
+    model = lora_llama(torch.bfloat16).eval()
     batch = _batch()
     with torch.no_grad():
         together = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         alone = model(input_ids=batch["input_ids"][:1, 2:])
-    assert _relative_error(together.logits[0, 2:], alone.logits[0]) < 2e-2
+    assert relative_error(together.logits[0, 2:], alone.logits[0]) < 2e-2
 
 
 def test_siblings_share_one_packed_weight_and_still_answer_alone() -> None:
     """q/k/v and gate/up are packed as one weight per group (each frozen weight once in all), and
     a sibling called with an input its leader did not see computes its own output."""
-    model = _lora_llama(torch.bfloat16).eval()
+    model = lora_llama(torch.bfloat16).eval()
     plain = copy.deepcopy(model)
     cpu_lora.accelerate(model)
     frozen = [m.base_layer.weight for m in model.modules() if hasattr(m, "lora_A")]
@@ -181,10 +182,10 @@ def test_siblings_share_one_packed_weight_and_still_answer_alone() -> None:
     x = torch.randn(1, 3, 96).bfloat16()
     with torch.no_grad():
         alone = attention.k_proj(x)  # no leader call before it
-        assert _relative_error(alone, reference.k_proj(x)) < 1e-2
+        assert relative_error(alone, reference.k_proj(x)) < 1e-2
         grouped = [attention.q_proj(x), attention.k_proj(x), attention.v_proj(x)]
         for got, module in zip(grouped, ("q_proj", "k_proj", "v_proj"), strict=True):
-            assert _relative_error(got, getattr(reference, module)(x)) < 1e-2, module
+            assert relative_error(got, getattr(reference, module)(x)) < 1e-2, module
         other = torch.randn(1, 3, 96).bfloat16()
         attention.q_proj(x)  # the leader saw x; a call with another input must not get x's
-        assert _relative_error(attention.k_proj(other), reference.k_proj(other)) < 1e-2
+        assert relative_error(attention.k_proj(other), reference.k_proj(other)) < 1e-2

@@ -22,11 +22,9 @@ What it costs:
 - **A C++ compiler and Python's headers** on the serving machine. Where compilation fails for any
   reason the server logs why and keeps the eager step.
 
-Inductor loads the native code it caches on disk, by default from ``/tmp/torchinductor_<user>``,
-a name anyone on a shared machine can create first and fill. Unless ``TORCHINDUCTOR_CACHE_DIR``
-names another place, the cache goes to ``inductor/`` under kaito's own cache
-(``$KAITO_CACHE_DIR``), created private to this user; one that others may write is refused (and
-the step stays eager).
+Inductor's code cache goes to a directory private to this user
+(:mod:`kaito.runtime.inductor_cache`); one that others may write is refused, and the step stays
+eager.
 
 What it compiles: :func:`.decode_step.run_step` itself, over a module holding the same parts
 (so both paths trace one piece of code), with the cache columns written in place into the
@@ -40,16 +38,12 @@ the weights streaming through the linears. The weights are frozen into the graph
 from __future__ import annotations
 
 import logging
-import os
-import stat
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from kaito.runtime.inference import settings
+from kaito.runtime import inductor_cache
 from kaito.runtime.inference.engines import decode_step
-from kaito.runtime.models.settings import load_model_settings
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +120,7 @@ def build(eager: decode_step.DecodeStep) -> CompiledStep | None:
     started = time.monotonic()
     graphs_before = counters["stats"]["unique_graphs"]
     try:
-        private_cache_dir()
+        inductor_cache.private_cache_dir()
         compiled = CompiledStep(
             eager, torch.compile(_graph_module(eager), dynamic=True, fullgraph=True)
         )
@@ -150,35 +144,6 @@ def build(eager: decode_step.DecodeStep) -> CompiledStep | None:
         "" if compiled.graphs == 1 else "s",
     )
     return compiled
-
-
-def private_cache_dir() -> Path:
-    """Point inductor's disk cache at a directory only this user can write; returns it.
-
-    ``$TORCHINDUCTOR_CACHE_DIR`` when set to anything but inductor's default (the operator's
-    choice), else ``inductor/`` under kaito's cache, created with mode 0700 (see the module
-    docstring).
-
-    Raises:
-        PermissionError: that directory belongs to another user or others may write to it.
-    """
-    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-
-    chosen = settings.get_inductor_cache_dir()
-    # Inductor writes its default into the variable on first use (importing transformers
-    # does), so that value is not a choice.
-    if chosen and os.path.abspath(chosen) != os.path.abspath(default_cache_dir()):
-        return Path(chosen)
-    directory = load_model_settings().cache_dir / "inductor"
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = directory.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-        raise PermissionError(
-            f"{directory} is not a directory of this user that only it may write "
-            f"(mode {stat.filemode(info.st_mode)}); set {settings.INDUCTOR_CACHE_ENV} or fix it"
-        )
-    settings.set_inductor_cache_dir(str(directory))
-    return directory
 
 
 def _graph_module(eager: decode_step.DecodeStep) -> Any:

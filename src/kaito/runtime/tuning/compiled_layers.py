@@ -1,0 +1,247 @@
+"""A CPU tuning run's decoder layers compiled (``torch.compile``), for bf16 LoRA weights.
+
+Why: with :mod:`.cpu_lora` the frozen products of a batch-1 SmolLM2-135M step on two AMX cores
+take a fraction of the step; the rest is thousands of small operators per step (norms, rotary,
+casts, residual adds, the adapters' rank-8 products and their backward), each dispatched from
+Python and recorded by autograd. Compiled, each decoder layer's forward and backward are one
+graph each, with that elementwise work fused into a few loops: paired in one process, a step took
+0.75x the time of :mod:`.cpu_lora`'s (docs/benchmarks.md, Tuning).
+
+How, for the plain-LoRA calls :mod:`.cpu_lora` also takes (one active adapter, no variant, not
+merged):
+
+- the frozen product runs through a oneDNN-packed copy of the weight, as one operator the
+  compiler leaves whole (``kaito::packed_linear``; its backward gives the input's gradient
+  through the plain weight);
+- the adapter is written as plain operators the compiler fuses: the input cast to the adapter's
+  dtype (float32 by PEFT's default), dropout, ``A`` then ``B``, the scaling, and the sum with the
+  frozen product in float32 rounded once to bf16: PEFT's own arithmetic;
+- the decoder layers (the classes the model names in ``_no_split_modules``) are compiled with
+  dynamic shapes, so one graph serves every sequence length; the input embeddings' output is
+  made to require grad so the first layer is called like the others (one graph, not two);
+- compilation happens before the first step (:func:`warm_up`, on one real batch, inside the
+  timed training). If it fails (no C++ compiler, an operator the compiler rejects), the run logs
+  why and trains through :mod:`.cpu_lora` instead. After it, a call the graph does not cover
+  (another batch size, evaluation without gradients) runs the same layers uncompiled instead of
+  stopping the run to compile again.
+
+What it costs: compiling, once per process (about 15-25 s on two cores for SmolLM2-135M with an
+empty cache; inductor's cache, :mod:`kaito.runtime.inductor_cache`, makes a later run on the same
+machine faster), so ``auto`` (the default) compiles only when the run makes at least
+:data:`AUTO_MIN_PASSES` forward/backward passes; no more memory than :mod:`.cpu_lora` (the same
+packed copies, no grouped ones); and exactness: fused loops round differently, so losses agree
+with the eager path's to bf16 rounding, not bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from kaito.runtime.tuning import cpu_lora
+
+logger = logging.getLogger(__name__)
+
+CompileMode = Literal["auto", "on", "off"]
+COMPILE_MODES: tuple[CompileMode, ...] = ("auto", "on", "off")
+#: Forward/backward passes from which ``auto`` compiles. A pass saves about 45 ms at SmolLM2-135M
+#: on two AMX cores and compiling costs 15-25 s with an empty cache: this many passes repay it.
+AUTO_MIN_PASSES = 600
+#: HF TrainingArguments defaults the pass count needs when the config leaves them unset.
+_HF_DEFAULTS: Mapping[str, Any] = {
+    "num_train_epochs": 3.0,
+    "max_steps": -1,
+    "per_device_train_batch_size": 8,
+    "gradient_accumulation_steps": 1,
+}
+
+
+def check_mode(name: str) -> CompileMode:
+    """``name`` as a compile mode.
+
+    Raises:
+        ValueError: not one of :data:`COMPILE_MODES` (the message lists them).
+    """
+    for mode in COMPILE_MODES:
+        if name == mode:
+            return mode
+    raise ValueError(f"compile mode {name!r} is not one of {', '.join(COMPILE_MODES)}")
+
+
+def planned_passes(training: Mapping[str, Any], rows: int) -> int:
+    """Forward/backward passes a run of ``rows`` training rows makes under ``training``."""
+
+    def number(key: str) -> float:
+        value = training.get(key)
+        return float(_HF_DEFAULTS[key] if value is None else value)
+
+    batch = max(1, int(number("per_device_train_batch_size")))
+    max_steps = int(number("max_steps"))
+    if max_steps > 0:
+        return max_steps * max(1, int(number("gradient_accumulation_steps")))
+    return math.ceil(math.ceil(rows / batch) * number("num_train_epochs"))
+
+
+def wanted(mode: CompileMode, passes: int) -> bool:
+    """Whether to compile: ``on``, or ``auto`` with at least :data:`AUTO_MIN_PASSES` passes."""
+    if mode == "auto":
+        return passes >= AUTO_MIN_PASSES
+    return mode == "on"
+
+
+def decoder_layers(model: Any) -> list[Any]:
+    """The model's decoder layers: modules of the classes it names in ``_no_split_modules``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    names = set(getattr(base, "_no_split_modules", None) or ())
+    return [m for m in base.modules() if type(m).__name__ in names]
+
+
+def prepare(model: Any) -> int:
+    """Put ``model``'s plain-LoRA linears on the compiled path and compile its decoder layers.
+
+    Undoes :func:`.cpu_lora.accelerate` where it ran (its grouped copies are not used here).
+    Returns how many layers will compile (0: nothing changed, no decoder layer or LoRA linear
+    qualified). Compilation itself happens at the first call (:func:`warm_up`).
+    """
+    import torch
+
+    layers = decoder_layers(model)
+    if not layers or not cpu_lora.packing_available():
+        return 0
+    cpu_lora.restore(model)
+    lora_class = _compiled_lora_class()
+    switched = 0
+    for module in model.modules():
+        if not cpu_lora.lora_eligible(module):
+            continue
+        weight = module.base_layer.weight
+        if weight.dtype != torch.bfloat16 or weight.device.type != "cpu":
+            continue
+        module.__class__ = lora_class
+        module._kaito_packed = cpu_lora.pack(weight)
+        switched += 1
+    if not switched:
+        return 0
+    cpu_lora.pack_head(model)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    # Without it the embeddings' output needs no gradient, and the first layer, called with
+    # such an input, would compile a second graph.
+    base.enable_input_require_grads()
+    for layer in layers:
+        layer.compile(dynamic=True)
+    return len(layers)
+
+
+def undo(model: Any) -> None:
+    """Back to eager: layers uncompiled, LoRA linears through :func:`.cpu_lora.accelerate`."""
+    for layer in decoder_layers(model):
+        layer._compiled_call_impl = None
+    from peft.tuners.lora.layer import Linear as LoraLinear
+
+    lora_class = _compiled_lora_class()
+    for module in model.modules():
+        if type(module) is lora_class:
+            module.__class__ = LoraLinear
+            del module._kaito_packed
+    cpu_lora.accelerate(model)
+
+
+def warm_up(model: Any, step: Callable[[], Any]) -> bool:
+    """Compile by running ``step``; False (logged, undone) on failure.
+
+    ``step`` makes one forward and backward pass of ``model`` the way training does. The way
+    matters: the graph is specialised to the arguments the layers get (the trainer
+    passes its loss arguments down to them), and a call unlike the warm-up's would later run
+    uncompiled. The gradients it leaves are cleared and the random state restored, so training
+    starts as it would have without it.
+    """
+    import torch
+
+    from kaito.runtime import inductor_cache
+
+    started = time.monotonic()
+    rng = torch.get_rng_state()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    try:
+        inductor_cache.private_cache_dir()
+        step()
+    except Exception as exc:  # any compiler failure leaves the eager path
+        logger.warning("compiling the decoder layers failed, training without: %s", exc)
+        undo(model)
+        return False
+    finally:
+        for parameter in trainable:
+            parameter.grad = None
+        torch.set_rng_state(rng)
+    # A shape the graph does not cover (a smaller last batch, evaluation) runs the same code
+    # uncompiled rather than stopping the run to compile again.
+    torch.compiler.set_stance("eager_on_recompile")
+    seconds = time.monotonic() - started
+    logger.info("compiled %d decoder layers in %.1f s", len(decoder_layers(model)), seconds)
+    return True
+
+
+@functools.cache
+def packed_linear_op() -> Any:
+    """``kaito::packed_linear(x, weight, packed, bias)``: ``x @ weight.T + bias``, bf16.
+
+    ``packed`` is ``weight`` packed by :func:`.cpu_lora.pack`; the product runs on it, and the
+    backward gives only the input's gradient, through ``weight``. Registered once per process.
+    """
+    import torch
+
+    linear = torch.ops.mkldnn._linear_pointwise
+
+    # The schema is spelled out: this module's annotations are strings (``__future__``).
+    @torch.library.custom_op(
+        "kaito::packed_linear",
+        mutates_args=(),
+        schema="(Tensor x, Tensor weight, Tensor packed, Tensor? bias) -> Tensor",
+    )
+    def packed_linear(x: Any, weight: Any, packed: Any, bias: Any) -> Any:
+        rows = x.reshape(-1, x.shape[-1])
+        out = linear(rows, packed, bias, "none", [], "")
+        return out.reshape(*x.shape[:-1], weight.shape[0])
+
+    @packed_linear.register_fake
+    def _(x: Any, weight: Any, packed: Any, bias: Any) -> Any:
+        return x.new_empty(*x.shape[:-1], weight.shape[0])
+
+    def setup(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.weight = inputs[1]
+
+    def backward(ctx: Any, grad: Any) -> tuple[Any, None, None, None]:
+        return grad @ ctx.weight, None, None, None
+
+    packed_linear.register_autograd(backward, setup_context=setup)
+    return packed_linear
+
+
+@functools.cache
+def _compiled_lora_class() -> type[Any]:
+    from peft.tuners.lora.layer import Linear as LoraLinear
+
+    op = packed_linear_op()
+
+    class CompiledLoraLinear(LoraLinear):
+        """PEFT's LoRA ``Linear``; plain LoRA calls as operators the compiler can fuse."""
+
+        _kaito_packed: Any
+
+        def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+            name = cpu_lora.plain_adapter(self, args, kwargs)
+            base: Any = self.base_layer
+            if name is None or x.dtype != base.weight.dtype:
+                return super().forward(x, *args, **kwargs)
+            lora_a: Any = self.lora_A[name].weight
+            lora_b: Any = self.lora_B[name].weight
+            dropout: Any = self.lora_dropout[name]
+            frozen = op(x, base.weight, self._kaito_packed, base.bias)
+            delta = (dropout(x.to(lora_a.dtype)) @ lora_a.t()) @ lora_b.t()
+            return (frozen.to(delta.dtype) + delta * self.scaling[name]).to(x.dtype)
+
+    return CompiledLoraLinear

@@ -1,0 +1,178 @@
+"""Compiled decoder layers train like PEFT, with one graph, or step aside when compiling fails.
+
+The same small random Llama with LoRA on every linear as ``test_cpu_lora``, bf16: after
+:func:`compiled_layers.prepare` and :func:`compiled_layers.warm_up`, training steps on rows of
+other lengths must give PEFT's losses and adapter gradients to bf16 precision without compiling
+again (the stance turns a new graph into a failure); a compiler that cannot build leaves the run
+on :mod:`cpu_lora`'s eager path, with the same results. When ``auto`` compiles is plain
+arithmetic over the run's shape, checked without a model.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kaito.runtime.tuning import compiled_layers, cpu_lora
+from tests.unit.runtime.tuning.test_cpu_lora import lora_llama, relative_error
+
+torch = pytest.importorskip("torch")
+
+needs_bf16 = pytest.mark.skipif(
+    not (cpu_lora.packing_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+    reason="oneDNN bf16 is not available on this CPU",
+)
+
+
+@pytest.mark.parametrize(
+    ("training", "rows", "passes"),
+    [
+        ({}, 100, 39),  # transformers' defaults: batch 8, 3 epochs
+        ({"per_device_train_batch_size": 1, "num_train_epochs": 1}, 128, 128),
+        ({"per_device_train_batch_size": 8, "num_train_epochs": 2.5}, 20, 8),
+        ({"per_device_train_batch_size": 4, "max_steps": 50, "num_train_epochs": 9}, 10, 50),
+        ({"max_steps": 50, "gradient_accumulation_steps": 4}, 10, 200),
+        ({"per_device_train_batch_size": None, "num_train_epochs": None}, 16, 6),
+    ],
+)
+def test_planned_passes_follow_the_training_arguments(
+    training: dict[str, Any], rows: int, passes: int
+) -> None:
+    assert compiled_layers.planned_passes(training, rows) == passes
+
+
+def test_auto_compiles_only_runs_long_enough_to_repay_it() -> None:
+    threshold = compiled_layers.AUTO_MIN_PASSES
+    assert compiled_layers.wanted("auto", threshold)
+    assert not compiled_layers.wanted("auto", threshold - 1)
+    assert compiled_layers.wanted("on", 1)
+    assert not compiled_layers.wanted("off", 10 * threshold)
+
+
+def test_an_unknown_mode_is_refused_with_the_accepted_ones() -> None:
+    assert compiled_layers.check_mode("on") == "on"
+    with pytest.raises(ValueError, match="'always' is not one of auto, on, off"):
+        compiled_layers.check_mode("always")
+
+
+def _row(length: int, seed: int) -> dict[str, Any]:
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 300, (1, length), generator=generator)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids.clone()}
+
+
+def _step(model: Any, batch: dict[str, Any]) -> Any:
+    """What the warm-up runs: one forward and backward pass as training makes them."""
+    return lambda: model(**batch, use_cache=False).loss.backward()
+
+
+def _loss_and_grads(model: Any, batch: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    model.train()
+    for param in model.parameters():
+        param.grad = None
+    loss = model(**batch, use_cache=False).loss
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    return float(loss), grads
+
+
+@pytest.fixture
+def fresh_dynamo() -> Iterator[None]:
+    """Compiled code of other tests (same layer classes) must not serve or confuse this one.
+
+    The stance :func:`compiled_layers.warm_up` leaves is process-wide: put back afterwards.
+    """
+    torch._dynamo.reset()
+    yield
+    torch.compiler.set_stance("default")
+    torch._dynamo.reset()
+
+
+@needs_bf16
+@pytest.mark.slow
+@pytest.mark.usefixtures("fresh_dynamo")
+def test_compiled_layers_train_like_peft_with_one_graph(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
+    reference = lora_llama(torch.bfloat16)
+    model = copy.deepcopy(reference)
+    assert len(compiled_layers.decoder_layers(model)) == 2
+    assert compiled_layers.prepare(model) == 2
+    assert compiled_layers.warm_up(model, _step(model, _row(7, 0)))
+    assert "compiled 2 decoder layers" in caplog.text
+    # The warm-up leaves no gradient behind.
+    assert all(p.grad is None for p in model.parameters())
+
+    with torch.compiler.set_stance("fail_on_recompile"):
+        for length, seed in ((5, 1), (13, 2), (29, 3)):
+            batch = _row(length, seed)
+            loss, grads = _loss_and_grads(reference, batch)
+            got_loss, got_grads = _loss_and_grads(model, batch)
+            assert abs(got_loss - loss) < 1e-2 * abs(loss), length
+            assert got_grads.keys() == grads.keys()
+            for name, grad in grads.items():
+                assert relative_error(got_grads[name], grad) < 5e-2, (length, name)
+
+
+@needs_bf16
+@pytest.mark.slow
+@pytest.mark.usefixtures("fresh_dynamo")
+def test_a_failing_compiler_leaves_the_eager_path(caplog: pytest.LogCaptureFixture) -> None:
+    reference = lora_llama(torch.bfloat16)
+    model = copy.deepcopy(reference)
+    assert compiled_layers.prepare(model) == 2
+    broken = {"cpp.cxx": (None, "/nonexistent/c++"), "force_disable_caches": True}
+    with torch._inductor.config.patch(broken):
+        assert not compiled_layers.warm_up(model, _step(model, _row(7, 0)))
+    assert "compiling the decoder layers failed, training without" in caplog.text
+    assert all(p.grad is None for p in model.parameters())
+    assert all(layer._compiled_call_impl is None for layer in compiled_layers.decoder_layers(model))
+    eager = [m for m in model.modules() if type(m).__name__ == "PackedLoraLinear"]
+    assert len(eager) == 14  # back on cpu_lora's path: 7 adapted linears per layer
+    batch = _row(11, 4)
+    loss, grads = _loss_and_grads(reference, batch)
+    got_loss, got_grads = _loss_and_grads(model, batch)
+    assert abs(got_loss - loss) < 1e-2 * abs(loss)
+    for name, grad in grads.items():
+        assert relative_error(got_grads[name], grad) < 5e-2, name
+
+
+@needs_bf16
+@pytest.mark.slow
+@pytest.mark.usefixtures("fresh_dynamo")
+def test_dropout_is_applied_in_training_and_the_random_state_is_kept() -> None:
+    model = lora_llama(torch.bfloat16, dropout=0.5)
+    assert compiled_layers.prepare(model) == 2
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    assert compiled_layers.warm_up(model, _step(model, _row(7, 0)))
+    assert torch.equal(torch.get_rng_state(), state)
+    batch = _row(9, 5)
+    first, _ = _loss_and_grads(model, batch)
+    second, _ = _loss_and_grads(model, batch)
+    assert first != second  # a new dropout mask each step
+    model.eval()
+    with torch.no_grad():
+        plain = [float(model(**batch, use_cache=False).loss) for _ in range(2)]
+    assert plain[0] == plain[1]  # none in evaluation
+
+
+@needs_bf16
+@pytest.mark.usefixtures("fresh_dynamo")
+def test_a_refused_cache_directory_leaves_the_eager_path(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kaito.runtime import inductor_cache
+
+    def refuse() -> None:
+        raise PermissionError("/x/inductor is not a directory of this user that only it may write")
+
+    monkeypatch.setattr(inductor_cache, "private_cache_dir", refuse)
+    model = lora_llama(torch.bfloat16)
+    assert compiled_layers.prepare(model) == 2
+    assert not compiled_layers.warm_up(model, _step(model, _row(7, 0)))
+    assert "only it may write" in caplog.text
+    assert all(layer._compiled_call_impl is None for layer in compiled_layers.decoder_layers(model))
+    assert sum(type(m).__name__ == "PackedLoraLinear" for m in model.modules()) == 14
