@@ -135,7 +135,7 @@ def tune(
             "--compile",
             envvar=settings.COMPILE_ENV,
             help="Compile the decoder layers of a CPU run with bf16 weights (torch.compile): "
-            "each step about 0.75x the time for SmolLM2-135M on two AMX cores, after 15-25 s of "
+            "each step about 0.75x the time for SmolLM2-135M on two AMX cores, after 16-43 s of "
             "compiling at the start (less when inductor's cache has the code). auto (default): "
             f"when the run makes at least {AUTO_MIN_PASSES} forward/backward passes; on; off.",
         ),

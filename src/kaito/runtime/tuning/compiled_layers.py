@@ -25,11 +25,12 @@ merged):
   (another batch size, evaluation without gradients) runs the same layers uncompiled instead of
   stopping the run to compile again.
 
-What it costs: compiling, once per process (about 15-25 s on two cores for SmolLM2-135M with an
+What it costs: compiling, once per process (16-43 s on two cores for SmolLM2-135M with an
 empty cache; inductor's cache, :mod:`kaito.runtime.inductor_cache`, makes a later run on the same
 machine faster), so ``auto`` (the default) compiles only when the run makes at least
-:data:`AUTO_MIN_PASSES` forward/backward passes; no more memory than :mod:`.cpu_lora` (the same
-packed copies, no grouped ones); and exactness: fused loops round differently, so losses agree
+:data:`AUTO_MIN_PASSES` forward/backward passes; peak memory close to :mod:`.cpu_lora`'s (the same
+packed copies, no grouped ones, plus the compiler's own: 1,944-2,039 against 1,946-1,960 MiB in
+runs of 128 rows); and exactness: fused loops round differently, so losses agree
 with the eager path's to bf16 rounding, not bit for bit.
 """
 
@@ -49,7 +50,8 @@ logger = logging.getLogger(__name__)
 CompileMode = Literal["auto", "on", "off"]
 COMPILE_MODES: tuple[CompileMode, ...] = ("auto", "on", "off")
 #: Forward/backward passes from which ``auto`` compiles. A pass saves about 45 ms at SmolLM2-135M
-#: on two AMX cores and compiling costs 15-25 s with an empty cache: this many passes repay it.
+#: on two AMX cores, and compiling with an empty cache took 16 s on quiet cores and up to 43 s on
+#: busy ones: this many passes repay it.
 AUTO_MIN_PASSES = 600
 #: HF TrainingArguments defaults the pass count needs when the config leaves them unset.
 _HF_DEFAULTS: Mapping[str, Any] = {
@@ -125,6 +127,7 @@ def prepare(model: Any) -> int:
         module._kaito_packed = cpu_lora.pack(weight)
         switched += 1
     if not switched:
+        cpu_lora.accelerate(model)  # what restore() undid
         return 0
     cpu_lora.pack_head(model)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
