@@ -176,3 +176,14 @@ def test_a_refused_cache_directory_leaves_the_eager_path(
     assert "only it may write" in caplog.text
     assert all(layer._compiled_call_impl is None for layer in compiled_layers.decoder_layers(model))
     assert sum(type(m).__name__ == "PackedLoraLinear" for m in model.modules()) == 14
+
+
+def test_float32_weights_are_left_as_they_are() -> None:
+    model = lora_llama(torch.float32)
+    before = [type(m) for m in model.modules()]
+    assert compiled_layers.prepare(model) == 0
+    assert [type(m) for m in model.modules()] == before
+    assert all(
+        getattr(layer, "_compiled_call_impl", None) is None
+        for layer in compiled_layers.decoder_layers(model)
+    )
