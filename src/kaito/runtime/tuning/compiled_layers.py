@@ -141,10 +141,12 @@ def prepare(model: Any) -> int:
 
 def undo(model: Any) -> None:
     """Back to eager: layers uncompiled, LoRA linears through :func:`.cpu_lora.accelerate`."""
-    for layer in decoder_layers(model):
-        layer._compiled_call_impl = None
     from peft.tuners.lora.layer import Linear as LoraLinear
 
+    for layer in decoder_layers(model):
+        layer._compiled_call_impl = None
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.disable_input_require_grads()
     lora_class = _compiled_lora_class()
     for module in model.modules():
         if type(module) is lora_class:

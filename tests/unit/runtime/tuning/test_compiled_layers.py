@@ -129,6 +129,8 @@ def test_a_failing_compiler_leaves_the_eager_path(caplog: pytest.LogCaptureFixtu
     assert "compiling the decoder layers failed, training without" in caplog.text
     assert all(p.grad is None for p in model.parameters())
     assert all(layer._compiled_call_impl is None for layer in compiled_layers.decoder_layers(model))
+    embeddings = model.get_base_model().get_input_embeddings()
+    assert not embeddings(torch.tensor([[1, 2]])).requires_grad  # the first layer's hook is gone
     eager = [m for m in model.modules() if type(m).__name__ == "PackedLoraLinear"]
     assert len(eager) == 14  # back on cpu_lora's path: 7 adapted linears per layer
     batch = _row(11, 4)
