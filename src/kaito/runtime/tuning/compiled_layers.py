@@ -40,10 +40,10 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal
 
-from kaito.runtime.tuning import cpu_lora
+from kaito.runtime.tuning import cpu_lora, options
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +53,6 @@ COMPILE_MODES: tuple[CompileMode, ...] = ("auto", "on", "off")
 #: on two AMX cores, and compiling with an empty cache took 16 s on quiet cores and up to 43 s on
 #: busy ones: this many passes repay it.
 AUTO_MIN_PASSES = 600
-#: HF TrainingArguments defaults the pass count needs when the config leaves them unset.
-_HF_DEFAULTS: Mapping[str, Any] = {
-    "num_train_epochs": 3.0,
-    "max_steps": -1,
-    "per_device_train_batch_size": 8,
-    "gradient_accumulation_steps": 1,
-}
 
 
 def check_mode(name: str) -> CompileMode:
@@ -68,24 +61,18 @@ def check_mode(name: str) -> CompileMode:
     Raises:
         ValueError: not one of :data:`COMPILE_MODES` (the message lists them).
     """
-    for mode in COMPILE_MODES:
-        if name == mode:
-            return mode
-    raise ValueError(f"compile mode {name!r} is not one of {', '.join(COMPILE_MODES)}")
+    return options.one_of(name, COMPILE_MODES, "compile mode")
 
 
-def planned_passes(training: Mapping[str, Any], rows: int) -> int:
-    """Forward/backward passes a run of ``rows`` training rows makes under ``training``."""
+def planned_passes(args: Any, rows: int) -> int:
+    """Forward/backward passes a run of ``rows`` training rows makes under ``args``.
 
-    def number(key: str) -> float:
-        value = training.get(key)
-        return float(_HF_DEFAULTS[key] if value is None else value)
-
-    batch = max(1, int(number("per_device_train_batch_size")))
-    max_steps = int(number("max_steps"))
-    if max_steps > 0:
-        return max_steps * max(1, int(number("gradient_accumulation_steps")))
-    return math.ceil(math.ceil(rows / batch) * number("num_train_epochs"))
+    ``args`` is the run's resolved ``TrainingArguments`` (TRL's ``SFTConfig``), defaults filled in.
+    """
+    if args.max_steps > 0:
+        return int(args.max_steps) * max(1, int(args.gradient_accumulation_steps))
+    batch = max(1, int(args.per_device_train_batch_size))
+    return math.ceil(math.ceil(rows / batch) * float(args.num_train_epochs))
 
 
 def wanted(mode: CompileMode, passes: int) -> bool:
@@ -95,9 +82,14 @@ def wanted(mode: CompileMode, passes: int) -> bool:
     return mode == "on"
 
 
+def _base_model(model: Any) -> Any:
+    """The transformers model under PEFT's wrapper (``model`` itself when unwrapped)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def decoder_layers(model: Any) -> list[Any]:
     """The model's decoder layers: modules of the classes it names in ``_no_split_modules``."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = _base_model(model)
     names = set(getattr(base, "_no_split_modules", None) or ())
     return [m for m in base.modules() if type(m).__name__ in names]
 
@@ -130,10 +122,9 @@ def prepare(model: Any) -> int:
         cpu_lora.accelerate(model)  # what restore() undid
         return 0
     cpu_lora.pack_head(model)
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
     # Without it the embeddings' output needs no gradient, and the first layer, called with
     # such an input, would compile a second graph.
-    base.enable_input_require_grads()
+    _base_model(model).enable_input_require_grads()
     for layer in layers:
         layer.compile(dynamic=True)
     return len(layers)
@@ -145,8 +136,7 @@ def undo(model: Any) -> None:
 
     for layer in decoder_layers(model):
         layer._compiled_call_impl = None
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    base.disable_input_require_grads()
+    _base_model(model).disable_input_require_grads()
     lora_class = _compiled_lora_class()
     for module in model.modules():
         if type(module) is lora_class:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from kaito.runtime.tuning import settings
 
@@ -21,6 +21,20 @@ PROGRESS_BAR = "bar"
 PROGRESS_JSON = "json"
 PROGRESS_NONE = "none"
 PROGRESS_MODES: tuple[str, ...] = (PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_JSON, PROGRESS_NONE)
+
+Choice = TypeVar("Choice", bound=str)
+
+
+def one_of(name: str, choices: tuple[Choice, ...], what: str) -> Choice:
+    """``name`` as one of ``choices`` (a knob's accepted values, typed as its ``Literal``).
+
+    Raises:
+        ValueError: not one of them (the message names ``what`` and lists them).
+    """
+    for choice in choices:
+        if name == choice:
+            return choice
+    raise ValueError(f"{what} {name!r} is not one of {', '.join(choices)}")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from kaito.runtime import host
+from kaito.runtime.tuning import options
 
 Profile = Literal["default", "fast"]
 PROFILES: tuple[Profile, ...] = ("default", "fast")
@@ -51,10 +52,7 @@ def check_profile(name: str) -> Profile:
     Raises:
         ValueError: not one of :data:`PROFILES` (the message lists them).
     """
-    for profile in PROFILES:
-        if name == profile:
-            return profile
-    raise ValueError(f"tuning profile {name!r} is not one of {', '.join(PROFILES)}")
+    return options.one_of(name, PROFILES, "tuning profile")
 
 
 def profile_overrides(profile: Profile) -> tuple[str, ...]:

@@ -244,7 +244,7 @@ def _train(
     sft_config = _build_sft_config(
         config, out, opts, cuda, checkpointing, autocast=precision == "bf16-autocast"
     )
-    compiling = cpu_bf16 and _compile_layers(config, prepared, opts, sft_config, peft_model)
+    compiling = cpu_bf16 and _compile_layers(prepared, opts, sft_config, peft_model)
 
     try:
         trainer = sft_trainer_class()(
@@ -312,7 +312,6 @@ def _train(
 
 
 def _compile_layers(
-    config: TuningConfig,
     prepared: dataset.PreparedDataset,
     opts: TuningOptions,
     sft_config: Any,
@@ -323,7 +322,7 @@ def _compile_layers(
     Not with gradient checkpointing (it re-runs layers inside autograd's backward).
     """
     mode = compiled_layers.check_mode(opts.compile)
-    passes = compiled_layers.planned_passes(config.training, len(prepared.train))
+    passes = compiled_layers.planned_passes(sft_config, len(prepared.train))
     if sft_config.gradient_checkpointing or not compiled_layers.wanted(mode, passes):
         if mode != "off":
             logger.info(
