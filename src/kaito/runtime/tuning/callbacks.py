@@ -155,6 +155,8 @@ def make_compile_callback(trainer: Any) -> Any:
     it passes), so the graph fits the calls that follow. Added after the progress reporter, so
     the compiling counts in the run's tokens/s. The batch comes from a dataloader of its own
     with the random state restored, so training sees the batches it would have seen without it.
+    When training ends, the plain weights the compiled layers released are rebuilt
+    (:func:`.compiled_layers.restore_weights`).
     """
     import copy
 
@@ -181,5 +183,9 @@ def make_compile_callback(trainer: Any) -> Any:
             finally:
                 for name, value in saved.items():
                     setattr(trainer, name, value)
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # The model leaves training whole: saving, merging or copying it reads the weights.
+            compiled_layers.restore_weights(trainer.model)
 
     return CompileLayers()

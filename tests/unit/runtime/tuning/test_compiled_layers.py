@@ -13,11 +13,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from kaito.runtime.tuning import compiled_layers, cpu_lora
+from kaito.runtime.tuning import callbacks, compiled_layers, cpu_lora, released_weight
 from tests.unit.runtime.tuning.test_cpu_lora import lora_llama, relative_error
 
 torch = pytest.importorskip("torch")
@@ -110,6 +111,8 @@ def test_compiled_layers_train_like_peft_with_one_graph(caplog: pytest.LogCaptur
     # The warm-up leaves no gradient behind.
     assert all(p.grad is None for p in model.parameters())
 
+    # The backward runs through packed transposed copies; the plain weights are released.
+    assert sum(released_weight.is_released(p) for p in model.parameters()) == 14
     with torch.compiler.set_stance("fail_on_recompile"):
         for length, seed in ((5, 1), (13, 2), (29, 3)):
             batch = _row(length, seed)
@@ -132,6 +135,7 @@ def test_a_failing_compiler_leaves_the_eager_path(caplog: pytest.LogCaptureFixtu
     with torch._inductor.config.patch(broken):
         assert not compiled_layers.warm_up(model, _step(model, _row(7, 0)))
     assert "compiling the decoder layers failed, training without" in caplog.text
+    assert not any(released_weight.is_released(p) for p in model.parameters())
     assert all(p.grad is None for p in model.parameters())
     assert all(layer._compiled_call_impl is None for layer in compiled_layers.decoder_layers(model))
     embeddings = model.get_base_model().get_input_embeddings()
@@ -194,3 +198,76 @@ def test_float32_weights_are_left_as_they_are() -> None:
         getattr(layer, "_compiled_call_impl", None) is None
         for layer in compiled_layers.decoder_layers(model)
     )
+
+
+def _base_weights(model: Any) -> dict[str, Any]:
+    return {
+        name: param
+        for name, param in model.named_parameters(remove_duplicate=False)
+        if name.endswith("base_layer.weight")
+    }
+
+
+def _share_up_proj(model: Any) -> None:
+    """Make the second layer's ``up_proj`` use the first layer's frozen weight."""
+    layers = model.get_base_model().model.layers
+    layers[1].mlp.up_proj.base_layer.weight = layers[0].mlp.up_proj.base_layer.weight
+
+
+@needs_bf16
+@pytest.mark.usefixtures("fresh_dynamo")
+def test_released_weights_train_like_peft_and_are_rebuilt_bit_for_bit() -> None:
+    reference = lora_llama(torch.bfloat16)
+    _share_up_proj(reference)
+    model = copy.deepcopy(reference)
+    originals = {name: w.detach().clone() for name, w in _base_weights(model).items()}
+    assert compiled_layers.prepare(model) == 2
+    # A weight two modules share is kept: releasing it would take it from the other one.
+    assert compiled_layers.release_weights(model) == 12
+    released = {n for n, w in _base_weights(model).items() if released_weight.is_released(w)}
+    assert len(released) == 12
+    assert not any(".mlp.up_proj." in name for name in released)
+    assert compiled_layers.release_weights(model) == 0  # nothing left to release
+
+    with torch.compiler.set_stance("force_eager"):  # the packed backward, uncompiled
+        batch = _row(11, 6)
+        loss, grads = _loss_and_grads(reference, batch)
+        got_loss, got_grads = _loss_and_grads(model, batch)
+    assert abs(got_loss - loss) < 1e-2 * abs(loss)
+    for name, grad in grads.items():
+        assert relative_error(got_grads[name], grad) < 5e-2, name
+
+    assert compiled_layers.restore_weights(model) == 12
+    for name, weight in _base_weights(model).items():
+        assert not released_weight.is_released(weight), name
+        assert torch.equal(weight, originals[name]), name
+    assert compiled_layers.restore_weights(model) == 0
+
+
+@needs_bf16
+@pytest.mark.usefixtures("fresh_dynamo")
+def test_a_call_peft_handles_itself_rebuilds_the_weight_it_reads() -> None:
+    reference = lora_llama(torch.bfloat16)
+    model = copy.deepcopy(reference)
+    assert compiled_layers.prepare(model) == 2
+    assert compiled_layers.release_weights(model) == 14
+    batch = _row(9, 7)
+    with torch.compiler.set_stance("force_eager"), torch.no_grad():
+        with reference.disable_adapter():
+            expected = reference(**batch, use_cache=False).logits
+        with model.disable_adapter():  # not a plain-LoRA call: PEFT's forward, the base weight
+            got = model(**batch, use_cache=False).logits
+    assert relative_error(got, expected) < 1e-2
+    assert not any(released_weight.is_released(w) for w in _base_weights(model).values())
+
+
+@needs_bf16
+def test_the_compile_callback_rebuilds_the_weights_when_training_ends() -> None:
+    model = lora_llama(torch.bfloat16)
+    originals = {name: w.detach().clone() for name, w in _base_weights(model).items()}
+    assert compiled_layers.prepare(model) == 2
+    assert compiled_layers.release_weights(model) == 14
+    callback = callbacks.make_compile_callback(SimpleNamespace(model=model))
+    callback.on_train_end(None, None, None)
+    for name, weight in _base_weights(model).items():
+        assert torch.equal(weight, originals[name]), name
