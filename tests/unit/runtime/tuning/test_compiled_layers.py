@@ -85,6 +85,17 @@ def _loss_and_grads(model: Any, batch: dict[str, Any]) -> tuple[float, dict[str,
     return float(loss), grads
 
 
+def _assert_trains_like(reference: Any, model: Any, batch: dict[str, Any]) -> None:
+    """``model`` gives ``reference``'s loss and every adapter gradient, to bf16 precision."""
+    loss, grads = _loss_and_grads(reference, batch)
+    got_loss, got_grads = _loss_and_grads(model, batch)
+    length = batch["input_ids"].shape[1]
+    assert abs(got_loss - loss) < 1e-2 * abs(loss), length
+    assert got_grads.keys() == grads.keys()
+    for name, grad in grads.items():
+        assert relative_error(got_grads[name], grad) < 5e-2, (length, name)
+
+
 @pytest.fixture
 def fresh_dynamo() -> Iterator[None]:
     """Compiled code of other tests (same layer classes) must not serve or confuse this one.
@@ -116,12 +127,7 @@ def test_compiled_layers_train_like_peft_with_one_graph(caplog: pytest.LogCaptur
     with torch.compiler.set_stance("fail_on_recompile"):
         for length, seed in ((5, 1), (13, 2), (29, 3)):
             batch = _row(length, seed)
-            loss, grads = _loss_and_grads(reference, batch)
-            got_loss, got_grads = _loss_and_grads(model, batch)
-            assert abs(got_loss - loss) < 1e-2 * abs(loss), length
-            assert got_grads.keys() == grads.keys()
-            for name, grad in grads.items():
-                assert relative_error(got_grads[name], grad) < 5e-2, (length, name)
+            _assert_trains_like(reference, model, batch)
 
 
 @needs_bf16
@@ -143,11 +149,7 @@ def test_a_failing_compiler_leaves_the_eager_path(caplog: pytest.LogCaptureFixtu
     eager = [m for m in model.modules() if type(m).__name__ == "PackedLoraLinear"]
     assert len(eager) == 14  # back on cpu_lora's path: 7 adapted linears per layer
     batch = _row(11, 4)
-    loss, grads = _loss_and_grads(reference, batch)
-    got_loss, got_grads = _loss_and_grads(model, batch)
-    assert abs(got_loss - loss) < 1e-2 * abs(loss)
-    for name, grad in grads.items():
-        assert relative_error(got_grads[name], grad) < 5e-2, name
+    _assert_trains_like(reference, model, batch)
 
 
 @needs_bf16
@@ -230,12 +232,7 @@ def test_released_weights_train_like_peft_and_are_rebuilt_bit_for_bit() -> None:
     assert compiled_layers.release_weights(model) == 0  # nothing left to release
 
     with torch.compiler.set_stance("force_eager"):  # the packed backward, uncompiled
-        batch = _row(11, 6)
-        loss, grads = _loss_and_grads(reference, batch)
-        got_loss, got_grads = _loss_and_grads(model, batch)
-    assert abs(got_loss - loss) < 1e-2 * abs(loss)
-    for name, grad in grads.items():
-        assert relative_error(got_grads[name], grad) < 5e-2, name
+        _assert_trains_like(reference, model, _row(11, 6))
 
     assert compiled_layers.restore_weights(model) == 12
     for name, weight in _base_weights(model).items():
