@@ -5,7 +5,7 @@ take a fraction of the step; the rest is thousands of small operators per step (
 casts, residual adds, the adapters' rank-8 products and their backward), each dispatched from
 Python and recorded by autograd. Compiled, each decoder layer's forward and backward are one
 graph each, with that elementwise work fused into a few loops: paired in one process, a step took
-0.75x the time of :mod:`.cpu_lora`'s (docs/benchmarks.md, Tuning).
+0.66x the time of :mod:`.cpu_lora`'s (docs/benchmarks.md, Tuning).
 
 How, for the plain-LoRA calls :mod:`.cpu_lora` also takes (one active adapter, no variant, not
 merged):
@@ -28,13 +28,14 @@ merged):
   (another batch size, evaluation without gradients) runs the same layers uncompiled instead of
   stopping the run to compile again.
 
-What it costs: compiling, once per process (16-43 s on two cores for SmolLM2-135M with an
-empty cache; inductor's cache, :mod:`kaito.runtime.inductor_cache`, makes a later run on the same
-machine faster), so ``auto`` (the default) compiles only when the run makes at least
-:data:`AUTO_MIN_PASSES` forward/backward passes; peak memory close to :mod:`.cpu_lora`'s (the same
-packed copies, no grouped ones, plus the compiler's own: 1,944-2,039 against 1,946-1,960 MiB in
-runs of 128 rows); and exactness: fused loops round differently, so losses agree
-with the eager path's to bf16 rounding, not bit for bit.
+What it costs: compiling, once per process (11-19 s on two cores for SmolLM2-135M with an empty
+cache, :func:`_compile_time_settings`; inductor's cache, :mod:`kaito.runtime.inductor_cache`, makes
+a later run on the same machine compile in about 4 s), so ``auto`` (the default) compiles only
+when the run makes at least :data:`AUTO_MIN_PASSES` forward/backward passes; memory: two packed
+copies per linear while training and no plain weight (:mod:`.cpu_lora` keeps the plain weight,
+a packed copy and grouped copies of siblings), plus the compiler's own; and
+exactness: fused loops and oneDNN's products round differently, so losses agree with the eager
+path's to bf16 rounding, not bit for bit.
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ logger = logging.getLogger(__name__)
 
 CompileMode = Literal["auto", "on", "off"]
 COMPILE_MODES: tuple[CompileMode, ...] = ("auto", "on", "off")
-#: Forward/backward passes from which ``auto`` compiles. A pass saves about 45 ms at SmolLM2-135M
-#: on two AMX cores, and compiling with an empty cache took 16 s on quiet cores and up to 43 s on
-#: busy ones: this many passes repay it.
-AUTO_MIN_PASSES = 600
+#: Forward/backward passes from which ``auto`` compiles. A batch-1 pass of SmolLM2-135M on two AMX
+#: cores saves about 56 ms compiled (128 against 184 ms, paired), and compiling with an empty cache
+#: took 11-19 s: this many passes repay even the slower figure.
+AUTO_MIN_PASSES = 400
 
 
 def check_mode(name: str) -> CompileMode:
@@ -297,7 +298,7 @@ def _frozen_product_classes() -> tuple[type[Any], type[Any]]:
 
     The weight is frozen, so the backward gives only the input's gradient. ``ThroughPlain``
     computes it as ``grad @ weight`` with the plain weight; ``ThroughPacked`` through a packed
-    copy of the transposed weight (:func:`release_weights`), 1.5-1.6x faster at a batch-1
+    copy of the transposed weight (:func:`release_weights`), 1.3-1.6x faster at a batch-1
     step's 48 rows. Autograd functions, so the compiler traces both directions into the layer's
     graphs.
     """

@@ -2,9 +2,9 @@
 
 Why: while its decoder layers train compiled, a bf16 LoRA linear computes only through oneDNN
 packed copies of its frozen weight (one for the forward, one transposed for the backward,
-:mod:`.compiled_layers`). Keeping the plain weight as well would hold a third copy, about 270 MB
-for SmolLM2-135M, that nothing reads. The plain weight is swapped for this stand-in and rebuilt
-from the packed copy when training ends.
+:mod:`.compiled_layers`). Keeping the plain weight as well would hold a third copy, about 210 MB
+for SmolLM2-135M's 210 linears, that nothing reads. The plain weight is swapped for this
+stand-in and rebuilt from the packed copy when training ends.
 
 The stand-in keeps what code reads without computing (shape, dtype, device, ``numel``, being a
 frozen ``Parameter``), so parameter counts, optimiser setup and ``state_dict`` behave as before.
