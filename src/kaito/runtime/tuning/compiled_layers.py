@@ -148,6 +148,7 @@ def undo(model: Any) -> None:
         if type(module) is lora_class:
             module.__class__ = LoraLinear
             del module._kaito_packed
+            module.__dict__.pop("_kaito_transposed", None)
     cpu_lora.accelerate(model)
 
 

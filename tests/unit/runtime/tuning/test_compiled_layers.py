@@ -148,6 +148,7 @@ def test_a_failing_compiler_leaves_the_eager_path(caplog: pytest.LogCaptureFixtu
     assert not embeddings(torch.tensor([[1, 2]])).requires_grad  # the first layer's hook is gone
     eager = [m for m in model.modules() if type(m).__name__ == "PackedLoraLinear"]
     assert len(eager) == 14  # back on cpu_lora's path: 7 adapted linears per layer
+    assert not any(hasattr(m, "_kaito_transposed") for m in eager)
     batch = _row(11, 4)
     _assert_trains_like(reference, model, batch)
 
