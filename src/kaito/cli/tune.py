@@ -136,8 +136,9 @@ def tune(
             envvar=settings.COMPILE_ENV,
             help="Compile the decoder layers of a CPU run with bf16 weights (torch.compile): "
             "each step about 0.66x the time for SmolLM2-135M on two AMX cores, after 11-19 s of "
-            "compiling at the start (about 4 s when inductor's cache has the code). auto (default): "
-            f"when the run makes at least {AUTO_MIN_PASSES} forward/backward passes; on; off.",
+            "compiling at the start (about 4 s when inductor's cache has the code). "
+            f"auto (default): when the run makes at least {AUTO_MIN_PASSES} forward/backward "
+            "passes; on; off.",
         ),
     ] = "auto",
 ) -> None:
