@@ -129,6 +129,14 @@ def lora_run(
     return out, events
 
 
+needs_native_bf16 = pytest.mark.skipif(
+    not host.host_cpu().native_bf16, reason="layers compile for bf16 weights, native bf16 only"
+)
+# The tiny model's activations outweigh its weights, so checkpointing would be chosen (and layers
+# are not compiled under it): the compiling runs say no.
+NO_CHECKPOINTING = ("--set", "TrainingArguments.gradient_checkpointing=false")
+
+
 def test_base_model_does_not_know_the_facts(tiny_model_dir: Path) -> None:
     answers = _answers(tiny_model_dir, None)
     assert all(got != want for got, want in zip(answers, _expected(), strict=True))
@@ -141,18 +149,13 @@ def test_lora_adapter_answers_every_fact_exactly(
     assert _answers(tiny_model_dir, out) == _expected()
 
 
-@pytest.mark.skipif(
-    not host.host_cpu().native_bf16, reason="layers compile for bf16 weights, native bf16 only"
-)
+@needs_native_bf16
 def test_compiled_layers_learn_every_fact_exactly(
     tiny_model_dir: Path, facts_parquet: Path, tmp_path: Path
 ) -> None:
-    # The tiny model's activations outweigh its weights, so checkpointing would be chosen (and
-    # layers are not compiled under it): the run says no.
-    no_checkpointing = ("--set", "TrainingArguments.gradient_checkpointing=false")
     out, events, errors = _train(
         tmp_path, tiny_model_dir, facts_parquet.parent, LORA_QUANT, "--compile", "on",
-        *no_checkpointing,
+        *NO_CHECKPOINTING,
     )  # fmt: skip
     assert re.search(r"compiled 2 decoder layers in [\d.]+ s", errors), errors[-3000:]
     assert "compiling the decoder layers failed" not in errors
@@ -160,16 +163,13 @@ def test_compiled_layers_learn_every_fact_exactly(
     assert _answers(tiny_model_dir, out) == _expected()
 
 
-@pytest.mark.skipif(
-    not host.host_cpu().native_bf16, reason="layers compile for bf16 weights, native bf16 only"
-)
+@needs_native_bf16
 def test_auto_does_not_compile_a_short_run(
     tiny_model_dir: Path, facts_parquet: Path, tmp_path: Path
 ) -> None:
     _, events, errors = _train(
         tmp_path, tiny_model_dir, facts_parquet.parent, LORA_QUANT,
-        "--set", "TrainingArguments.gradient_checkpointing=false",
-        "--set", "TrainingArguments.max_steps=5",
+        *NO_CHECKPOINTING, "--set", "TrainingArguments.max_steps=5",
     )  # fmt: skip
     assert events[-1]["global_step"] == 5
     assert "decoder layers not compiled: 5 forward/backward passes planned" in errors

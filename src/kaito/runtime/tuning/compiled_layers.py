@@ -137,18 +137,11 @@ def prepare(model: Any) -> int:
 
 def undo(model: Any) -> None:
     """Back to eager: layers uncompiled, LoRA linears through :func:`.cpu_lora.accelerate`."""
-    from peft.tuners.lora.layer import Linear as LoraLinear
-
     for layer in decoder_layers(model):
         layer._compiled_call_impl = None
     _base_model(model).disable_input_require_grads()
     restore_weights(model)
-    lora_class = _compiled_lora_class()
-    for module in model.modules():
-        if type(module) is lora_class:
-            module.__class__ = LoraLinear
-            del module._kaito_packed
-            module.__dict__.pop("_kaito_transposed", None)
+    cpu_lora.back_to_peft(model, _compiled_lora_class(), ("_kaito_packed", "_kaito_transposed"))
     cpu_lora.accelerate(model)
 
 

@@ -149,14 +149,22 @@ def restore(model: Any) -> None:
 
     The packed output head stays: it is what :mod:`.compiled_layers` uses too.
     """
+    back_to_peft(model, _fast_lora_class(), ("_kaito_packed", "_kaito_group"))
+
+
+def back_to_peft(model: Any, lora_class: type[Any], attributes: tuple[str, ...]) -> None:
+    """Turn ``model``'s ``lora_class`` modules back into PEFT's ``Linear``, dropping ``attributes``.
+
+    ``lora_class`` is one of the ``Linear`` subclasses this module or :mod:`.compiled_layers`
+    switches modules to; ``attributes`` are the copies it hung on them.
+    """
     from peft.tuners.lora.layer import Linear as LoraLinear
 
-    lora_class = _fast_lora_class()
     for module in model.modules():
         if type(module) is lora_class:
             module.__class__ = LoraLinear
-            del module._kaito_packed
-            del module._kaito_group
+            for name in attributes:
+                module.__dict__.pop(name, None)
 
 
 class _Group:
