@@ -26,8 +26,10 @@ of each round* (the higher req/s of the two, seconds apart) and shows that setti
 
 The host's CPU is recorded (model, tier and deciding flags from ``kaito.runtime.host``, load
 average). ``--emulate-avx2`` starts every server with ``KAITO_CPU_FLAGS=avx,avx2,fma``,
-``ATEN_CPU_CAPABILITY=avx2`` and ``ONEDNN_MAX_CPU_ISA=AVX2``: torch's kernels and oneDNN stop at
-AVX2 and our defaults choose as on an AVX2-only host. That is emulation, not an AVX2 host: the
+``ATEN_CPU_CAPABILITY=avx2``, ``ONEDNN_MAX_CPU_ISA=AVX2`` and ``MKL_ENABLE_INSTRUCTIONS=AVX2``:
+torch's kernels, oneDNN and MKL (torch's float32 products) stop at AVX2 and our defaults choose
+as on an AVX2-only host. (Runs before 2026-12-06's eighth session left MKL uncapped, so their
+float32 products could still use AVX-512.) That is emulation, not an AVX2 host: the
 cache sizes, clocks and memory bandwidth stay those of this CPU, and vLLM's own compiled kernels
 may still use AVX-512; vLLM 0.32's bf16 default does not start at all under it (its attention asks
 PyTorch for a bf16 brgemm that needs AMX once oneDNN is capped), so compare with
@@ -59,6 +61,7 @@ AVX2_EMULATION = {
     "KAITO_CPU_FLAGS": "avx,avx2,fma",
     "ATEN_CPU_CAPABILITY": "avx2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
 }
 QUESTIONS = [
     "What is the capital of France?",

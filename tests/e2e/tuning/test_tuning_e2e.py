@@ -130,7 +130,7 @@ def lora_run(
 
 
 needs_native_bf16 = pytest.mark.skipif(
-    not host.host_cpu().native_bf16, reason="layers compile for bf16 weights, native bf16 only"
+    not host.host_cpu().native_bf16, reason="CPU runs train bf16 weights where bf16 is native only"
 )
 # The tiny model's activations outweigh its weights, so checkpointing would be chosen (and layers
 # are not compiled under it): the compiling runs say no.
@@ -149,14 +149,21 @@ def test_lora_adapter_answers_every_fact_exactly(
     assert _answers(tiny_model_dir, out) == _expected()
 
 
-@needs_native_bf16
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        pytest.param("bfloat16", marks=needs_native_bf16),
+        "float32",  # what a host without native bf16 trains in
+    ],
+)
 def test_compiled_layers_learn_every_fact_exactly(
-    tiny_model_dir: Path, facts_parquet: Path, tmp_path: Path
+    dtype: str, tiny_model_dir: Path, facts_parquet: Path, tmp_path: Path
 ) -> None:
     out, events, errors = _train(
         tmp_path, tiny_model_dir, facts_parquet.parent, LORA_QUANT, "--compile", "on",
-        *NO_CHECKPOINTING,
+        *NO_CHECKPOINTING, "--set", f"ModelConfig.torch_dtype={dtype}",
     )  # fmt: skip
+    assert f"(lora, {dtype})" in errors, errors[-3000:]
     assert re.search(r"compiled 2 decoder layers in [\d.]+ s", errors), errors[-3000:]
     assert "compiling the decoder layers failed" not in errors
     assert events[-1]["global_step"] == 150

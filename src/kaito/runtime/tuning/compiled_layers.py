@@ -1,21 +1,26 @@
-"""A CPU tuning run's decoder layers compiled (``torch.compile``), for bf16 LoRA weights.
+"""A CPU tuning run's decoder layers compiled (``torch.compile``), for bf16 or float32 weights.
 
 Why: with :mod:`.cpu_lora` the frozen products of a batch-1 SmolLM2-135M step on two AMX cores
 take a fraction of the step; the rest is thousands of small operators per step (norms, rotary,
 casts, residual adds, the adapters' rank-8 products and their backward), each dispatched from
 Python and recorded by autograd. Compiled, each decoder layer's forward and backward are one
 graph each, with that elementwise work fused into a few loops: paired in one process, a step took
-0.66x the time of :mod:`.cpu_lora`'s (docs/benchmarks.md, Tuning).
+0.66x the time of :mod:`.cpu_lora`'s (docs/benchmarks.md, Tuning). In float32 (hosts without
+native bf16, or a config that asks for float32) the products are a larger share of the step and
+compiling gains less: 0.85x of PEFT's eager step under AVX2 emulation.
 
 How, for the plain-LoRA calls :mod:`.cpu_lora` also takes (one active adapter, no variant, not
 merged):
 
-- the frozen product runs through a oneDNN-packed copy of the weight, as one operator the
+- bf16: the frozen product runs through a oneDNN-packed copy of the weight, as one operator the
   compiler leaves whole (``kaito::packed_product``), inside an autograd function whose backward
   gives the input's gradient through a packed copy of the transposed weight. While training,
   those two copies are all a linear keeps: its plain weight is released
   (:mod:`.released_weight`, :func:`release_weights`) and rebuilt, bit for bit, when training
   ends or when PEFT's own forward needs it;
+- float32: the frozen product is the plain weight's ``linear`` (MKL's product, which the
+  compiler calls as it is). oneDNN's packed float32 product was slower on an AVX2 host (0.94
+  against 0.85 of the eager step, paired) and would cost a copy of the weights;
 - the adapter is written as plain operators the compiler fuses: the input cast to the adapter's
   dtype (float32 by PEFT's default), dropout, ``A`` then ``B``, the scaling, and the sum with the
   frozen product in float32 rounded once to bf16: PEFT's own arithmetic;
@@ -31,11 +36,12 @@ merged):
 What it costs: compiling, once per process (11-19 s on two cores for SmolLM2-135M with an empty
 cache, :func:`_compile_time_settings`; inductor's cache, :mod:`kaito.runtime.inductor_cache`, makes
 a later run on the same machine compile in about 4 s), so ``auto`` (the default) compiles only
-when the run makes at least :data:`AUTO_MIN_PASSES` forward/backward passes; memory: two packed
-copies per linear while training and no plain weight (:mod:`.cpu_lora` keeps the plain weight,
-a packed copy and grouped copies of siblings), plus the compiler's own; and
-exactness: fused loops and oneDNN's products round differently, so losses agree with the eager
-path's to bf16 rounding, not bit for bit.
+when the run makes at least :data:`AUTO_MIN_PASSES` forward/backward passes; memory: in bf16 two
+packed copies per linear while training and no plain weight (:mod:`.cpu_lora` keeps the plain
+weight, a packed copy and grouped copies of siblings), in float32 the weights as they are; plus
+the compiler's own; and exactness: fused loops and oneDNN's products round differently, so
+losses agree with the eager path's to bf16 rounding (in float32, to float32 rounding), not bit
+for bit.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ CompileMode = Literal["auto", "on", "off"]
 COMPILE_MODES: tuple[CompileMode, ...] = ("auto", "on", "off")
 #: Forward/backward passes from which ``auto`` compiles. A batch-1 pass of SmolLM2-135M on two AMX
 #: cores saves about 56 ms compiled (128 against 184 ms, paired), and compiling with an empty cache
-#: took 11-19 s: this many passes repay even the slower figure.
+#: took 11-19 s: this many passes repay even the slower figure. In float32 under AVX2 emulation a
+#: pass saved about 60 ms and compiling took about 21 s.
 AUTO_MIN_PASSES = 400
 
 
@@ -102,15 +109,17 @@ def decoder_layers(model: Any) -> list[Any]:
 def prepare(model: Any) -> int:
     """Put ``model``'s plain-LoRA linears on the compiled path and compile its decoder layers.
 
-    Undoes :func:`.cpu_lora.accelerate` where it ran (its grouped copies are not used here).
+    Linears over float32 weights, or bf16 ones where oneDNN packs them, qualify. Undoes
+    :func:`.cpu_lora.accelerate` where it ran (its grouped copies are not used here).
     Returns how many layers will compile (0: nothing changed, no decoder layer or LoRA linear
     qualified). Compilation itself happens at the first call (:func:`warm_up`).
     """
     import torch
 
     layers = decoder_layers(model)
-    if not layers or not cpu_lora.packing_available():
+    if not layers:
         return 0
+    dtypes = {torch.float32, torch.bfloat16} if cpu_lora.packing_available() else {torch.float32}
     cpu_lora.restore(model)
     lora_class = _compiled_lora_class()
     switched = 0
@@ -118,10 +127,10 @@ def prepare(model: Any) -> int:
         if not cpu_lora.lora_eligible(module):
             continue
         weight = module.base_layer.weight
-        if weight.dtype != torch.bfloat16 or weight.device.type != "cpu":
+        if weight.dtype not in dtypes or weight.device.type != "cpu":
             continue
         module.__class__ = lora_class
-        module._kaito_packed = cpu_lora.pack(weight)
+        module._kaito_packed = cpu_lora.pack(weight) if weight.dtype == torch.bfloat16 else None
         switched += 1
     if not switched:
         cpu_lora.accelerate(model)  # what restore() undid
@@ -146,13 +155,13 @@ def undo(model: Any) -> None:
 
 
 def release_weights(model: Any) -> int:
-    """Give each compiled LoRA linear a packed transposed weight and release its plain one.
+    """Give each packed compiled LoRA linear a packed transposed weight; release its plain one.
 
     The backward's products through the packed copy are faster than through the plain weight,
     and holding both copies as well would cost the weights' size again, so the plain weight is
     replaced by :func:`.released_weight.placeholder` and the memory handed back. A weight
     another module shares is kept. Returns how many were released; :func:`restore_weights`
-    rebuilds them.
+    rebuilds them. Float32 linears (not packed) keep their weights.
     """
     from collections import Counter
 
@@ -160,7 +169,9 @@ def release_weights(model: Any) -> int:
     uses = Counter(id(p) for _, p in model.named_parameters(remove_duplicate=False))
     released = 0
     for name, module in model.named_modules():
-        if type(module) is not lora_class or module._kaito_transposed is not None:
+        if type(module) is not lora_class or module._kaito_packed is None:
+            continue
+        if module._kaito_transposed is not None:
             continue
         weight = module.base_layer.weight
         if uses[id(weight)] != 1 or weight.requires_grad:
@@ -335,6 +346,7 @@ def _frozen_product_classes() -> tuple[type[Any], type[Any]]:
 @functools.cache
 def _compiled_lora_class() -> type[Any]:
     from peft.tuners.lora.layer import Linear as LoraLinear
+    from torch.nn import functional
 
     through_plain, through_packed = _frozen_product_classes()
 
@@ -348,13 +360,15 @@ def _compiled_lora_class() -> type[Any]:
             name = cpu_lora.plain_adapter(self, args, kwargs)
             base: Any = self.base_layer
             packed = self._kaito_packed
-            if name is None or x.dtype != packed.dtype:
+            if name is None or x.dtype != base.weight.dtype:
                 _restore_weight(self)  # PEFT's forward reads the plain weight
                 return super().forward(x, *args, **kwargs)
             lora_a: Any = self.lora_A[name].weight
             lora_b: Any = self.lora_B[name].weight
             dropout: Any = self.lora_dropout[name]
-            if self._kaito_transposed is None:
+            if packed is None:
+                frozen = functional.linear(x, base.weight, base.bias)
+            elif self._kaito_transposed is None:
                 frozen = through_plain.apply(x, base.weight, packed, base.bias)
             else:
                 frozen = through_packed.apply(x, packed, self._kaito_transposed, base.bias)

@@ -244,7 +244,10 @@ def _train(
     sft_config = _build_sft_config(
         config, out, opts, cuda, checkpointing, autocast=precision == "bf16-autocast"
     )
-    compiling = cpu_bf16 and _compile_layers(prepared, opts, sft_config, peft_model)
+    # Not under autocast: compiled graphs were measured with bf16 or float32 weights only.
+    compiling = precision in {"bfloat16", "float32"} and _compile_layers(
+        prepared, opts, sft_config, peft_model
+    )
 
     try:
         trainer = sft_trainer_class()(
@@ -317,7 +320,7 @@ def _compile_layers(
     sft_config: Any,
     model: Any,
 ) -> bool:
-    """Whether this bf16 CPU run compiles its decoder layers (``compiled_layers``); prepares it.
+    """Whether this CPU run compiles its decoder layers (``compiled_layers``); prepares it.
 
     Not with gradient checkpointing (it re-runs layers inside autograd's backward).
     """
