@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from kaito.runtime.tuning import settings
-from kaito.runtime.tuning.compiled_layers import AUTO_MIN_PASSES
+from kaito.runtime.tuning.compiled_layers import AUTO_MIN_ROWS
 
 _HELP = (
     "Fine-tune a model with LoRA or QLoRA from an upstream-format training_config.yaml.\n\n"
@@ -134,11 +134,12 @@ def tune(
         typer.Option(
             "--compile",
             envvar=settings.COMPILE_ENV,
-            help="Compile the decoder layers of a CPU run with bf16 weights (torch.compile): "
-            "each step about 0.66x the time for SmolLM2-135M on two AMX cores, after 11-19 s of "
-            "compiling at the start (about 4 s when inductor's cache has the code). "
-            f"auto (default): when the run makes at least {AUTO_MIN_PASSES} forward/backward "
-            "passes; on; off.",
+            help="Compile the decoder layers of a CPU run with bf16 or float32 weights "
+            "(torch.compile): each step about 0.66x the time for SmolLM2-135M on two AMX cores in "
+            "bf16 (0.85x in float32 under AVX2 emulation), after 11-21 s of compiling at the "
+            "start (about 4 s when inductor's cache has the code). "
+            f"auto (default): when the run trains at least {AUTO_MIN_ROWS} rows (epochs "
+            "counted); on; off.",
         ),
     ] = "auto",
 ) -> None:

@@ -36,7 +36,7 @@ merged):
 What it costs: compiling, once per process (11-19 s on two cores for SmolLM2-135M with an empty
 cache, :func:`_compile_time_settings`; inductor's cache, :mod:`kaito.runtime.inductor_cache`, makes
 a later run on the same machine compile in about 4 s), so ``auto`` (the default) compiles only
-when the run makes at least :data:`AUTO_MIN_PASSES` forward/backward passes; memory: in bf16 two
+when the run trains at least :data:`AUTO_MIN_ROWS` rows (sequences, epochs counted); memory: in bf16 two
 packed copies per linear while training and no plain weight (:mod:`.cpu_lora` keeps the plain
 weight, a packed copy and grouped copies of siblings), in float32 the weights as they are; plus
 the compiler's own; and exactness: fused loops and oneDNN's products round differently, so
@@ -60,11 +60,14 @@ logger = logging.getLogger(__name__)
 
 CompileMode = Literal["auto", "on", "off"]
 COMPILE_MODES: tuple[CompileMode, ...] = ("auto", "on", "off")
-#: Forward/backward passes from which ``auto`` compiles. A batch-1 pass of SmolLM2-135M on two AMX
-#: cores saves about 56 ms compiled (128 against 184 ms, paired), and compiling with an empty cache
-#: took 11-19 s: this many passes repay even the slower figure. In float32 under AVX2 emulation a
-#: pass saved about 60 ms and compiling took about 21 s.
-AUTO_MIN_PASSES = 400
+#: Rows (sequences through a forward and backward pass) from which ``auto`` compiles. At batch 1
+#: compiling saves SmolLM2-135M on two cores about 56 ms a row in bf16 on AMX (128 against 184 ms
+#: a step, paired) and about 60 ms in float32 under AVX2 emulation, and compiling with an empty
+#: cache took 11-21 s: this many rows repay even the slower figure. Rows rather than passes so
+#: that a run with larger batches compiles whenever the same data at batch 1 would: a pass of 8
+#: padding-free rows saves about 120 ms, less per row, but without it the fast profile (batches of
+#: 8) fell behind the compiled default in float32 (docs/benchmarks.md, Tuning).
+AUTO_MIN_ROWS = 400
 
 
 def check_mode(name: str) -> CompileMode:
@@ -76,21 +79,22 @@ def check_mode(name: str) -> CompileMode:
     return options.one_of(name, COMPILE_MODES, "compile mode")
 
 
-def planned_passes(args: Any, rows: int) -> int:
-    """Forward/backward passes a run of ``rows`` training rows makes under ``args``.
+def planned_rows(args: Any, rows: int) -> int:
+    """Rows a run over ``rows`` training rows passes forward and backward under ``args``.
 
-    ``args`` is the run's resolved ``TrainingArguments`` (TRL's ``SFTConfig``), defaults filled in.
+    ``args`` is the run's resolved ``TrainingArguments`` (TRL's ``SFTConfig``), defaults filled in:
+    every epoch's rows, or with ``max_steps`` that many steps of full batches.
     """
-    if args.max_steps > 0:
-        return int(args.max_steps) * max(1, int(args.gradient_accumulation_steps))
     batch = max(1, int(args.per_device_train_batch_size))
-    return math.ceil(math.ceil(rows / batch) * float(args.num_train_epochs))
+    if args.max_steps > 0:
+        return int(args.max_steps) * max(1, int(args.gradient_accumulation_steps)) * batch
+    return math.ceil(rows * float(args.num_train_epochs))
 
 
-def wanted(mode: CompileMode, passes: int) -> bool:
-    """Whether to compile: ``on``, or ``auto`` with at least :data:`AUTO_MIN_PASSES` passes."""
+def wanted(mode: CompileMode, rows: int) -> bool:
+    """Whether to compile: ``on``, or ``auto`` with at least :data:`AUTO_MIN_ROWS` rows."""
     if mode == "auto":
-        return passes >= AUTO_MIN_PASSES
+        return rows >= AUTO_MIN_ROWS
     return mode == "on"
 
 

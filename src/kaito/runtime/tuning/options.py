@@ -64,5 +64,5 @@ class TuningOptions:
     profile: str = "default"
     """``default`` or ``fast`` (:mod:`kaito.runtime.tuning.profiles`); ``overrides`` win."""
     compile: str = "auto"
-    """Compile the decoder layers of a bf16 CPU run: ``auto``, ``on`` or ``off``
+    """Compile the decoder layers of a CPU run (bf16 or float32): ``auto``, ``on`` or ``off``
     (:mod:`kaito.runtime.tuning.compiled_layers`)."""

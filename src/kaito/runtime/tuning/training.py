@@ -325,15 +325,15 @@ def _compile_layers(
     Not with gradient checkpointing (it re-runs layers inside autograd's backward).
     """
     mode = compiled_layers.check_mode(opts.compile)
-    passes = compiled_layers.planned_passes(sft_config, len(prepared.train))
-    if sft_config.gradient_checkpointing or not compiled_layers.wanted(mode, passes):
+    rows = compiled_layers.planned_rows(sft_config, len(prepared.train))
+    if sft_config.gradient_checkpointing or not compiled_layers.wanted(mode, rows):
         if mode != "off":
             logger.info(
                 "decoder layers not compiled: %s",
                 "gradient checkpointing is on"
                 if sft_config.gradient_checkpointing
-                else f"{passes} forward/backward passes planned, compiling pays from "
-                f"{compiled_layers.AUTO_MIN_PASSES} (--compile on forces it)",
+                else f"{rows} training rows planned, compiling pays from "
+                f"{compiled_layers.AUTO_MIN_ROWS} (--compile on forces it)",
             )
         return False
     layers = compiled_layers.prepare(model)

@@ -30,28 +30,28 @@ needs_bf16 = pytest.mark.skipif(
 
 
 @pytest.mark.parametrize(
-    ("training", "rows", "passes"),
+    ("training", "rows", "trained"),
     [
-        ({}, 100, 39),  # TRL's defaults: batch 8, 3 epochs
+        ({}, 100, 300),  # TRL's defaults: batch 8, 3 epochs
         ({"per_device_train_batch_size": 1, "num_train_epochs": 1}, 128, 128),
-        ({"per_device_train_batch_size": 8, "num_train_epochs": 2.5}, 20, 8),
-        ({"per_device_train_batch_size": 4, "max_steps": 50, "num_train_epochs": 9}, 10, 50),
-        ({"max_steps": 50, "gradient_accumulation_steps": 4}, 10, 200),
-        ({"per_device_train_batch_size": 3}, 16, 18),  # the rest TRL's defaults
+        ({"per_device_train_batch_size": 8, "num_train_epochs": 2.5}, 20, 50),
+        ({"per_device_train_batch_size": 4, "max_steps": 50, "num_train_epochs": 9}, 10, 200),
+        ({"max_steps": 50, "gradient_accumulation_steps": 4}, 10, 1600),  # batch 8
+        ({"per_device_train_batch_size": 3}, 16, 48),  # the rest TRL's defaults
     ],
 )
-def test_planned_passes_follow_the_training_arguments(
-    training: dict[str, Any], rows: int, passes: int, tmp_path: Path
+def test_planned_rows_follow_the_training_arguments(
+    training: dict[str, Any], rows: int, trained: int, tmp_path: Path
 ) -> None:
     from trl import SFTConfig
 
     # As the run builds it on CPU (training._build_sft_config): bf16 weights need no autocast.
     args = SFTConfig(output_dir=str(tmp_path), report_to="none", bf16=False, **training)
-    assert compiled_layers.planned_passes(args, rows) == passes
+    assert compiled_layers.planned_rows(args, rows) == trained
 
 
 def test_auto_compiles_only_runs_long_enough_to_repay_it() -> None:
-    threshold = compiled_layers.AUTO_MIN_PASSES
+    threshold = compiled_layers.AUTO_MIN_ROWS
     assert compiled_layers.wanted("auto", threshold)
     assert not compiled_layers.wanted("auto", threshold - 1)
     assert compiled_layers.wanted("on", 1)
