@@ -29,17 +29,17 @@ merged):
   made to require grad so the first layer is called like the others (one graph, not two);
 - compilation happens before the first step (:func:`warm_up`, on one real batch, inside the
   timed training). If it fails (no C++ compiler, an operator the compiler rejects), the run logs
-  why and trains through :mod:`.cpu_lora` instead. After it, a call the graph does not cover
+  why and trains eagerly instead (through :mod:`.cpu_lora` in bf16). After it, a call the graph does not cover
   (another batch size, evaluation without gradients) runs the same layers uncompiled instead of
   stopping the run to compile again.
 
-What it costs: compiling, once per process (11-19 s on two cores for SmolLM2-135M with an empty
+What it costs: compiling, once per process (11-21 s on two cores for SmolLM2-135M with an empty
 cache, :func:`_compile_time_settings`; inductor's cache, :mod:`kaito.runtime.inductor_cache`, makes
 a later run on the same machine compile in about 4 s), so ``auto`` (the default) compiles only
-when the run trains at least :data:`AUTO_MIN_ROWS` rows (sequences, epochs counted); memory: in bf16 two
-packed copies per linear while training and no plain weight (:mod:`.cpu_lora` keeps the plain
-weight, a packed copy and grouped copies of siblings), in float32 the weights as they are; plus
-the compiler's own; and exactness: fused loops and oneDNN's products round differently, so
+when the run trains at least :data:`AUTO_MIN_ROWS` rows (sequences, epochs counted); memory: in
+bf16 two packed copies per linear while training and no plain weight (:mod:`.cpu_lora` keeps the
+plain weight, a packed copy and grouped copies of siblings), in float32 the weights as they are;
+plus the compiler's own; and exactness: fused loops and oneDNN's products round differently, so
 losses agree with the eager path's to bf16 rounding (in float32, to float32 rounding), not bit
 for bit.
 """
