@@ -27,7 +27,7 @@ Results go to stdout as a Markdown table and to ``bench/results/tuning.json``.
 To emulate an AVX2-only host on a bigger CPU, run with ``KAITO_CPU_FLAGS=avx,avx2,fma``,
 ``ATEN_CPU_CAPABILITY=avx2``, ``ONEDNN_MAX_CPU_ISA=AVX2`` and ``MKL_ENABLE_INSTRUCTIONS=AVX2``
 (emulation, not a real AVX2 host). Without the last, torch's float32 products (MKL's) still use
-AVX-512: 1.4-1.9x faster at a batch-1 step's shapes than capped (docs/benchmarks.md).
+AVX-512: 1.1-1.4x faster at a batch-1 step's shapes than capped (docs/benchmarks.md).
 
 The host's speed drifts by a third from one minute to the next, so one run after another can
 mislead: ``--rounds N`` runs the list N times, each round starting one run later, and prints the

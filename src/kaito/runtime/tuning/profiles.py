@@ -22,6 +22,10 @@ upstream's batch of 1 that alone makes a step about 1.5x faster.
   costs exactness (bf16 keeps 8 bits of mantissa; losses differ in the second or third digit) and
   is chosen only where it is native.
 
+Both profiles compile the decoder layers from the same number of rows trained
+(``compiled_layers.AUTO_MIN_ROWS``, ``--compile auto``), so the fast profile's larger batches do
+not leave it training eagerly where the default compiles.
+
 The numbers behind each choice are in docs/benchmarks.md (Tuning).
 """
 
