@@ -29,9 +29,9 @@ merged):
   made to require grad so the first layer is called like the others (one graph, not two);
 - compilation happens before the first step (:func:`warm_up`, on one real batch, inside the
   timed training). If it fails (no C++ compiler, an operator the compiler rejects), the run logs
-  why and trains eagerly instead (through :mod:`.cpu_lora` in bf16). After it, a call the graph does not cover
-  (another batch size, evaluation without gradients) runs the same layers uncompiled instead of
-  stopping the run to compile again.
+  why and trains eagerly instead (through :mod:`.cpu_lora` in bf16). After it, a call the graph
+  does not cover (another batch size, evaluation without gradients) runs the same layers
+  uncompiled instead of stopping the run to compile again.
 
 What it costs: compiling, once per process (11-21 s on two cores for SmolLM2-135M with an empty
 cache, :func:`_compile_time_settings`; inductor's cache, :mod:`kaito.runtime.inductor_cache`, makes
