@@ -4,8 +4,9 @@ The same small random Llama with LoRA on every linear as ``test_cpu_lora``, bf16
 :func:`compiled_layers.prepare` and :func:`compiled_layers.warm_up`, training steps on rows of
 other lengths must give PEFT's losses and adapter gradients to bf16 precision without compiling
 again (the stance turns a new graph into a failure); a compiler that cannot build leaves the run
-on :mod:`cpu_lora`'s eager path, with the same results. When ``auto`` compiles is plain
-arithmetic over the run's shape, checked without a model.
+on :mod:`cpu_lora`'s eager path, with the same results. In float32 the layers compile over the
+plain weights (nothing packed or released) and match PEFT to float32 rounding. When ``auto``
+compiles is plain arithmetic over the run's shape, checked without a model.
 """
 
 from __future__ import annotations
