@@ -175,7 +175,8 @@ def test_siblings_share_one_packed_weight_and_still_answer_alone() -> None:
     cpu_lora.accelerate(model)
     frozen = [m.base_layer.weight for m in model.modules() if hasattr(m, "lora_A")]
     head = model.get_output_embeddings().weight
-    assert cpu_lora.packed_bytes(model) == 2 * (sum(w.numel() for w in frozen) + head.numel())
+    # Two bytes an element: the frozen linears once, the head twice (itself and its transpose).
+    assert cpu_lora.packed_bytes(model) == 2 * (sum(w.numel() for w in frozen) + 2 * head.numel())
 
     attention = model.base_model.model.model.layers[0].self_attn
     reference = plain.base_model.model.model.layers[0].self_attn
@@ -189,3 +190,27 @@ def test_siblings_share_one_packed_weight_and_still_answer_alone() -> None:
         other = torch.randn(1, 3, 96).bfloat16()
         attention.q_proj(x)  # the leader saw x; a call with another input must not get x's
         assert relative_error(attention.k_proj(other), reference.k_proj(other)) < 1e-2
+
+
+def test_packed_head_gives_the_plain_heads_output_and_input_gradient() -> None:
+    """The head's forward goes through its packed weight and its backward through the packed
+    transpose; both give what the plain bf16 ``nn.Linear`` gives, and the frozen weight no
+    gradient."""
+    model = lora_llama(torch.bfloat16)
+    plain = copy.deepcopy(model.get_output_embeddings())
+    assert cpu_lora.pack_head(model)
+    head = model.get_output_embeddings()
+    assert tuple(head._kaito_transposed.shape) == (96, 300)
+    torch.manual_seed(1)
+    x = torch.randn(2, 7, 96).bfloat16().requires_grad_()
+    x_plain = x.detach().clone().requires_grad_()
+    grad = torch.randn(2, 7, 300).bfloat16()
+    out, out_plain = head(x), plain(x_plain)
+    out.backward(grad)
+    out_plain.backward(grad)
+    assert relative_error(out, out_plain) < 1e-2
+    assert x.grad is not None
+    assert x_plain.grad is not None
+    assert relative_error(x.grad, x_plain.grad) < 1e-2
+    assert relative_error(x.grad, grad.float() @ plain.weight.float()) < 1e-2
+    assert head.weight.grad is None
