@@ -269,51 +269,18 @@ def _compile_time_settings() -> list[Any]:
 
 
 @functools.cache
-def packed_product_op() -> Any:
-    """``kaito::packed_product(x, packed, bias, out)``: ``x @ weight.T + bias`` in bf16.
-
-    ``packed`` is the weight packed by :func:`.cpu_lora.pack` (an opaque oneDNN tensor) and
-    ``out`` its row count. A plain operator with a Python kernel and no autograd formula (the
-    gradient comes from :func:`_frozen_product_classes`): the compiler keeps it whole, and a call
-    from a compiled graph costs 13-19 us less than through ``torch.library.custom_op``'s
-    wrappers, which shows at 210 calls a step (docs/benchmarks.md, Tuning). Registered once per
-    process; the library object is returned to keep the registration alive.
-    """
-    import torch
-
-    linear = torch.ops.mkldnn._linear_pointwise
-    library = torch.library.Library("kaito", "DEF")  # type: ignore[no-untyped-call]
-    library.define(  # type: ignore[no-untyped-call]
-        "packed_product(Tensor x, Tensor packed, Tensor? bias, SymInt out) -> Tensor"
-    )
-
-    def packed_product(x: Any, packed: Any, bias: Any, out: int) -> Any:
-        rows = linear(x.reshape(-1, x.shape[-1]), packed, bias, "none", [], "")
-        return rows.view(*x.shape[:-1], out)
-
-    def fake(x: Any, packed: Any, bias: Any, out: int) -> Any:
-        return x.new_empty(*x.shape[:-1], out)
-
-    # The packed weight is a oneDNN tensor, so calls dispatch on MkldnnCPU as well as CPU.
-    for key in ("CPU", "MkldnnCPU"):
-        library.impl("packed_product", packed_product, key)  # type: ignore[no-untyped-call]
-    torch.library.register_fake("kaito::packed_product", fake, lib=library)
-    return library
-
-
-@functools.cache
 def _frozen_product_classes() -> tuple[type[Any], type[Any]]:
     """Autograd functions for the frozen product: the packed forward, the input's gradient.
 
     The weight is frozen, so the backward gives only the input's gradient. ``ThroughPlain``
-    computes it as ``grad @ weight`` with the plain weight; ``ThroughPacked`` through a packed
-    copy of the transposed weight (:func:`release_weights`), 1.3-1.6x faster at a batch-1
-    step's 48 rows. Autograd functions, so the compiler traces both directions into the layer's
-    graphs.
+    computes it as ``grad @ weight`` with the plain weight; :func:`.cpu_lora.frozen_function`
+    through a packed copy of the transposed weight (:func:`release_weights`), 1.3-1.6x faster at
+    a batch-1 step's 48 rows. Autograd functions, so the compiler traces both directions into the
+    layer's graphs.
     """
     import torch
 
-    packed_product_op()
+    cpu_lora.packed_product_op()
     product = torch.ops.kaito.packed_product.default
 
     class ThroughPlain(torch.autograd.Function):
@@ -330,21 +297,7 @@ def _frozen_product_classes() -> tuple[type[Any], type[Any]]:
             (weight,) = ctx.saved_tensors
             return grad @ weight, None, None, None
 
-    class ThroughPacked(torch.autograd.Function):
-        @staticmethod
-        def forward(x: Any, packed: Any, transposed: Any, bias: Any) -> Any:
-            return product(x, packed, bias, packed.shape[0])
-
-        @staticmethod
-        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-            ctx.save_for_backward(inputs[2])
-
-        @staticmethod
-        def backward(ctx: Any, grad: Any) -> tuple[Any, None, None, None]:
-            (transposed,) = ctx.saved_tensors
-            return product(grad, transposed, None, transposed.shape[0]), None, None, None
-
-    return ThroughPlain, ThroughPacked
+    return ThroughPlain, cpu_lora.frozen_function()
 
 
 @functools.cache

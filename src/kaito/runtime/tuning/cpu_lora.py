@@ -500,28 +500,64 @@ def grouped_function() -> Any:
 
 
 @functools.cache
-def frozen_function() -> Any:
-    """``apply(x, packed, transposed, bias)``: ``x @ weight.T + bias``, gradient for ``x`` only.
+def packed_product_op() -> Any:
+    """``kaito::packed_product(x, packed, bias, out)``: ``x @ weight.T + bias`` in bf16.
 
-    ``packed`` and ``transposed`` are :func:`pack` of the frozen weight and of its transpose.
+    ``packed`` is the weight packed by :func:`pack` (an opaque oneDNN tensor) and ``out`` its
+    row count. A plain operator with a Python kernel and no autograd formula (the gradient comes
+    from :func:`frozen_function` and :mod:`.compiled_layers`' autograd functions): the compiler
+    keeps it whole, and a call from a compiled graph costs 13-19 us less than through
+    ``torch.library.custom_op``'s wrappers, which shows at 210 calls a step (docs/benchmarks.md,
+    Tuning). Registered once per process; the library object is returned to keep the
+    registration alive.
     """
     import torch
 
     linear = torch.ops.mkldnn._linear_pointwise
+    library = torch.library.Library("kaito", "DEF")  # type: ignore[no-untyped-call]
+    library.define(  # type: ignore[no-untyped-call]
+        "packed_product(Tensor x, Tensor packed, Tensor? bias, SymInt out) -> Tensor"
+    )
+
+    def packed_product(x: Any, packed: Any, bias: Any, out: int) -> Any:
+        rows = linear(x.reshape(-1, x.shape[-1]), packed, bias, "none", [], "")
+        return rows.view(*x.shape[:-1], out)
+
+    def fake(x: Any, packed: Any, bias: Any, out: int) -> Any:
+        return x.new_empty(*x.shape[:-1], out)
+
+    # The packed weight is a oneDNN tensor, so calls dispatch on MkldnnCPU as well as CPU.
+    for key in ("CPU", "MkldnnCPU"):
+        library.impl("packed_product", packed_product, key)  # type: ignore[no-untyped-call]
+    torch.library.register_fake("kaito::packed_product", fake, lib=library)
+    return library
+
+
+@functools.cache
+def frozen_function() -> Any:
+    """``apply(x, packed, transposed, bias)``: ``x @ weight.T + bias``, gradient for ``x`` only.
+
+    ``packed`` and ``transposed`` are :func:`pack` of the frozen weight and of its transpose.
+    Both products go through :func:`packed_product_op`, so the compiler keeps them whole where
+    a compiled layer calls this (:mod:`.compiled_layers`); the output head calls it eagerly.
+    """
+    import torch
+
+    packed_product_op()
+    product = torch.ops.kaito.packed_product.default
 
     class FrozenLinearFunction(torch.autograd.Function):
         @staticmethod
-        def forward(ctx: Any, x: Any, packed: Any, transposed: Any, bias: Any) -> Any:
-            rows = x.reshape(-1, x.shape[-1])
-            out = linear(rows, packed, bias, "none", [], "")
-            ctx.save_for_backward(transposed)
-            return out.reshape(*x.shape[:-1], out.shape[-1])
+        def forward(x: Any, packed: Any, transposed: Any, bias: Any) -> Any:
+            return product(x, packed, bias, packed.shape[0])
 
         @staticmethod
-        def backward(ctx: Any, grad: Any) -> Any:
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            ctx.save_for_backward(inputs[2])
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> tuple[Any, None, None, None]:
             (transposed,) = ctx.saved_tensors
-            rows = grad.reshape(-1, grad.shape[-1]).contiguous()
-            grad_x = linear(rows, transposed, None, "none", [], "")
-            return grad_x.reshape(*grad.shape[:-1], grad_x.shape[-1]), None, None, None
+            return product(grad, transposed, None, transposed.shape[0]), None, None, None
 
     return FrozenLinearFunction
